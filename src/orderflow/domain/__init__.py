@@ -1,0 +1,1 @@
+"""The pure model and services. Standard library only: no adapter, driver or framework."""

@@ -1,0 +1,229 @@
+"""The Order aggregate, its value objects, and the Product entity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from orderflow.domain import events
+from orderflow.domain.errors import InsufficientStock, InvalidInput, InvalidTransition
+
+MONEY_PLACES = Decimal("0.01")
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+
+# The whole status machine. Anything not listed here is a domain error.
+ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.PROCESSING, OrderStatus.CANCELLED}),
+    OrderStatus.PROCESSING: frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED}),
+    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.FAILED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+
+class PaymentMethod(StrEnum):
+    CARD = "card"
+    PAYPAL = "paypal"
+    BANK_TRANSFER = "bank_transfer"
+    CASH_ON_DELIVERY = "cash_on_delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    name: str
+    email: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+
+    def __post_init__(self) -> None:
+        if self.quantity <= 0:
+            raise InvalidInput("quantity", "must be greater than 0")
+        if self.unit_price < 0:
+            raise InvalidInput("unit_price", "must not be negative")
+
+    @property
+    def line_total(self) -> Decimal:
+        return (self.unit_price * self.quantity).quantize(MONEY_PLACES)
+
+
+@dataclass(eq=False, slots=True)
+class Order:
+    """The aggregate. Every change goes through a transition method, which
+    bumps `version` (so caches can refuse stale writes) and records an event."""
+
+    id: str
+    customer: Customer
+    items: tuple[OrderLine, ...]
+    payment_method: PaymentMethod
+    status: OrderStatus
+    created_at: datetime
+    updated_at: datetime
+    failure_reason: str | None = None
+    version: int = 1
+    events: list[events.Event] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def place(
+        cls,
+        *,
+        order_id: str,
+        customer: Customer,
+        items: tuple[OrderLine, ...],
+        payment_method: PaymentMethod,
+        now: datetime,
+    ) -> Order:
+        if not items:
+            raise InvalidInput("items", "an order needs at least one item")
+        order = cls(
+            id=order_id,
+            customer=customer,
+            items=items,
+            payment_method=payment_method,
+            status=OrderStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        order.events.append(events.OrderPlaced.of(order))
+        return order
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.line_total for line in self.items), Decimal("0.00")).quantize(MONEY_PLACES)
+
+    def quantities(self) -> dict[str, int]:
+        """Units asked for per product; an order may name a product twice."""
+        wanted: dict[str, int] = {}
+        for line in self.items:
+            wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
+        return wanted
+
+    def start_processing(self, now: datetime) -> None:
+        self._move_to(OrderStatus.PROCESSING, now)
+        self.events.append(events.OrderProcessingStarted(order_id=self.id, occurred_at=now))
+
+    def complete(self, now: datetime) -> None:
+        self._move_to(OrderStatus.COMPLETED, now)
+        self.events.append(
+            events.OrderCompleted(order_id=self.id, total=str(self.total), occurred_at=now)
+        )
+
+    def fail(self, reason: str, now: datetime) -> None:
+        self._move_to(OrderStatus.FAILED, now)
+        self.failure_reason = reason
+        self.events.append(events.OrderFailed(order_id=self.id, reason=reason, occurred_at=now))
+
+    def cancel(self, now: datetime) -> None:
+        self._move_to(OrderStatus.CANCELLED, now)
+        self.events.append(events.OrderCancelled(order_id=self.id, occurred_at=now))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready snapshot used by the cache, events and the API."""
+        return {
+            "id": self.id,
+            "customer": {
+                "name": self.customer.name,
+                "email": self.customer.email,
+                "address": self.customer.address,
+            },
+            "items": [
+                {
+                    "product_id": line.product_id,
+                    "quantity": line.quantity,
+                    "unit_price": str(line.unit_price),
+                }
+                for line in self.items
+            ],
+            "payment_method": self.payment_method.value,
+            "status": self.status.value,
+            "failure_reason": self.failure_reason,
+            "total": str(self.total),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Order:
+        """Inverse of to_dict. Raises KeyError/ValueError/InvalidInput on bad data."""
+        customer = data["customer"]
+        return cls(
+            id=str(data["id"]),
+            customer=Customer(
+                name=customer["name"], email=customer["email"], address=customer["address"]
+            ),
+            items=tuple(
+                OrderLine(
+                    product_id=str(item["product_id"]),
+                    quantity=int(item["quantity"]),
+                    unit_price=Decimal(str(item["unit_price"])),
+                )
+                for item in data["items"]
+            ),
+            payment_method=PaymentMethod(data["payment_method"]),
+            status=OrderStatus(data["status"]),
+            failure_reason=data.get("failure_reason"),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            updated_at=datetime.fromisoformat(data["updated_at"]),
+            version=int(data["version"]),
+        )
+
+    def _move_to(self, target: OrderStatus, now: datetime) -> None:
+        if target not in ALLOWED_TRANSITIONS[self.status]:
+            raise InvalidTransition(self.id, self.status.value, target.value)
+        self.status = target
+        self.updated_at = max(now, self.updated_at)
+        self.version += 1
+
+
+@dataclass(eq=False, slots=True)
+class Product:
+    id: str
+    name: str
+    description: str
+    price: Decimal
+    stock: int
+
+    def __post_init__(self) -> None:
+        if self.stock < 0:
+            raise InvalidInput("stock", "must not be negative")
+        if self.price < 0:
+            raise InvalidInput("price", "must not be negative")
+
+    def take(self, quantity: int) -> None:
+        """Remove units from stock; never lets stock go below zero."""
+        if quantity > self.stock:
+            raise InsufficientStock(self.id, quantity, self.stock)
+        self.stock -= quantity
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "price": str(self.price),
+            "stock": self.stock,
+        }

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from orderflow.domain.envelope import Topics, to_outbox
+from orderflow.domain.errors import OrderNotFound
+from orderflow.domain.model import Order
+from orderflow.domain.services.caching import BestEffortCache
+from orderflow.ports.clock import Clock
+from orderflow.ports.unit_of_work import UnitOfWork
+
+
+class OrderCancellation:
+    def __init__(
+        self,
+        *,
+        uow_factory: Callable[[], UnitOfWork],
+        clock: Clock,
+        cache: BestEffortCache,
+        topics: Topics,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._cache = cache
+        self._topics = topics
+
+    def cancel(self, order_id: str) -> Order:
+        """pending -> cancelled; InvalidTransition from any other status."""
+        with self._uow_factory() as uow:
+            # The row lock makes cancel and a worker's pending -> processing
+            # exclusive: exactly one of them wins.
+            order = uow.orders.get_for_update(order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            order.cancel(self._clock.now())
+            uow.orders.save(order)
+            uow.outbox.add(to_outbox(order.events, topics=self._topics))
+            order.events.clear()
+            uow.commit()
+        self._cache.put(order)
+        return order
