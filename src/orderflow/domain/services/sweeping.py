@@ -29,12 +29,12 @@ class StuckOrderSweeper:
         self._topics = topics
         self._batch_size = batch_size
 
-    def sweep(self, *, older_than: timedelta) -> int:
-        """Re-publish up to one batch of stuck orders; returns how many."""
+    def sweep(self, *, older_than: timedelta, limit: int | None = None) -> int:
+        """Re-publish up to `limit` (default: one batch) stuck orders; returns how many."""
         cutoff = self._clock.now() - older_than
         with self._uow_factory() as uow:
             stuck = uow.orders.list_stuck(
-                statuses=STUCK_STATUSES, older_than=cutoff, limit=self._batch_size
+                statuses=STUCK_STATUSES, older_than=cutoff, limit=limit or self._batch_size
             )
             events = [OrderPlaced.of(order) for order in stuck]
             uow.outbox.add(to_outbox(events, topics=self._topics))

@@ -1,0 +1,160 @@
+"""An in-process, partitioned, at-least-once broker with consumer groups.
+
+It behaves like the Kafka topics the production mode uses, so the worker code
+is the same: messages are partitioned by key, each group has committed
+offsets, uncommitted deliveries are delivered again after a rebalance or a
+seek, and members of one group share the partitions. It keeps nothing across
+restarts; embedded mode relies on the durable outbox and the startup sweep."""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+
+from orderflow.domain.envelope import encode
+from orderflow.ports.messaging import Delivery, MessageConsumer, MessagePublisher
+from orderflow.ports.outbox import OutboxMessage
+
+
+class MemoryBroker:
+    def __init__(self, *, partitions: int = 4) -> None:
+        self.partitions = partitions
+        self._cond = threading.Condition()
+        self._logs: dict[tuple[str, int], list[tuple[str | None, bytes]]] = defaultdict(list)
+        self._committed: dict[tuple[str, str, int], int] = {}
+        self._members: dict[str, list[MemoryConsumer]] = defaultdict(list)
+        self._generation = 0
+
+    # --- producing --------------------------------------------------------
+
+    def partition_for(self, key: str | None) -> int:
+        return 0 if key is None else zlib.crc32(key.encode()) % self.partitions
+
+    def append(self, topic: str, key: str | None, value: bytes) -> None:
+        with self._cond:
+            self._logs[(topic, self.partition_for(key))].append((key, value))
+            self._cond.notify_all()
+
+    def messages(self, topic: str) -> list[bytes]:
+        """Every message ever appended to the topic (for tests and `dlq list`)."""
+        with self._cond:
+            return [
+                value
+                for partition in range(self.partitions)
+                for _, value in self._logs.get((topic, partition), [])
+            ]
+
+    # --- groups -------------------------------------------------------------
+
+    def join(self, consumer: MemoryConsumer) -> None:
+        with self._cond:
+            self._members[consumer.group].append(consumer)
+            self._rebalance(consumer.group)
+
+    def leave(self, consumer: MemoryConsumer) -> None:
+        with self._cond:
+            members = self._members[consumer.group]
+            if consumer in members:
+                members.remove(consumer)
+                self._rebalance(consumer.group)
+
+    def _rebalance(self, group: str) -> None:
+        members = self._members[group]
+        for member in members:
+            member.assignment = {}
+        for index, (topic, partition) in enumerate(
+            (topic, partition)
+            for topic in sorted({t for m in members for t in m.topics})
+            for partition in range(self.partitions)
+        ):
+            candidates = [m for m in members if topic in m.topics]
+            owner = candidates[index % len(candidates)]
+            # A new owner starts at the committed offset: whatever the last
+            # owner polled but did not commit is delivered again.
+            owner.assignment[(topic, partition)] = self._committed.get((group, topic, partition), 0)
+
+    def commit(self, group: str, topic: str, partition: int, offset: int) -> None:
+        with self._cond:
+            key = (group, topic, partition)
+            self._committed[key] = max(self._committed.get(key, 0), offset)
+
+    def committed(self, group: str, topic: str, partition: int) -> int:
+        with self._cond:
+            return self._committed.get((group, topic, partition), 0)
+
+    def lag(self, group: str, topic: str) -> int:
+        with self._cond:
+            return sum(
+                len(self._logs.get((topic, p), [])) - self._committed.get((group, topic, p), 0)
+                for p in range(self.partitions)
+            )
+
+    def fetch(
+        self, consumer: MemoryConsumer, max_messages: int, timeout_s: float
+    ) -> list[Delivery]:
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                out: list[Delivery] = []
+                for (topic, partition), position in sorted(consumer.assignment.items()):
+                    log = self._logs.get((topic, partition), [])
+                    while position < len(log) and len(out) < max_messages:
+                        key, value = log[position]
+                        out.append(Delivery(topic, partition, position, key, value))
+                        position += 1
+                    consumer.assignment[(topic, partition)] = position
+                if out:
+                    return out
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._cond.wait(remaining)
+
+
+class MemoryPublisher(MessagePublisher):
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        for message in messages:
+            self._broker.append(message.topic, message.key, encode(message))
+
+
+class MemoryConsumer(MessageConsumer):
+    def __init__(self, broker: MemoryBroker, *, group: str, topics: Sequence[str]) -> None:
+        self._broker = broker
+        self.group = group
+        self.topics = tuple(topics)
+        self.assignment: dict[tuple[str, int], int] = {}
+        broker.join(self)
+
+    def poll(self, *, max_messages: int, timeout_s: float) -> list[Delivery]:
+        return self._broker.fetch(self, max_messages, timeout_s)
+
+    def commit(self, deliveries: Sequence[Delivery]) -> None:
+        for (topic, partition), offset in _next_offsets(deliveries, highest=True).items():
+            self._broker.commit(self.group, topic, partition, offset)
+
+    def seek_back(self, deliveries: Sequence[Delivery]) -> None:
+        with self._broker._cond:
+            for place, offset in _next_offsets(deliveries, highest=False).items():
+                if place in self.assignment:
+                    self.assignment[place] = offset
+
+    def close(self) -> None:
+        self._broker.leave(self)
+
+
+def _next_offsets(deliveries: Sequence[Delivery], *, highest: bool) -> dict[tuple[str, int], int]:
+    """Per partition: the offset to commit (last + 1) or to seek back to (first)."""
+    offsets: dict[tuple[str, int], int] = {}
+    for d in deliveries:
+        place = (d.topic, d.partition)
+        if highest:
+            offsets[place] = max(offsets.get(place, 0), d.offset + 1)
+        else:
+            offsets[place] = min(offsets.get(place, d.offset), d.offset)
+    return offsets

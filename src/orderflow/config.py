@@ -1,0 +1,114 @@
+"""Configuration from ORDERFLOW_* environment variables (SPEC: Configuration).
+
+pydantic-settings does the parsing and validation, so a bad value fails at
+start-up with the variable named, instead of deep inside an adapter. A file
+named by ORDERFLOW_ENV_FILE (dotenv format, same names) may mirror them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DatabaseKind = Literal["memory", "sql", "mongo"]
+BrokerKind = Literal["memory", "kafka"]
+CacheKind = Literal["memory", "redis"]
+NotifierKind = Literal["log", "memory", "smtp", "webhook"]
+
+
+def default_database_url() -> str:
+    # Not relative to the working directory: the embedded database lives in
+    # the user's data directory, so `orderflow serve` finds it from anywhere.
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'orderflow' / 'orderflow.sqlite3'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERFLOW_", env_file=os.environ.get("ORDERFLOW_ENV_FILE"), extra="ignore"
+    )
+
+    database_url: str = Field(default_factory=default_database_url)
+    broker_url: str = "memory://"
+    cache_url: str = "memory://"
+    notify_url: str = "log://"
+    orders_topic: str = "orders"
+    events_topic: str = "order-events"
+    dlq_topic: str = "orders.DLQ"
+    consumer_group: str = "orderflow-workers"
+    partitions: int = Field(default=6, ge=1, le=1024)
+    cache_ttl: int = Field(default=3600, ge=1)
+    processing_delay_ms: int = Field(default=0, ge=0, le=600_000)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    retry_backoff_ms: int = Field(default=100, ge=0)
+    stuck_after_s: float = Field(default=300.0, gt=0)
+    idempotency_retention_h: float = Field(default=24.0, ge=24.0)
+    outbox_retention_h: float = Field(default=24.0, gt=0)
+    relay_interval_ms: int = Field(default=50, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1)
+    worker_batch_size: int = Field(default=100, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme == "memory" or scheme.startswith(("sqlite", "mysql", "postgresql", "mongodb")):
+            return value
+        raise ValueError(f"unsupported database URL scheme {scheme!r}")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("memory", "kafka"):
+            raise ValueError("broker URL must be memory:// or kafka://host:port[,host:port]")
+        return value
+
+    @field_validator("cache_url")
+    @classmethod
+    def _known_cache(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("memory", "redis", "rediss"):
+            raise ValueError("cache URL must be memory:// or redis://host:port/db")
+        return value
+
+    @field_validator("notify_url")
+    @classmethod
+    def _known_notifier(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("log", "memory", "smtp", "http", "https"):
+            raise ValueError("notify URL must be log://, smtp://host:port?from=... or http(s)://")
+        return value
+
+    @property
+    def database_kind(self) -> DatabaseKind:
+        scheme = urlsplit(self.database_url).scheme
+        if scheme == "memory":
+            return "memory"
+        return "mongo" if scheme.startswith("mongodb") else "sql"
+
+    @property
+    def broker_kind(self) -> BrokerKind:
+        return "kafka" if urlsplit(self.broker_url).scheme == "kafka" else "memory"
+
+    @property
+    def cache_kind(self) -> CacheKind:
+        return "memory" if urlsplit(self.cache_url).scheme == "memory" else "redis"
+
+    @property
+    def notifier_kind(self) -> NotifierKind:
+        scheme = urlsplit(self.notify_url).scheme
+        if scheme in ("http", "https"):
+            return "webhook"
+        return "smtp" if scheme == "smtp" else "memory" if scheme == "memory" else "log"
+
+    def as_config(self) -> dict[str, Any]:
+        """The dict the dependency-injector container reads, kinds included."""
+        return {
+            **self.model_dump(),
+            "database_kind": self.database_kind,
+            "broker_kind": self.broker_kind,
+            "cache_kind": self.cache_kind,
+            "notifier_kind": self.notifier_kind,
+        }

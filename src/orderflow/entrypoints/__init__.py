@@ -1,0 +1,1 @@
+"""Thin drivers of the services: HTTP API, CLI, worker and relay loops."""
