@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +18,7 @@ from orderflow.config import Settings
 from orderflow.entrypoints.catalog_files import CatalogFileError, demo_catalog, read_catalog
 from orderflow.entrypoints.runtime import (
     BackgroundRuntime,
+    Loop,
     build_relay_loop,
     build_worker,
 )
@@ -158,13 +159,13 @@ def api(host: str, port: int, workers: int) -> None:
     ).serve()
 
 
-def _run_loops(loops: list[object], app: Orderflow) -> None:
-    stops = [getattr(loop, "stop") for loop in loops]  # noqa: B009
-    _on_sigterm(lambda: [stop() for stop in stops])
-    threads = [
-        threading.Thread(target=getattr(loop, "run"), name=f"loop-{i}")  # noqa: B009
-        for i, loop in enumerate(loops)
-    ]
+def _run_loops(loops: Sequence[Loop], app: Orderflow) -> None:
+    def stop_all() -> None:
+        for loop in loops:
+            loop.stop()
+
+    _on_sigterm(stop_all)
+    threads = [threading.Thread(target=loop.run, name=f"loop-{i}") for i, loop in enumerate(loops)]
     for thread in threads:
         thread.start()
     # Join with a timeout so the main thread stays responsive to signals.
