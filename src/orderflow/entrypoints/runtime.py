@@ -21,7 +21,7 @@ class Loop(Protocol):
     def stop(self) -> None: ...
 
 
-def build_worker(app: Orderflow) -> Worker:
+def build_worker(app: Orderflow, *, poll_timeout_s: float = 0.5) -> Worker:
     settings = app.settings
     return Worker(
         consumer=app.new_consumer(),
@@ -35,6 +35,7 @@ def build_worker(app: Orderflow) -> Worker:
             initial_backoff_s=settings.retry_backoff_ms / 1000.0,
         ),
         batch_size=settings.worker_batch_size,
+        poll_timeout_s=poll_timeout_s,
     )
 
 

@@ -82,7 +82,11 @@ class Worker:
             while not self._stop.is_set():
                 self.run_once()
         finally:
-            self._consumer.close()
+            self.close()
+
+    def close(self) -> None:
+        """Leave the consumer group (uncommitted deliveries go to other members)."""
+        self._consumer.close()
 
     def run_once(self) -> int:
         """Poll one batch and handle it; returns how many deliveries were settled."""
@@ -107,7 +111,7 @@ class Worker:
             for attempt in Retrying(
                 stop=stop_after_attempt(self._retry.attempts),
                 wait=wait_exponential_jitter(
-                    initial=self._retry.initial_backoff_s, max=self._retry.max_backoff_s
+                    multiplier=self._retry.initial_backoff_s, max=self._retry.max_backoff_s
                 ),
                 retry=retry_if_exception_type(InfrastructureError),
                 reraise=False,

@@ -1,0 +1,148 @@
+"""The relay's publisher: every outbox message acknowledged by all in-sync
+replicas before publish() returns, in order per key."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from orderflow.adapters.kafka import admin
+from orderflow.adapters.kafka.urls import bootstrap_servers
+from orderflow.domain.envelope import encode
+from orderflow.domain.errors import BrokerUnavailable
+from orderflow.ports.messaging import MessagePublisher
+from orderflow.ports.outbox import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+class KafkaPublisher(MessagePublisher):
+    """A KafkaProducer behind the MessagePublisher port.
+
+    The producer is created on first use, and again after a failed creation,
+    so a relay that starts while the broker is down keeps its outbox and
+    drains it once the broker is back (SPEC: Delivery guarantees).
+
+    Timeouts bound every call: `connect_timeout_s` for reaching the cluster and
+    for topic metadata, `request_timeout_s` per produce request, and
+    `delivery_timeout_s` for a message from send to acknowledgement, retries
+    included; publish() gives up (BrokerUnavailable) after about that long."""
+
+    def __init__(
+        self,
+        servers: Sequence[str],
+        *,
+        client_id: str = "orderflow-publisher",
+        connect_timeout_s: float = 5.0,
+        request_timeout_s: float = 5.0,
+        delivery_timeout_s: float = 15.0,
+        linger_ms: int = 5,
+        batch_size: int = 256 * 1024,
+        compression_type: str | None = None,
+    ) -> None:
+        self._servers = list(servers)
+        self._delivery_timeout_s = delivery_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": self._servers,
+            "client_id": client_id,
+            "acks": "all",
+            # Retry until delivery_timeout_ms runs out; the idempotent producer
+            # (kafka-python's default where the broker supports it) keeps
+            # retried batches in order and free of duplicates.
+            "retries": 2**31 - 1,
+            "retry_backoff_ms": 100,
+            # The Tansu test broker spends most of its CPU per produce request
+            # and real Kafka likes big batches too: let a relay batch share
+            # requests.
+            "linger_ms": linger_ms,
+            "batch_size": batch_size,
+            "compression_type": compression_type,
+            "bootstrap_timeout_ms": _ms(connect_timeout_s),
+            "max_block_ms": _ms(connect_timeout_s),
+            "request_timeout_ms": _ms(request_timeout_s),
+            "delivery_timeout_ms": max(
+                _ms(delivery_timeout_s), _ms(request_timeout_s) + linger_ms + 1
+            ),
+            "reconnect_backoff_max_ms": 1000,
+        }
+        self._lock = threading.Lock()
+        self._producer: Any = None
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> KafkaPublisher:
+        """From ORDERFLOW_BROKER_URL (`kafka://host:port[,host:port]`)."""
+        return cls(bootstrap_servers(url), **options)
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        if not messages:
+            return
+        with self._lock:
+            producer = self._ensure_producer()
+            try:
+                # Send everything first so the batches share requests, then
+                # wait once for all acknowledgements.
+                futures = [
+                    producer.send(message.topic, key=message.key.encode(), value=encode(message))
+                    for message in messages
+                ]
+                producer.flush(timeout=self._delivery_timeout_s + self._connect_timeout_s)
+            except KafkaError as exc:
+                raise BrokerUnavailable(f"kafka did not take the messages: {exc}") from exc
+            failures = [future.exception for future in futures if not future.succeeded()]
+            if failures and not all(future.retriable() for future in futures if future.failed()):
+                # A fatal producer error (fenced, out of sequence) would fail
+                # every later send too: start over with a new producer.
+                self._discard()
+        if failures:
+            first = failures[0]
+            raise BrokerUnavailable(
+                f"{len(failures)} of {len(futures)} messages were not acknowledged: {first}"
+            ) from (first if isinstance(first, BaseException) else None)
+
+    def ping(self) -> None:
+        admin.ping(f"kafka://{','.join(self._servers)}", timeout_s=self._connect_timeout_s)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=self._delivery_timeout_s)
+            except KafkaError as exc:  # unsent records are still in the outbox
+                log.warning("kafka producer did not close cleanly: %s", exc)
+
+    def _discard(self) -> None:
+        producer, self._producer = self._producer, None
+        try:
+            producer.close(timeout=0)
+        except KafkaError as exc:
+            log.debug("discarded kafka producer did not close cleanly: %s", exc)
+
+    def _ensure_producer(self) -> Any:
+        if self._closed:
+            raise BrokerUnavailable("the publisher is closed")
+        if self._producer is None:
+            try:
+                self._producer = KafkaProducer(**self._config)
+            except KafkaError as exc:
+                raise BrokerUnavailable(
+                    f"cannot reach kafka at {','.join(self._servers)}: {exc}"
+                ) from exc
+            if not self._producer.config["enable_idempotence"]:
+                log.warning(
+                    "the broker does not support idempotent producers: "
+                    "a retried batch may be duplicated"
+                )
+        return self._producer
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

@@ -1,0 +1,137 @@
+"""Reading a JSON request body defensively, before any schema sees it.
+
+The order of checks is the order of the answers: wrong Content-Type 415,
+body over MAX_CONTENT_LENGTH 413 (werkzeug raises it while reading), bytes
+that are not UTF-8 JSON 400, and then keys starting with `$` anywhere (the
+MongoDB operator injection `{"$gt": ""}`) 422, each reported with its path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from orderflow.entrypoints.http.problems import (
+    ApiProblem,
+    FieldError,
+    bad_request,
+    field_path,
+    unprocessable,
+    validation_errors,
+)
+
+Model = TypeVar("Model", bound=BaseModel)
+
+JSON_MIMETYPE = "application/json"
+MAX_DEPTH = 32  # far deeper than any valid body; bounds every walk below
+MAX_REPORTED = 20  # operator keys named in one problem; an attacker may send thousands
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 8259 leaves duplicate names undefined; parsers disagree on which
+    # wins, so a body relying on that is refused rather than guessed at.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Bytes -> JSON value, or ApiProblem(400) naming `body`."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("body", "is not valid UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_object, parse_constant=_no_constant)
+    except RecursionError:
+        raise bad_request("body", "is nested too deeply") from None
+    except _DuplicateKey as exc:
+        raise bad_request("body", str(exc)) from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, over-long integers
+        raise bad_request("body", f"is not valid JSON: {exc}") from None
+
+
+def operator_keys(value: Any) -> Iterator[str]:
+    """Paths of every object key that starts with `$`, depth first. Iterative,
+    so a deep body cannot exhaust the stack; depth beyond MAX_DEPTH raises."""
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise bad_request("body", f"is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            for key, child in reversed(node.items()):
+                if key.startswith("$"):
+                    yield field_path((*path, key))
+                stack.append((child, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((child, (*path, i)) for i, child in reversed(list(enumerate(node))))
+
+
+def reject_operators(value: Any) -> None:
+    found = []
+    for path in operator_keys(value):
+        found.append(FieldError(path, "keys starting with '$' are not allowed"))
+        if len(found) == MAX_REPORTED:
+            break
+    if found:
+        raise unprocessable(found, "the body contains operator keys (starting with '$')")
+
+
+def looks_like_operator(text: str) -> bool:
+    """True for a string that is itself a JSON object or list holding a `$` key,
+    such as a search for '{"$gt": ""}': harmless to our stores, which treat
+    text as a literal, but only ever sent as an injection probe."""
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")):
+        return False
+    try:
+        return next(operator_keys(json.loads(stripped)), None) is not None
+    except (ValueError, RecursionError, ApiProblem):
+        return False
+
+
+def json_body() -> Any:
+    """The current request's body as JSON, after the checks above."""
+    if request.mimetype != JSON_MIMETYPE:
+        raise ApiProblem(
+            415,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            f"the body must be {JSON_MIMETYPE}",
+            [FieldError("Content-Type", f"must be {JSON_MIMETYPE}")],
+        )
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        raise ApiProblem(
+            415,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            "JSON bodies must be UTF-8",
+            [FieldError("Content-Type", "charset must be utf-8")],
+        )
+    data = parse_json(request.get_data(cache=False))  # 413 past MAX_CONTENT_LENGTH
+    reject_operators(data)
+    return data
+
+
+def validated_body(model: type[Model]) -> Model:
+    data = json_body()
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise unprocessable(validation_errors(exc)) from None

@@ -1,0 +1,270 @@
+"""Every error leaves as application/problem+json (RFC 9457):
+
+    {"type", "title", "status", "detail", "instance", "errors": [{"field", "message"}]}
+
+`errors` names the offending fields (dotted paths with list indexes, as in
+`items[0].quantity`; `body` for the body as a whole; a header by its name).
+This module maps each error to its status: request-line problems (path,
+query, headers, JSON syntax) are 400, well-formed bodies that break the
+schema or a domain rule are 422. Nothing here ever answers with HTML."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from orderflow.domain.errors import (
+    ConcurrentUpdate,
+    DomainError,
+    IdempotencyConflict,
+    InfrastructureError,
+    InsufficientStock,
+    InvalidInput,
+    InvalidTransition,
+    OrderNotFound,
+    ProductNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:orderflow:problem:"
+DEFAULT_RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class ApiProblem(Exception):
+    """Raised by views for a 4xx that is not a domain error (bad id, header...)."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.errors = tuple(errors)
+        self.headers = dict(headers or {})
+
+
+def bad_request(field: str, message: str, detail: str | None = None) -> ApiProblem:
+    return ApiProblem(
+        400,
+        "bad-request",
+        "Bad request",
+        detail or f"{field}: {message}",
+        [FieldError(field, message)],
+    )
+
+
+def unprocessable(errors: Sequence[FieldError], detail: str | None = None) -> ApiProblem:
+    return ApiProblem(
+        422,
+        "validation-failed",
+        "Validation failed",
+        detail or "the request body is not valid; see errors",
+        errors,
+    )
+
+
+def field_path(location: Iterable[int | str], prefix: str = "") -> str:
+    """('items', 0, 'quantity') -> 'items[0].quantity'; () -> 'body'."""
+    path = prefix
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def validation_errors(exc: ValidationError) -> list[FieldError]:
+    # The input itself is never echoed: it may be large, or someone's data.
+    return [FieldError(field_path(error["loc"]), error["msg"]) for error in exc.errors()]
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: Sequence[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = {
+        "type": TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        "errors": [{"field": e.field, "message": e.message} for e in errors],
+    }
+    response = current_app.response_class(
+        current_app.json.dumps(body), status=status, mimetype=PROBLEM_JSON
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _retry_after() -> dict[str, str]:
+    return {"Retry-After": str(current_app.config.get("RETRY_AFTER_S", DEFAULT_RETRY_AFTER_S))}
+
+
+# --- handlers ----------------------------------------------------------------------
+
+
+def _api_problem(exc: ApiProblem) -> Response:
+    return problem(exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers)
+
+
+def _validation(exc: ValidationError) -> Response:
+    return problem(
+        422,
+        "validation-failed",
+        "Validation failed",
+        "the request is not valid; see errors",
+        validation_errors(exc),
+    )
+
+
+def _http(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    headers: dict[str, str] = {}
+    if status == 405:
+        # werkzeug knows the allowed methods; RFC 9110 wants them in Allow.
+        headers.update((k, v) for k, v in exc.get_headers() if k.lower() == "allow")
+    detail = exc.description or exc.name
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        detail = f"the request body exceeds {limit} bytes"
+    slug = exc.name.lower().replace(" ", "-").replace("'", "")
+    return problem(status, slug, exc.name, detail, headers=headers)
+
+
+def _order_not_found(exc: OrderNotFound) -> Response:
+    return problem(
+        404, "order-not-found", "Order not found", str(exc), [FieldError("id", "no such order")]
+    )
+
+
+def _product_not_found(exc: ProductNotFound) -> Response:
+    return problem(
+        404,
+        "product-not-found",
+        "Product not found",
+        str(exc),
+        [FieldError("id", "no such product")],
+    )
+
+
+def _invalid_transition(exc: InvalidTransition) -> Response:
+    return problem(
+        409,
+        "invalid-transition",
+        "Conflict with the order's status",
+        str(exc),
+        [FieldError("status", f"is {exc.current}; cannot become {exc.target}")],
+    )
+
+
+def _idempotency_conflict(exc: IdempotencyConflict) -> Response:
+    return problem(
+        422,
+        "idempotency-key-reused",
+        "Idempotency-Key reused",
+        str(exc),
+        [FieldError("Idempotency-Key", "was already used with a different request body")],
+    )
+
+
+def _invalid_input(exc: InvalidInput) -> Response:
+    return problem(
+        422,
+        "validation-failed",
+        "Validation failed",
+        str(exc),
+        [FieldError(exc.field, exc.message)],
+    )
+
+
+def _insufficient_stock(exc: InsufficientStock) -> Response:
+    return problem(
+        409,
+        "insufficient-stock",
+        "Insufficient stock",
+        str(exc),
+        [FieldError("quantity", f"only {exc.available} of {exc.product_id} in stock")],
+    )
+
+
+def _concurrent_update(exc: ConcurrentUpdate) -> Response:
+    return problem(
+        409,
+        "concurrent-update",
+        "Concurrent update",
+        "the order changed while this request ran; read it again and retry",
+    )
+
+
+def _domain(exc: DomainError) -> Response:
+    return problem(422, "domain-rule", "Request refused", str(exc))
+
+
+def _unavailable(exc: InfrastructureError) -> Response:
+    # The cause goes to the log only: driver messages can carry hosts and URLs.
+    log.warning("%s %s: dependency unavailable: %r", request.method, request.path, exc)
+    return problem(
+        503,
+        "service-unavailable",
+        "Service unavailable",
+        "a dependency is unavailable; retry later",
+        headers=_retry_after(),
+    )
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return problem(500, "internal-error", "Internal server error", "an unexpected error occurred")
+
+
+_HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
+    (ApiProblem, _api_problem),
+    (ValidationError, _validation),
+    (HTTPException, _http),
+    (OrderNotFound, _order_not_found),
+    (ProductNotFound, _product_not_found),
+    (InvalidTransition, _invalid_transition),
+    (IdempotencyConflict, _idempotency_conflict),
+    (InvalidInput, _invalid_input),
+    (InsufficientStock, _insufficient_stock),
+    (DomainError, _domain),
+    (ConcurrentUpdate, _concurrent_update),
+    (InfrastructureError, _unavailable),
+    (Exception, _unexpected),
+)
+
+
+def register(app: Flask) -> None:
+    """Flask picks the handler of the nearest class in the error's MRO, so the
+    catch-all Exception handler only sees what nothing else claims."""
+    for exc_type, handler in _HANDLERS:
+        app.register_error_handler(exc_type, handler)

@@ -1,0 +1,263 @@
+"""Request and response models of the HTTP API (pydantic v2).
+
+Requests are strict: no coercion ("2" is not 2, 2.0 is not 2, true is not 1),
+unknown fields are refused, strings are trimmed and bounded, and control
+characters are refused. The response models are not used to build responses
+(the services return JSON-ready dicts); they describe them for OpenAPI, and
+the tests check real responses against them so the two cannot drift."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from orderflow.domain.commands import LineRequest, PlaceOrder
+from orderflow.domain.model import Customer, OrderStatus, PaymentMethod
+
+MAX_QUANTITY = 1000
+MAX_ITEMS = 100
+MAX_NAME = 200
+MAX_EMAIL = 254  # RFC 5321 path limit
+MAX_ADDRESS = 500
+MAX_PRODUCT_REF = 200  # a product name or id in the short form
+MAX_SEARCH = 200
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+MAX_OFFSET = 1_000_000
+PRODUCT_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+# Deliberately simple: one @, no spaces, a dot in the domain. Full RFC 5322
+# parsing would accept addresses no mail server delivers to anyway.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+_PRODUCT_ID = re.compile(PRODUCT_ID_PATTERN)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def has_control_characters(value: str) -> bool:
+    """Control characters (Cc) and lone surrogates (Cs, which JSON's \\ud800
+    escapes can produce and no database can store as UTF-8)."""
+    return any(unicodedata.category(char) in ("Cc", "Cs") for char in value)
+
+
+def _printable(value: str) -> str:
+    if has_control_characters(value):
+        raise PydanticCustomError(
+            "control_characters", "must not contain control characters or lone surrogates"
+        )
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise PydanticCustomError("email", "is not a valid email address")
+    return value
+
+
+def is_product_id(value: str) -> bool:
+    return bool(_PRODUCT_ID.match(value))
+
+
+def canonical_order_id(value: str) -> str | None:
+    """The lower-case hyphenated form of a UUID, or None if `value` is not one.
+    Upper case is accepted (UUIDs are case-insensitive on input); braces,
+    `urn:uuid:` and the 32-digit form are not."""
+    return value.lower() if _UUID.match(value) else None
+
+
+_Printable = AfterValidator(_printable)
+
+
+def _bounded(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+Name = Annotated[str, _bounded(MAX_NAME), _Printable]
+Address = Annotated[str, _bounded(MAX_ADDRESS), _Printable]
+ProductRef = Annotated[str, _bounded(MAX_PRODUCT_REF), _Printable]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=MAX_EMAIL),
+    _Printable,
+    AfterValidator(_email),
+    Field(json_schema_extra={"format": "email"}),
+]
+ProductId = Annotated[str, StringConstraints(pattern=PRODUCT_ID_PATTERN)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+# Lax for this one field: the enum's string values are its JSON form.
+PaymentMethodField = Annotated[PaymentMethod, Field(strict=False)]
+
+_STRICT = ConfigDict(strict=True, extra="forbid")
+
+
+# --- requests -------------------------------------------------------------------
+
+
+class CustomerRequest(BaseModel):
+    model_config = _STRICT
+
+    name: Name
+    email: Email
+    address: Address
+
+    def to_domain(self) -> Customer:
+        return Customer(name=self.name, email=self.email, address=self.address)
+
+
+class OrderItemRequest(BaseModel):
+    model_config = _STRICT
+
+    product_id: ProductId
+    quantity: Quantity
+
+
+class OrderRequest(BaseModel):
+    """POST /api/orders. Prices are never sent: they come from the catalog."""
+
+    model_config = _STRICT
+
+    customer: CustomerRequest
+    items: Annotated[list[OrderItemRequest], Field(min_length=1, max_length=MAX_ITEMS)]
+    payment_method: PaymentMethodField
+
+    def to_command(self, idempotency_key: str | None) -> PlaceOrder:
+        return PlaceOrder(
+            customer=self.customer.to_domain(),
+            items=tuple(LineRequest(item.product_id, item.quantity) for item in self.items),
+            payment_method=self.payment_method,
+            idempotency_key=idempotency_key,
+        )
+
+
+# The short form's defaults: the first seed system took orders without any
+# customer. `.invalid` (RFC 2606) can never be a deliverable address, and
+# cash on delivery is the one method that needs nothing up front.
+SHORT_FORM_CUSTOMER = CustomerRequest(
+    name="Anonymous customer", email="anonymous@orderflow.invalid", address="Not given"
+)
+SHORT_FORM_PAYMENT_METHOD = PaymentMethod.CASH_ON_DELIVERY
+
+
+class ShortOrderRequest(BaseModel):
+    """POST /order, the seed's body {"product": name-or-id, "quantity": n}."""
+
+    model_config = _STRICT
+
+    product: ProductRef = Field(description="A product id, or a product name (any case).")
+    quantity: Quantity
+    customer: CustomerRequest = SHORT_FORM_CUSTOMER
+    payment_method: PaymentMethodField = SHORT_FORM_PAYMENT_METHOD
+
+
+class ProductQuery(BaseModel):
+    """GET /api/products query parameters (strings on the wire, hence lax ints)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    search: Annotated[str, StringConstraints(max_length=MAX_SEARCH), _Printable] = ""
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE
+    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
+
+
+# --- responses (documentation and tests) ----------------------------------------
+
+Money = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["999.00"])]
+_RESPONSE = ConfigDict(extra="forbid")
+
+
+class CustomerOut(BaseModel):
+    model_config = _RESPONSE
+    name: str
+    email: str
+    address: str
+
+
+class OrderLineOut(BaseModel):
+    model_config = _RESPONSE
+    product_id: str
+    quantity: int
+    unit_price: Money
+
+
+class OrderOut(BaseModel):
+    model_config = _RESPONSE
+    id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+    customer: CustomerOut
+    items: list[OrderLineOut]
+    payment_method: PaymentMethod
+    status: OrderStatus
+    failure_reason: str | None
+    total: Money
+    created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    updated_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    version: int
+
+
+class ProductOut(BaseModel):
+    model_config = _RESPONSE
+    id: str
+    name: str
+    description: str
+    price: Money
+    stock: int
+
+
+class ProductPageOut(BaseModel):
+    model_config = _RESPONSE
+    items: list[ProductOut]
+    total: int = Field(description="Matches over all pages.")
+    limit: int
+    offset: int
+
+
+class ShortOrderOut(BaseModel):
+    """The seed's view of an order: its first line, plus the whole total."""
+
+    model_config = _RESPONSE
+    id: str
+    product: str = Field(description="The product's name (its id if it left the catalog).")
+    product_id: str
+    quantity: int
+    status: OrderStatus
+    total: Money
+    failure_reason: str | None
+
+
+class FieldErrorOut(BaseModel):
+    model_config = _RESPONSE
+    field: str = Field(examples=["items[0].quantity"])
+    message: str
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details (application/problem+json)."""
+
+    model_config = _RESPONSE
+    type: str = Field(examples=["urn:orderflow:problem:validation-failed"])
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldErrorOut]
+
+
+class HealthOut(BaseModel):
+    model_config = _RESPONSE
+    status: Literal["ok"]
+
+
+class CheckOut(BaseModel):
+    model_config = _RESPONSE
+    ok: bool
+    seconds: float
+    error: str | None = Field(description="The error's type name; details go to the log.")
+
+
+class ReadinessOut(BaseModel):
+    model_config = _RESPONSE
+    status: Literal["ready", "not ready"]
+    failed: list[str]
+    checks: dict[str, CheckOut]

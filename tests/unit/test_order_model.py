@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from orderflow.domain import events
+from orderflow.domain.errors import InvalidInput, InvalidTransition
+from orderflow.domain.model import (
+    ALLOWED_TRANSITIONS,
+    Customer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PaymentMethod,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+lines = st.builds(
+    OrderLine,
+    product_id=st.sampled_from(["a", "b", "c", "d"]),
+    quantity=st.integers(min_value=1, max_value=1000),
+    unit_price=st.decimals(min_value=0, max_value=10_000, places=2, allow_nan=False),
+)
+
+
+def new_order(items: tuple[OrderLine, ...] | None = None) -> Order:
+    return Order.place(
+        order_id="o-1",
+        customer=Customer("Ada", "ada@example.com", "1 Street"),
+        items=items if items is not None else (OrderLine("a", 2, Decimal("1.25")),),
+        payment_method=PaymentMethod.PAYPAL,
+        now=NOW,
+    )
+
+
+def move(order: Order, target: OrderStatus) -> None:
+    if target is OrderStatus.PROCESSING:
+        order.start_processing(NOW)
+    elif target is OrderStatus.COMPLETED:
+        order.complete(NOW)
+    elif target is OrderStatus.FAILED:
+        order.fail("out of stock", NOW)
+    elif target is OrderStatus.CANCELLED:
+        order.cancel(NOW)
+    else:
+        raise AssertionError(target)
+
+
+def test_a_placed_order_is_pending_and_records_order_placed() -> None:
+    order = new_order()
+    assert order.status is OrderStatus.PENDING
+    assert order.version == 1
+    assert [type(e) for e in order.events] == [events.OrderPlaced]
+
+
+@given(st.lists(lines, min_size=1, max_size=20))
+def test_total_equals_the_sum_of_the_lines(items: list[OrderLine]) -> None:
+    order = new_order(tuple(items))
+    assert order.total == sum((i.unit_price * i.quantity for i in items), Decimal("0"))
+
+
+# No method moves an order back to pending, so the walk targets the others.
+@given(st.lists(st.sampled_from([s for s in OrderStatus if s is not OrderStatus.PENDING]), max_size=8))
+def test_only_legal_status_transitions_are_accepted(path: list[OrderStatus]) -> None:
+    order = new_order()
+    for target in path:
+        before = (order.status, order.version)
+        if target in ALLOWED_TRANSITIONS[order.status]:
+            move(order, target)
+            assert order.status is target
+            assert order.version == before[1] + 1
+        else:
+            with pytest.raises(InvalidTransition):
+                move(order, target)
+            assert (order.status, order.version) == before
+
+
+def test_a_terminal_order_accepts_no_transition() -> None:
+    order = new_order()
+    order.start_processing(NOW)
+    order.complete(NOW)
+    for target in [s for s in OrderStatus if s is not OrderStatus.PENDING]:
+        with pytest.raises(InvalidTransition):
+            move(order, target)
+
+
+def test_failing_records_the_reason() -> None:
+    order = new_order()
+    order.start_processing(NOW)
+    order.fail("insufficient stock", NOW + timedelta(seconds=1))
+    assert order.failure_reason == "insufficient stock"
+    assert isinstance(order.events[-1], events.OrderFailed)
+
+
+@given(st.lists(lines, min_size=1, max_size=5))
+def test_an_order_survives_its_snapshot(items: list[OrderLine]) -> None:
+    order = new_order(tuple(items))
+    order.start_processing(NOW)
+    copy = Order.from_dict(order.to_dict())
+    assert copy.to_dict() == order.to_dict()
+
+
+def test_an_order_needs_items_and_positive_quantities() -> None:
+    with pytest.raises(InvalidInput):
+        new_order(())
+    with pytest.raises(InvalidInput):
+        OrderLine("a", 0, Decimal("1"))
+
+
+def test_events_survive_their_dict_form() -> None:
+    order = new_order()
+    placed = order.events[0]
+    again = events.event_from_dict("OrderPlaced", placed.to_dict())
+    assert again == placed

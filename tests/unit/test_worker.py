@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from dependency_injector import providers
+
+import orderflow
+from orderflow import Orderflow
+from orderflow.adapters.memory.broker import MemoryBroker
+from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from orderflow.domain.model import OrderStatus, Product
+from orderflow.entrypoints.dead_letters import original_value
+from orderflow.entrypoints.runtime import build_worker
+from tests.unit.conftest import place_command
+from tests.unit.faults import FlakyUnitOfWorkFactory
+from tests.unit.journey import drain
+
+
+@pytest.fixture
+def flaky() -> FlakyUnitOfWorkFactory:
+    return FlakyUnitOfWorkFactory(MemoryUnitOfWorkFactory())
+
+
+@pytest.fixture
+def app(flaky: FlakyUnitOfWorkFactory) -> Iterator[Orderflow]:
+    instance = orderflow.bootstrap(
+        database_url="memory://", notify_url="memory://", retry_backoff_ms=1
+    )
+    instance.container.uow_factory.override(providers.Object(flaky))
+    instance.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("10.00"), 5)])
+    yield instance
+    instance.close()
+
+
+def broker(app: Orderflow) -> MemoryBroker:
+    instance = app.container.memory_broker()
+    assert isinstance(instance, MemoryBroker)
+    return instance
+
+
+def dead_letters(app: Orderflow) -> list[dict[str, object]]:
+    return [json.loads(raw)["data"] for raw in broker(app).messages(app.topics.dlq)]
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        b"\xff\xfe not even utf-8",
+        b"{not json",
+        b"[1, 2, 3]",
+        json.dumps({"type": "OrderPlaced", "schema_version": 99, "data": {}}).encode(),
+        json.dumps({"type": "Teleported", "schema_version": 1, "data": {}}).encode(),
+        json.dumps(
+            {"type": "OrderPlaced", "schema_version": 1, "data": {"order_id": "x"}}
+        ).encode(),
+    ],
+)
+def test_a_poison_message_goes_to_the_dlq_once_with_its_payload(
+    app: Orderflow, poison: bytes
+) -> None:
+    broker(app).append(app.topics.orders, "k", poison)
+    drain(app)
+    letters = dead_letters(app)
+    assert len(letters) == 1
+    assert original_value(letters[0]) == poison  # type: ignore[arg-type]
+    assert letters[0]["attempts"] == 1
+    assert letters[0]["error"]
+    assert "failed_at" in letters[0]
+    assert broker(app).lag(app.settings.consumer_group, app.topics.orders) == 0
+
+
+def test_a_transient_error_is_retried_and_then_succeeds(
+    app: Orderflow, flaky: FlakyUnitOfWorkFactory
+) -> None:
+    placed = app.placement.place(place_command(("mouse", 1)))
+    app.relay.drain_once()
+    worker = build_worker(app, poll_timeout_s=0.01)
+    flaky.failures = 1
+    assert worker.run_once() == 1
+    drain(app, worker)
+    assert app.queries.get(str(placed.order["id"])).status is OrderStatus.COMPLETED
+    assert dead_letters(app) == []
+
+
+def test_a_database_outage_pauses_the_worker_instead_of_dead_lettering(
+    app: Orderflow, flaky: FlakyUnitOfWorkFactory
+) -> None:
+    placed = app.placement.place(place_command(("mouse", 1)))
+    app.relay.drain_once()
+    worker = build_worker(app, poll_timeout_s=0.01)
+    worker._retry = worker._retry.__class__(attempts=3, initial_backoff_s=0.001, outage_pause_s=0)
+    flaky.failures = 7  # more than the retries of two polls
+    for _ in range(2):
+        assert worker.run_once() == 0
+    assert dead_letters(app) == []
+    drain(app, worker)
+    assert app.queries.get(str(placed.order["id"])).status is OrderStatus.COMPLETED
+    assert app.catalog.get("mouse").stock == 4
