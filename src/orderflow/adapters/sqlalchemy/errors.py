@@ -1,0 +1,80 @@
+"""Driver errors translated into orderflow's error hierarchy.
+
+Only two kinds are translated: a unique-key violation (DuplicateKey, which
+services use to serialise concurrent inserts) and everything that means "the
+database is not answering right now" (StorageUnavailable: refused or lost
+connections, timeouts, lock waits, deadlocks, an exhausted pool). Anything
+else is a bug and propagates as the driver raised it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy import exc as sa_exc
+
+from orderflow.domain.errors import DuplicateKey, StorageUnavailable
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_POSTGRES_UNIQUE_VIOLATION = "23505"
+_MYSQL_DUPLICATE_ENTRY = frozenset({1062, 1586})  # ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
+_SQLITE_CONSTRAINT_PRIMARYKEY = 1555
+_SQLITE_CONSTRAINT_UNIQUE = 2067
+
+
+def is_duplicate_key(error: sa_exc.IntegrityError) -> bool:
+    """True when a primary or unique key rejected the write (not, say, a CHECK)."""
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None)  # psycopg
+    if sqlstate is not None:
+        return bool(sqlstate == _POSTGRES_UNIQUE_VIOLATION)
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)  # sqlite3
+    if sqlite_code is not None:
+        return sqlite_code in (_SQLITE_CONSTRAINT_PRIMARYKEY, _SQLITE_CONSTRAINT_UNIQUE)
+    args = getattr(orig, "args", ())  # PyMySQL: (errno, message)
+    return bool(args) and args[0] in _MYSQL_DUPLICATE_ENTRY
+
+
+def _describe(error: Exception) -> str:
+    # The driver's own message, without SQLAlchemy's echo of the statement
+    # and its parameters (which may hold customer data) in every log line.
+    orig = getattr(error, "orig", None)
+    cause = orig if isinstance(orig, BaseException) else error
+    return f"{type(cause).__name__}: {cause}".strip()
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except sa_exc.IntegrityError as error:
+        if is_duplicate_key(error):
+            raise DuplicateKey(f"duplicate key: {_describe(error)}") from error
+        raise
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+        raise StorageUnavailable(f"database unavailable: {_describe(error)}") from error
+    except sa_exc.DBAPIError as error:
+        if error.connection_invalidated:
+            raise StorageUnavailable(f"database connection lost: {_describe(error)}") from error
+        raise
+    except (
+        sa_exc.TimeoutError,  # no pooled connection became free in time
+        sa_exc.DisconnectionError,
+        sa_exc.PendingRollbackError,  # the connection died earlier in this transaction
+    ) as error:
+        raise StorageUnavailable(f"database unavailable: {_describe(error)}") from error
+
+
+def translated(method: Callable[P, R]) -> Callable[P, R]:
+    """Run `method` inside translate_errors()."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with translate_errors():
+            return method(*args, **kwargs)
+
+    return wrapper

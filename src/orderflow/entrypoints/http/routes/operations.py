@@ -1,0 +1,59 @@
+"""What operators and tools call: liveness, readiness, metrics, the API document."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask import Flask, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from orderflow.entrypoints.http import openapi
+from orderflow.entrypoints.http.context import current_orderflow, json_response, orderflow_of
+from orderflow.entrypoints.http.problems import DEFAULT_RETRY_AFTER_S
+from orderflow.entrypoints.http.readiness import ReadinessProbe
+
+PROBE_EXTENSION = "orderflow.readiness"
+OPENAPI_EXTENSION = "orderflow.openapi"
+
+
+def health() -> Response:
+    """Liveness: the process answers. Touches no dependency on purpose, so a
+    database outage does not get every API process restarted."""
+    return json_response({"status": "ok"})
+
+
+def ready() -> Response:
+    probe = cast(ReadinessProbe, current_app.extensions[PROBE_EXTENSION])
+    results = probe.run()
+    failed = [name for name, result in results.items() if not result.ok]
+    body = {
+        "status": "not ready" if failed else "ready",
+        "failed": failed,
+        "checks": {name: result.to_dict() for name, result in results.items()},
+    }
+    if failed:
+        retry = str(current_app.config.get("RETRY_AFTER_S", DEFAULT_RETRY_AFTER_S))
+        return json_response(body, 503, {"Retry-After": retry})
+    return json_response(body)
+
+
+def metrics() -> Response:
+    return Response(current_orderflow().metrics_exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+def openapi_document() -> Response:
+    document = current_app.extensions.get(OPENAPI_EXTENSION)
+    if document is None:
+        document = current_app.extensions[OPENAPI_EXTENSION] = openapi.document()
+    return json_response(document)
+
+
+def register(app: Flask) -> None:
+    app.extensions[PROBE_EXTENSION] = ReadinessProbe(
+        lambda: orderflow_of(app).readiness_checks(),
+        timeout_s=lambda: float(app.config["READINESS_TIMEOUT_S"]),
+    )
+    app.add_url_rule("/health", "health", health, methods=["GET"])
+    app.add_url_rule("/ready", "ready", ready, methods=["GET"])
+    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])
+    app.add_url_rule("/openapi.json", "openapi", openapi_document, methods=["GET"])
