@@ -8,8 +8,12 @@ from flask import request
 from pydantic import ValidationError
 
 from orderflow.entrypoints.http.body import looks_like_operator
-from orderflow.entrypoints.http.problems import FieldError, bad_request, validation_errors
-from orderflow.entrypoints.http.problems import ApiProblem
+from orderflow.entrypoints.http.problems import (
+    ApiProblem,
+    FieldError,
+    bad_request,
+    validation_errors,
+)
 from orderflow.entrypoints.http.schemas import ProductQuery, canonical_order_id, is_product_id
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -104,6 +104,4 @@ class ReadinessProbe:
             log.warning("readiness check %s timed out after %.1f s", attempt.name, timeout)
             return CheckResult(False, timeout, f"timed out after {timeout:g} s")
         log.warning("readiness check %s failed: %r", attempt.name, attempt.error)
-        return CheckResult(
-            False, attempt.finished - attempt.started, type(attempt.error).__name__
-        )
+        return CheckResult(False, attempt.finished - attempt.started, type(attempt.error).__name__)

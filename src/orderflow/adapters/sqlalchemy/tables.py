@@ -1,0 +1,154 @@
+"""The relational schema as SQLAlchemy Core tables.
+
+The repositories query through these; the schema itself is created by the
+Alembic migrations (migrations/versions), which must stay in step with this
+module (`alembic check` compares the two)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+MYSQL_DIALECTS = ("mysql", "mariadb")
+
+# Every table on MySQL/MariaDB: InnoDB, full Unicode, and binary collation so
+# that ids and keys compare exactly (as on the other backends) and names sort
+# by code point (as on SQLite and in memory). Case-insensitive matching is
+# done explicitly in the queries.
+MYSQL_TABLE_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime with microseconds on every backend.
+
+    PostgreSQL stores TIMESTAMPTZ. MySQL's DATETIME keeps neither the zone
+    nor (without fsp=6) microseconds, and SQLite stores text, so those get
+    naive UTC values and the zone is put back on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in MYSQL_DIALECTS:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError(f"refusing to store a naive datetime: {value!r}")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def money(precision: int = 12) -> Numeric[Any]:
+    return Numeric(precision, 2, asdecimal=True)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid).
+AutoIncrementId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("price", money(), nullable=False),
+    Column("stock", Integer, nullable=False),
+    CheckConstraint("stock >= 0", name="stock_not_negative"),
+    CheckConstraint("price >= 0", name="price_not_negative"),
+    # Serves the ordering of search results (name, then id) and listing.
+    Index(None, "name", "id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("customer_name", String(255), nullable=False),
+    Column("customer_email", String(320), nullable=False),
+    Column("customer_address", Text, nullable=False),
+    Column("payment_method", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("failure_reason", Text, nullable=True),
+    # Wider than a price: up to 100 lines of 1000 units each.
+    Column("total", money(18), nullable=False),
+    Column("items", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    # The stuck-order sweeper: WHERE status IN (...) AND updated_at < ? ORDER BY updated_at.
+    Index(None, "status", "updated_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", AutoIncrementId, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("type_name", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime, nullable=True),
+    UniqueConstraint("message_id"),
+    # The relay: WHERE published_at IS NULL ORDER BY seq; also the purge.
+    Index(None, "published_at", "seq"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(128), nullable=False),
+    Column("order_id", String(36), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "created_at"),  # the purge of expired keys
+    **MYSQL_TABLE_OPTIONS,
+)
