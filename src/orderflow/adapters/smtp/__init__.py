@@ -1,0 +1,1 @@
+"""Email notifications over SMTP (standard library smtplib)."""

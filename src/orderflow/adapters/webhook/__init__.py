@@ -1,0 +1,1 @@
+"""Notifications POSTed as JSON to an HTTP(S) webhook."""
