@@ -74,10 +74,8 @@ def operator_keys(value: Any) -> Iterator[str]:
         if len(path) > MAX_DEPTH:
             raise bad_request("body", f"is nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, dict):
-            for key, child in reversed(node.items()):
-                if key.startswith("$"):
-                    yield field_path((*path, key))
-                stack.append((child, (*path, key)))
+            yield from (field_path((*path, key)) for key in node if key.startswith("$"))
+            stack.extend((child, (*path, key)) for key, child in reversed(node.items()))
         elif isinstance(node, list):
             stack.extend((child, (*path, i)) for i, child in reversed(list(enumerate(node))))
 
@@ -105,6 +103,17 @@ def looks_like_operator(text: str) -> bool:
         return False
 
 
+def _read_body() -> bytes:
+    # With a Content-Length over MAX_CONTENT_LENGTH werkzeug raises 413 before
+    # reading. A chunked body has none: werkzeug stops at the limit without
+    # complaint, and only reading past it raises 413, so read one byte more.
+    raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        request.stream.read(1)
+    return raw
+
+
 def json_body() -> Any:
     """The current request's body as JSON, after the checks above."""
     if request.mimetype != JSON_MIMETYPE:
@@ -124,7 +133,7 @@ def json_body() -> Any:
             "JSON bodies must be UTF-8",
             [FieldError("Content-Type", "charset must be utf-8")],
         )
-    data = parse_json(request.get_data(cache=False))  # 413 past MAX_CONTENT_LENGTH
+    data = parse_json(_read_body())
     reject_operators(data)
     return data
 

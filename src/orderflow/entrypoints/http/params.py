@@ -35,12 +35,10 @@ def product_id(raw: str) -> str:
 
 
 def idempotency_key() -> str | None:
-    values = request.headers.getlist(IDEMPOTENCY_HEADER)
-    if not values:
+    # WSGI folds repeated headers into one value, so a repeat cannot be told apart.
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
         return None
-    if len(values) > 1:
-        raise bad_request(IDEMPOTENCY_HEADER, "must be sent once")
-    key = values[0]
     if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.match(key):
         raise bad_request(
             IDEMPOTENCY_HEADER, f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"

@@ -1,0 +1,76 @@
+"""Helpers shared by the HTTP tests: the catalog, a valid order body, a
+snapshot of everything stored, and an assertion on problem responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from werkzeug.test import TestResponse
+
+import orderflow
+from orderflow import Orderflow
+from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from orderflow.domain.model import Product
+from orderflow.entrypoints.http.schemas import ProblemOut
+
+CATALOG = [
+    Product("laptop-14", "Laptop", "14-inch ultralight laptop", Decimal("999.00"), 50),
+    Product("mouse", "Mouse", "Wireless mouse for your laptop", Decimal("19.90"), 100),
+    Product("desk-lamp", "Desk Lamp", "LED lamp", Decimal("25.00"), 3),
+    Product("usb-c-hub", "USB-C Hub", "7-in-1 hub", Decimal("45.50"), 150),
+]
+
+
+def valid_order(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer": {
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "address": "12 Analytical Street, London",
+        },
+        "items": [
+            {"product_id": "laptop-14", "quantity": 1},
+            {"product_id": "mouse", "quantity": 2},
+        ],
+        "payment_method": "card",
+    }
+    body.update(changes)
+    return body
+
+
+@dataclass(frozen=True)
+class Stored:
+    orders: int
+    outbox: int
+    idempotency_keys: int
+
+
+def make_flow() -> Orderflow:
+    flow = orderflow.bootstrap(database_url="memory://", notify_url="memory://")
+    flow.catalog.upsert_many(
+        [Product(p.id, p.name, p.description, p.price, p.stock) for p in CATALOG]
+    )
+    return flow
+
+
+def snapshot(flow: Orderflow) -> Stored:
+    factory = flow.uow_factory
+    assert isinstance(factory, MemoryUnitOfWorkFactory)
+    with factory() as uow:
+        outbox = uow.outbox.pending_count()
+    tables = factory.database.tables
+    return Stored(len(tables.orders), outbox, len(tables.idempotency))
+
+
+def assert_problem(response: TestResponse, status: int, field: str | None = None) -> ProblemOut:
+    """The response is problem+json with this status and, if given, names `field`."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    problem = ProblemOut.model_validate(response.get_json())
+    assert problem.status == status
+    if field is not None:
+        named = [error.field for error in problem.errors]
+        assert field in named, named
+    return problem

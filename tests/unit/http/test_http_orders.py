@@ -1,0 +1,179 @@
+"""POST /api/orders, GET /api/orders/<id>, POST /api/orders/<id>/cancel: happy paths."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from flask.testing import FlaskClient
+
+from orderflow import Orderflow
+from orderflow.entrypoints.http.schemas import OrderOut
+from tests.unit.http.support import Stored, assert_problem, valid_order
+
+
+def place(client: FlaskClient) -> dict[str, object]:
+    response = client.post("/api/orders", json=valid_order())
+    assert response.status_code == 201
+    body: dict[str, object] = response.get_json()
+    return body
+
+
+def test_placing_an_order_answers_201_with_the_order_and_its_location(
+    client: FlaskClient, stored: Callable[[], Stored]
+) -> None:
+    response = client.post("/api/orders", json=valid_order())
+
+    assert response.status_code == 201
+    order = OrderOut.model_validate(response.get_json())
+    assert response.headers["Location"] == f"/api/orders/{order.id}"
+    assert "Idempotent-Replayed" not in response.headers
+    assert str(uuid.UUID(order.id, version=4)) == order.id
+    assert order.status == "pending"
+    assert order.total == "1038.80"  # 999.00 + 2 x 19.90, prices from the catalog
+    assert [line.unit_price for line in order.items] == ["999.00", "19.90"]
+    assert order.payment_method == "card"
+    assert stored() == Stored(orders=1, outbox=1, idempotency_keys=0)
+
+
+def test_response_keeps_the_documented_field_order(client: FlaskClient) -> None:
+    response = client.post("/api/orders", json=valid_order())
+
+    assert list(response.get_json()) == list(OrderOut.model_fields)
+
+
+def test_strings_are_trimmed_and_unicode_is_kept(client: FlaskClient) -> None:
+    customer = {"name": "  Zoë Ñandú 日本 👩‍💻 ", "email": "zoe@example.org", "address": "Straße 1"}
+
+    response = client.post("/api/orders", json=valid_order(customer=customer))
+
+    assert response.status_code == 201
+    assert response.get_json()["customer"]["name"] == "Zoë Ñandú 日本 👩‍💻"
+
+
+@pytest.mark.parametrize("method", ["card", "paypal", "bank_transfer", "cash_on_delivery"])
+def test_every_payment_method_is_accepted(client: FlaskClient, method: str) -> None:
+    response = client.post("/api/orders", json=valid_order(payment_method=method))
+
+    assert response.status_code == 201
+    assert response.get_json()["payment_method"] == method
+
+
+def test_json_with_a_utf8_charset_is_accepted(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/orders",
+        data=client.application.json.dumps(valid_order()),
+        content_type="application/json; charset=UTF-8",
+    )
+
+    assert response.status_code == 201
+
+
+def test_an_order_can_be_read_back(client: FlaskClient) -> None:
+    placed = place(client)
+
+    response = client.get(f"/api/orders/{placed['id']}")
+
+    assert response.status_code == 200
+    assert response.get_json() == placed
+
+
+def test_an_upper_case_id_finds_the_same_order(client: FlaskClient) -> None:
+    placed = place(client)
+
+    response = client.get(f"/api/orders/{str(placed['id']).upper()}")
+
+    assert response.status_code == 200
+    assert response.get_json()["id"] == placed["id"]
+
+
+def test_an_unknown_order_is_404(client: FlaskClient) -> None:
+    response = client.get(f"/api/orders/{uuid.uuid4()}")
+
+    assert_problem(response, 404, "id")
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "12345",
+        "not-a-uuid",
+        "%24gt",  # $gt
+        "%7B%22%24gt%22%3A%20%22%22%7D",  # {"$gt": ""}
+        "0b6f3c1e8a1d4c569a8e2f0d3c4b5a69",  # no hyphens
+        "%7B0b6f3c1e-8a1d-4c56-9a8e-2f0d3c4b5a69%7D",  # braces
+        "urn:uuid:0b6f3c1e-8a1d-4c56-9a8e-2f0d3c4b5a69",
+        "0b6f3c1e-8a1d-4c56-9a8e-2f0d3c4b5a6",  # one digit short
+        "0b6f3c1e-8a1d-4c56-9a8e-2f0d3c4b5a69%00",
+        "%C3%A9" * 12,
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/orders/{}", "/api/orders/{}/cancel", "/order/{}"])
+def test_a_malformed_order_id_is_400(
+    client: FlaskClient, stored: Callable[[], Stored], bad_id: str, path: str
+) -> None:
+    place(client)
+    before = stored()
+    method = client.post if path.endswith("cancel") else client.get
+
+    response = method(path.format(bad_id))
+
+    assert_problem(response, 400, "id")
+    assert stored() == before
+
+
+def test_a_pending_order_can_be_cancelled(client: FlaskClient, flow: Orderflow) -> None:
+    placed = place(client)
+
+    response = client.post(f"/api/orders/{placed['id']}/cancel")
+
+    assert response.status_code == 200
+    order = OrderOut.model_validate(response.get_json())
+    assert order.status == "cancelled"
+    assert order.version == 2
+    assert flow.queries.get(str(placed["id"])).status == "cancelled"
+
+
+def test_cancel_needs_no_body_and_ignores_one(client: FlaskClient) -> None:
+    placed = place(client)
+
+    response = client.post(
+        f"/api/orders/{placed['id']}/cancel", data="not json", content_type="text/plain"
+    )
+
+    assert response.status_code == 200
+
+
+def test_cancelling_twice_is_409_and_changes_nothing(
+    client: FlaskClient, stored: Callable[[], Stored]
+) -> None:
+    placed = place(client)
+    client.post(f"/api/orders/{placed['id']}/cancel")
+    before = stored()
+
+    response = client.post(f"/api/orders/{placed['id']}/cancel")
+
+    problem = assert_problem(response, 409, "status")
+    assert "cancelled" in problem.errors[0].message
+    assert stored() == before
+
+
+def test_cancelling_an_order_being_processed_is_409(client: FlaskClient, flow: Orderflow) -> None:
+    placed = place(client)
+    with flow.uow_factory() as uow:
+        order = uow.orders.get_for_update(str(placed["id"]))
+        assert order is not None
+        order.start_processing(order.updated_at)
+        uow.orders.save(order)
+        uow.commit()
+
+    response = client.post(f"/api/orders/{placed['id']}/cancel")
+
+    assert_problem(response, 409, "status")
+
+
+def test_cancelling_an_unknown_order_is_404(client: FlaskClient) -> None:
+    response = client.post(f"/api/orders/{uuid.uuid4()}/cancel")
+
+    assert_problem(response, 404, "id")
