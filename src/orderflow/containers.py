@@ -127,7 +127,12 @@ class Container(containers.DeclarativeContainer):
 
     # --- services --------------------------------------------------------------
     placement = providers.Singleton(
-        OrderPlacement, uow_factory=uow_factory, clock=clock, metrics=metrics, topics=topics
+        OrderPlacement,
+        uow_factory=uow_factory,
+        clock=clock,
+        metrics=metrics,
+        topics=topics,
+        fallback_publisher=publisher,
     )
     queries = providers.Singleton(OrderQueries, uow_factory=uow_factory, cache=cache)
     cancellation = providers.Singleton(

@@ -11,6 +11,7 @@ import orderflow
 from orderflow import Orderflow
 from orderflow.adapters.memory.broker import MemoryBroker
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.dead_letters import original_value
 from orderflow.entrypoints.runtime import build_worker
@@ -99,3 +100,30 @@ def test_a_database_outage_pauses_the_worker_instead_of_dead_lettering(
     drain(app, worker)
     assert app.queries.get(str(placed.order["id"])).status is OrderStatus.COMPLETED
     assert app.catalog.get("mouse").stock == 4
+
+
+def test_with_the_database_down_intake_publishes_to_the_broker_and_the_worker_persists(
+    app: Orderflow, flaky: FlakyUnitOfWorkFactory
+) -> None:
+    app.placement.place(place_command(("mouse", 1)))  # the catalog price is now known
+    drain(app)
+    flaky.failures = 10**6
+    placed = app.placement.place(place_command(("mouse", 2), key="retry-me"))
+    again = app.placement.place(place_command(("mouse", 2), key="retry-me"))
+    assert placed.created and placed.order["status"] == "pending"
+    assert again.order["id"] == placed.order["id"]  # the key fixes the id
+    flaky.failures = 0
+    drain(app)
+    order = app.queries.get(str(placed.order["id"]))
+    assert order.status is OrderStatus.COMPLETED
+    assert app.catalog.get("mouse").stock == 2  # 5 - 1 - 2: the duplicate took nothing
+    replay = app.placement.place(place_command(("mouse", 2), key="retry-me"))
+    assert not replay.created and replay.order["id"] == placed.order["id"]
+
+
+def test_with_the_database_down_an_unpriced_product_is_refused(
+    app: Orderflow, flaky: FlakyUnitOfWorkFactory
+) -> None:
+    flaky.failures = 10**6
+    with pytest.raises(StorageUnavailable):
+        app.placement.place(place_command(("mouse", 1)))
