@@ -131,7 +131,7 @@ def test_metrics_expose_request_latency_by_route_template(client: FlaskClient) -
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     text = response.get_data(as_text=True)
-    assert "orderflow_orders_placed_total 1.0" in text
+    assert 'orderflow_orders_placed_total{path="outbox"} 1.0' in text
     assert (
         'orderflow_http_request_seconds_count{method="GET",route="/api/orders/<order_id>",'
         'status="200"} 1.0' in text
