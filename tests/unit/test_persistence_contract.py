@@ -69,3 +69,10 @@ def test_an_unopenable_sqlite_database_is_storage_unavailable(tmp_path: Path) ->
             factory.ping()
     finally:
         factory.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
+    # It would be one database per connection: the migrated schema would vanish.
+    with pytest.raises(ValueError, match="in-memory SQLite"):
+        SqlUnitOfWorkFactory.from_url(url)

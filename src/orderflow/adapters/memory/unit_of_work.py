@@ -14,7 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from orderflow.domain.errors import DuplicateKey
+from orderflow.domain.errors import DuplicateKey, OrderNotFound, ProductNotFound
 from orderflow.domain.model import Order, OrderStatus, Product
 from orderflow.ports.idempotency import IdempotencyRecord, IdempotencyStore
 from orderflow.ports.outbox import Outbox, OutboxMessage
@@ -71,6 +71,8 @@ class _Orders(OrderRepository):
         return self.get(order_id)  # the database lock already serialises us
 
     def save(self, order: Order) -> None:
+        if order.id not in self._t.orders:
+            raise OrderNotFound(order.id)
         self._t.orders[order.id] = order.to_dict()
 
     def list_stuck(
@@ -109,6 +111,8 @@ class _Products(ProductRepository):
         return {pid: product for pid, product in found.items() if product is not None}
 
     def save(self, product: Product) -> None:
+        if product.id not in self._t.products:
+            raise ProductNotFound(product.id)
         self._t.products[product.id] = _product_row(product)
 
     def search(self, *, text: str, limit: int, offset: int) -> ProductPage:
@@ -144,7 +148,11 @@ class _Outbox(Outbox):
         self._t = tables
 
     def add(self, messages: Sequence[OutboxMessage]) -> None:
+        known = {m.message_id for m in self._t.outbox.values()}
         for message in messages:
+            if message.message_id in known:
+                raise DuplicateKey(f"outbox message {message.message_id} already stored")
+            known.add(message.message_id)
             seq = self._t.next_seq
             self._t.next_seq += 1
             self._t.outbox[seq] = replace(message, seq=seq)

@@ -14,6 +14,7 @@ proceed meanwhile."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,19 @@ def _postgres_engine(url: URL, statement_timeout_s: int | None) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
+    if not database or database == ":memory:" or "mode=memory" in str(url):
+        # Each pooled connection would get its own empty database, so the
+        # migrated schema would vanish with the migration's connection.
+        raise ValueError(
+            "an in-memory SQLite database cannot be shared between connections: "
+            "use a sqlite:///path file, or memory:// for the in-process store"
+        )
+    if not database.startswith("file:"):
         # The embedded default lives under the user's data directory, which
-        # may not exist on a first start.
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # may not exist on a first start. If it cannot be made, connecting
+        # fails, and that is reported as StorageUnavailable.
+        with contextlib.suppress(OSError):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
     )
@@ -118,7 +128,7 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
     dbapi_connection.create_function(SQLITE_FOLD_FUNCTION, 1, _casefold, deterministic=True)
 
 
-def _casefold(value: object) -> object:
+def _casefold(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
     # SQLite's own lower() folds ASCII only; this gives the same Unicode
     # case folding as the in-memory adapter.
     return value.casefold() if isinstance(value, str) else value

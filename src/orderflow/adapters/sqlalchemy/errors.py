@@ -29,14 +29,14 @@ _SQLITE_CONSTRAINT_UNIQUE = 2067
 def is_duplicate_key(error: sa_exc.IntegrityError) -> bool:
     """True when a primary or unique key rejected the write (not, say, a CHECK)."""
     orig = error.orig
-    sqlstate = getattr(orig, "sqlstate", None)  # psycopg
-    if sqlstate is not None:
-        return bool(sqlstate == _POSTGRES_UNIQUE_VIOLATION)
+    args: tuple[object, ...] = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL: (errno, message)
+        return args[0] in _MYSQL_DUPLICATE_ENTRY
     sqlite_code = getattr(orig, "sqlite_errorcode", None)  # sqlite3
     if sqlite_code is not None:
         return sqlite_code in (_SQLITE_CONSTRAINT_PRIMARYKEY, _SQLITE_CONSTRAINT_UNIQUE)
-    args = getattr(orig, "args", ())  # PyMySQL: (errno, message)
-    return bool(args) and args[0] in _MYSQL_DUPLICATE_ENTRY
+    # psycopg; MySQL's SQLSTATE (23000) would not tell a duplicate from a CHECK.
+    return bool(getattr(orig, "sqlstate", None) == _POSTGRES_UNIQUE_VIOLATION)
 
 
 def _describe(error: Exception) -> str:

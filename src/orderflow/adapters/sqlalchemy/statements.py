@@ -64,8 +64,13 @@ def insert_new(
     the conflict is detected with ON CONFLICT DO NOTHING instead of an error.
     MySQL and SQLite roll back only the failed statement."""
     if connection.dialect.name == "postgresql":
-        statement = postgresql.insert(table).values(row).on_conflict_do_nothing(index_elements=[key])
-        if connection.execute(statement).rowcount == 0:
+        statement = (
+            postgresql.insert(table)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=[key])
+            .returning(key)  # no row back: the key was taken
+        )
+        if connection.execute(statement).first() is None:
             raise DuplicateKey(f"{what} already exists")
         return
     try:

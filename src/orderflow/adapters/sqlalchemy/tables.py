@@ -138,6 +138,7 @@ outbox = Table(
     UniqueConstraint("message_id"),
     # The relay: WHERE published_at IS NULL ORDER BY seq; also the purge.
     Index(None, "published_at", "seq"),
+    sqlite_autoincrement=True,  # never reuse a seq, even after a purge
     **MYSQL_TABLE_OPTIONS,
 )
 

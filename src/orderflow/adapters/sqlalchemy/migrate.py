@@ -1,0 +1,93 @@
+"""Creating and upgrading the SQL schema (`orderflow migrate`).
+
+Alembic is configured here in code, so no alembic.ini has to be found at
+run time. Several processes may start at once and all ask for an upgrade:
+each backend's own lock lets one of them migrate while the others wait and
+then find nothing left to do."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+from orderflow.adapters.sqlalchemy.engine import make_engine
+from orderflow.adapters.sqlalchemy.errors import translate_errors
+from orderflow.adapters.sqlalchemy.tables import MYSQL_DIALECTS
+from orderflow.domain.errors import StorageUnavailable
+
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+
+_LOCK_NAME = "orderflow.migrate"
+_POSTGRES_LOCK_KEY = 0x6F72_6465_7266_6C6F  # "orderflo", an arbitrary app-wide key
+_LOCK_WAIT_S = 120
+
+
+def alembic_config() -> Config:
+    """An Alembic Config pointing at the packaged migrations."""
+    config = Config()
+    # Config values go through configparser interpolation: escape any "%".
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` up to `revision` (the latest by default).
+    Running it again is a no-op."""
+    engine = make_engine(url, statement_timeout_s=None)
+    try:
+        with translate_errors(), engine.connect() as connection, _exclusive(connection):
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at `url` is at, or None before the first upgrade."""
+    engine = make_engine(url)
+    try:
+        with translate_errors(), engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this version of orderflow."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@contextlib.contextmanager
+def _exclusive(connection: Connection) -> Iterator[None]:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        # Transaction-scoped: released by the commit that ends the upgrade.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRES_LOCK_KEY})
+        yield
+    elif dialect in MYSQL_DIALECTS:
+        # Session-scoped, because MySQL commits implicitly after every DDL statement.
+        acquired = connection.execute(
+            text("SELECT GET_LOCK(:name, :wait)"), {"name": _LOCK_NAME, "wait": _LOCK_WAIT_S}
+        ).scalar()
+        if acquired != 1:
+            raise StorageUnavailable(f"another migration held {_LOCK_NAME!r} for {_LOCK_WAIT_S}s")
+        try:
+            yield
+        finally:
+            # If the connection died the lock died with it; the error that
+            # killed it is the one worth reporting.
+            with contextlib.suppress(Exception):
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _LOCK_NAME})
+    else:
+        # SQLite: the migration's transaction starts with BEGIN IMMEDIATE,
+        # which admits one writer at a time.
+        yield

@@ -1,0 +1,92 @@
+"""The transactional outbox on one SQLAlchemy Connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+
+from orderflow.adapters.sqlalchemy.errors import translated
+from orderflow.adapters.sqlalchemy.tables import MYSQL_DIALECTS, outbox
+from orderflow.ports.outbox import Outbox, OutboxMessage
+
+# MariaDB >= 10.6, MySQL >= 8.0.1 and PostgreSQL support SKIP LOCKED. SQLite
+# needs nothing: BEGIN IMMEDIATE lets one relay in at a time.
+_SKIP_LOCKED_DIALECTS = (*MYSQL_DIALECTS, "postgresql")
+
+
+def _message_from(row: RowMapping) -> OutboxMessage:
+    return OutboxMessage(
+        message_id=row["message_id"],
+        topic=row["topic"],
+        key=row["key"],
+        type_name=row["type_name"],
+        payload=row["payload"],
+        created_at=row["created_at"],
+        seq=row["seq"],
+    )
+
+
+class SqlOutbox(Outbox):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    @translated
+    def add(self, messages: Sequence[OutboxMessage]) -> None:
+        if not messages:
+            return
+        self._connection.execute(
+            insert(outbox),
+            [
+                {
+                    "message_id": message.message_id,
+                    "topic": message.topic,
+                    "key": message.key,
+                    "type_name": message.type_name,
+                    "payload": message.payload,
+                    "created_at": message.created_at,
+                    "published_at": None,
+                }
+                for message in messages
+            ],
+        )
+
+    @translated
+    def claim_batch(self, *, limit: int) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        statement = (
+            select(outbox)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
+        if self._connection.dialect.name in _SKIP_LOCKED_DIALECTS:
+            statement = statement.with_for_update(skip_locked=True)
+        return [_message_from(row) for row in self._connection.execute(statement).mappings()]
+
+    @translated
+    def mark_published(self, *, seqs: Sequence[int], at: datetime) -> None:
+        if not seqs:
+            return
+        self._connection.execute(
+            update(outbox).where(outbox.c.seq.in_(list(seqs))).values(published_at=at)
+        )
+
+    @translated
+    def pending_count(self) -> int:
+        return int(
+            self._connection.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            ).scalar_one()
+        )
+
+    @translated
+    def purge_published(self, *, older_than: datetime) -> int:
+        result = self._connection.execute(
+            delete(outbox).where(
+                outbox.c.published_at.is_not(None), outbox.c.published_at < older_than
+            )
+        )
+        return result.rowcount
