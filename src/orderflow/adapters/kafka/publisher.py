@@ -84,27 +84,43 @@ class KafkaPublisher(MessagePublisher):
         if not messages:
             return
         with self._lock:
-            producer = self._ensure_producer()
-            try:
-                # Send everything first so the batches share requests, then
-                # wait once for all acknowledgements.
-                futures = [
-                    producer.send(message.topic, key=message.key.encode(), value=encode(message))
-                    for message in messages
-                ]
-                producer.flush(timeout=self._delivery_timeout_s + self._connect_timeout_s)
-            except KafkaError as exc:
-                raise BrokerUnavailable(f"kafka did not take the messages: {exc}") from exc
-            failures = [future.exception for future in futures if not future.succeeded()]
-            if failures and not all(future.retriable() for future in futures if future.failed()):
-                # A fatal producer error (fenced, out of sequence) would fail
-                # every later send too: start over with a new producer.
+            failures = self._send_all(messages)
+            if failures and any(not _retriable(exc) for exc in failures):
+                # A producer-state error (its producer id unknown after a
+                # broker lost its state or expired it, fenced, out of
+                # sequence) fails every later send too: start over once with
+                # a new producer. A resent message may arrive twice; consumers
+                # deduplicate by event id.
+                log.warning("kafka producer failed (%s): retrying with a new one", failures[0])
                 self._discard()
+                failures = self._send_all(messages)
         if failures:
             first = failures[0]
             raise BrokerUnavailable(
-                f"{len(failures)} of {len(futures)} messages were not acknowledged: {first}"
-            ) from (first if isinstance(first, BaseException) else None)
+                f"{len(failures)} of {len(messages)} messages were not acknowledged: {first}"
+            ) from first
+
+    def _send_all(self, messages: Sequence[OutboxMessage]) -> list[BaseException]:
+        """Send every message and wait for the acknowledgements; the errors of
+        those that failed. Raises BrokerUnavailable if the cluster is unreachable."""
+        producer = self._ensure_producer()
+        try:
+            # Send everything first so the batches share requests, then wait
+            # once for all acknowledgements.
+            futures = [
+                producer.send(message.topic, key=message.key.encode(), value=encode(message))
+                for message in messages
+            ]
+            producer.flush(timeout=self._delivery_timeout_s + self._connect_timeout_s)
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"kafka did not take the messages: {exc}") from exc
+        return [
+            future.exception
+            if isinstance(future.exception, BaseException)
+            else KafkaError("not acknowledged")
+            for future in futures
+            if not future.succeeded()
+        ]
 
     def ping(self) -> None:
         admin.ping(f"kafka://{','.join(self._servers)}", timeout_s=self._connect_timeout_s)
@@ -146,3 +162,7 @@ class KafkaPublisher(MessagePublisher):
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
+
+
+def _retriable(exc: BaseException) -> bool:
+    return bool(getattr(exc, "retriable", False))
