@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test test-unit test-integration lint fmt bench services clean
+.PHONY: install serve test test-unit test-integration lint fmt services mongo-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,17 @@ test: test-unit test-integration
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) mongo-venv
 	$(BIN)/pytest tests/integration -q
+
+# Starts the Kafka-protocol broker and the MongoDB wire server (and checks
+# MariaDB, PostgreSQL and Redis) in the foreground; prints the variables to use.
+services: $(STAMP)
+	bash scripts/services.sh
+
+# The Python >= 3.13 environment of the MongoDB wire server (the tests build it on demand).
+mongo-venv:
+	bash scripts/mongo-venv.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
@@ -36,4 +45,4 @@ fmt: $(STAMP)
 	$(BIN)/ruff format src tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mongo .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def test_the_full_request_journey_and_search(server: Server) -> None:
         },
     )
     assert status == 201, order
-    assert order["total"] == str(2 * __import__("decimal").Decimal(laptop["price"]))
+    assert order["total"] == str(2 * Decimal(laptop["price"]))
     done = wait_for_status(server.base, f"/api/orders/{order['id']}", {"completed"}, 5.0)
     assert done["version"] == 3
     _, after = call("GET", f"{server.base}/api/products/{laptop['id']}")
@@ -174,5 +175,6 @@ def test_ten_concurrent_orders_for_three_units(server: Server) -> None:
         for _, body in results
     ]
     assert sorted(f["status"] for f in finals) == ["completed"] * 3 + ["failed"] * 7
-    assert all("insufficient stock" in f["failure_reason"] for f in finals if f["status"] == "failed")
+    failures = [f["failure_reason"] for f in finals if f["status"] == "failed"]
+    assert all("insufficient stock" in reason for reason in failures)
     assert call("GET", f"{server.base}/api/products/desk-lamp")[1]["stock"] == 0

@@ -40,7 +40,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -75,7 +75,7 @@ def test_a_webhook_receives_json_with_an_idempotency_key() -> None:
     received: list[tuple[dict[str, Any], str | None]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((json.loads(body), self.headers.get("Idempotency-Key")))
             self.send_response(204)
@@ -107,7 +107,7 @@ def test_a_webhook_receives_json_with_an_idempotency_key() -> None:
 
 def test_a_webhook_error_status_is_a_notification_failure() -> None:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.send_response(500)
             self.end_headers()
 
