@@ -1,0 +1,58 @@
+"""`orderflow migrate` for MongoDB: create the collections' indexes.
+
+Idempotent: creating an index that exists with the same keys and options is
+a no-op. Uniqueness that correctness depends on rests on `_id` (order ids,
+product ids, Idempotency-Keys, outbox seqs), which needs no migration; the
+indexes here make queries fast and deduplicate outbox messages by id."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, IndexModel
+
+from orderflow.adapters.mongo.client import database_name, make_client
+from orderflow.adapters.mongo.documents import (
+    EMBEDDED_OUTBOX,
+    IDEMPOTENCY,
+    ORDERS,
+    OUTBOX,
+    PRODUCTS,
+)
+from orderflow.adapters.mongo.errors import translate_errors
+
+INDEXES: dict[str, list[IndexModel]] = {
+    ORDERS: [
+        # list_stuck: status in (...) and updated_at < cutoff, oldest first.
+        IndexModel(
+            [("status", ASCENDING), ("updated_at", ASCENDING), ("updated_at_us", ASCENDING)],
+            name="status_updated_at",
+        ),
+        # The relay finds orders whose outbox messages have not moved yet.
+        IndexModel([(f"{EMBEDDED_OUTBOX}._id", ASCENDING)], name="embedded_outbox", sparse=True),
+    ],
+    PRODUCTS: [
+        IndexModel([("name_key", ASCENDING), ("_id", ASCENDING)], name="name_key"),
+        IndexModel([("name", ASCENDING), ("_id", ASCENDING)], name="name"),
+    ],
+    OUTBOX: [
+        IndexModel([("message_id", ASCENDING)], name="message_id", unique=True),
+        # claim_batch: unpublished (published_at null) in seq (_id) order;
+        # purge_published: published_at < cutoff.
+        IndexModel([("published_at", ASCENDING), ("_id", ASCENDING)], name="published_at_seq"),
+    ],
+    IDEMPOTENCY: [
+        # `_id` is the key (unique); this serves purge(older_than).
+        IndexModel([("created_at", ASCENDING)], name="created_at"),
+    ],
+}
+
+
+def ensure_indexes(url: str) -> None:
+    """Create every index the adapter uses in the URL's database."""
+    client = make_client(url)
+    try:
+        db = client[database_name(url)]
+        with translate_errors():
+            for collection, models in INDEXES.items():
+                db[collection].create_indexes(models)
+    finally:
+        client.close()

@@ -1,0 +1,94 @@
+"""What every unit of work of one factory shares: the client, the database's
+collections, and the timings of locks and claims."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pymongo import MongoClient, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from orderflow.adapters.mongo.documents import (
+    COUNTERS,
+    IDEMPOTENCY,
+    ORDERS,
+    OUTBOX,
+    PRODUCTS,
+    Document,
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Leases are wall-clock times written into documents, so they assume
+    the clocks of the machines sharing a database agree to well within them."""
+
+    lock_lease: timedelta = timedelta(seconds=15)
+    """How long an order lock holds if its unit of work never ends (a crash)."""
+    lock_wait: timedelta = timedelta(seconds=20)
+    """How long get_for_update waits for a lock; longer than the lease, so a
+    crashed holder delays the next one but never fails it."""
+    claim_lease: timedelta = timedelta(seconds=60)
+    """How long a relay's claim on outbox messages holds if it never ends."""
+    abandon_after: timedelta = timedelta(seconds=60)
+    """When an idempotency key whose order never arrived counts as abandoned."""
+
+
+@dataclass(frozen=True)
+class MongoStore:
+    client: MongoClient[Document]
+    db: Database[Document]
+    timings: Timings = field(default_factory=Timings)
+    # The wall clock for leases, not the domain's Clock: a test's fake clock
+    # must not make every lock look expired.
+    now: Callable[[], datetime] = _utc_now
+
+    @property
+    def orders(self) -> Collection[Document]:
+        return self.db[ORDERS]
+
+    @property
+    def products(self) -> Collection[Document]:
+        return self.db[PRODUCTS]
+
+    @property
+    def outbox(self) -> Collection[Document]:
+        return self.db[OUTBOX]
+
+    @property
+    def idempotency(self) -> Collection[Document]:
+        return self.db[IDEMPOTENCY]
+
+    @property
+    def counters(self) -> Collection[Document]:
+        return self.db[COUNTERS]
+
+    def next_values(self, name: str, count: int) -> range:
+        """`count` fresh values of the named counter, increasing across calls
+        (one atomic $inc, so concurrent callers get disjoint ranges)."""
+        try:
+            doc = self._increment(name, count)
+        except DuplicateKeyError:
+            # Two first-ever upserts of the counter raced; it exists now.
+            doc = self._increment(name, count)
+        last = int(doc["value"])
+        return range(last - count + 1, last + 1)
+
+    def _increment(self, name: str, count: int) -> Document:
+        doc = self.counters.find_one_and_update(
+            {"_id": name},
+            {"$inc": {"value": count}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:  # cannot happen with upsert and AFTER
+            raise RuntimeError(f"counter {name} was not created")
+        return doc
