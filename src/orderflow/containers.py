@@ -6,6 +6,7 @@ kafka, redis or pymongo code it does not use."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -45,7 +46,10 @@ def _mongo_uow_factory(url: str) -> Any:
 def _kafka_publisher(url: str) -> Any:
     from orderflow.adapters.kafka.publisher import KafkaPublisher
 
-    return KafkaPublisher.from_url(url)
+    # Transactional: each relay batch is all-or-nothing for read_committed
+    # readers. The id is unique per process (two live producers with one id
+    # fence each other); the intake fallback shares this publisher.
+    return KafkaPublisher.from_url(url, transactional_id=f"orderflow-publisher-{uuid.uuid4().hex}")
 
 
 def _kafka_consumer(url: str, group: str, topics: list[str]) -> Any:

@@ -21,12 +21,13 @@ class Loop(Protocol):
     def stop(self) -> None: ...
 
 
-def build_worker(app: Orderflow, *, poll_timeout_s: float = 0.5) -> Worker:
+def build_worker(
+    app: Orderflow, *, poll_timeout_s: float = 0.5, max_batch_s: float = 4.0
+) -> Worker:
     settings = app.settings
     return Worker(
         consumer=app.new_consumer(),
         processor=app.processor,
-        dlq_publisher=app.publisher,
         clock=app.container.clock(),
         metrics=app.metrics,
         topics=app.topics,
@@ -36,6 +37,7 @@ def build_worker(app: Orderflow, *, poll_timeout_s: float = 0.5) -> Worker:
         ),
         batch_size=settings.worker_batch_size,
         poll_timeout_s=poll_timeout_s,
+        max_batch_s=max_batch_s,
     )
 
 

@@ -1,15 +1,24 @@
-"""The consumer worker: orders topic -> OrderProcessor.
+"""The consumer worker: orders topic -> OrderProcessor -> status events.
 
-Offsets are committed only after the effects of a delivery are durable (or
-after a poison message reached the DLQ). Transient errors are retried with
-exponential backoff and jitter (tenacity); a database outage that outlasts
-the retries pauses the worker (rewind, wait, try again) instead of
-dead-lettering, because the message is fine and the database will be back."""
+Offsets are committed only after the effects of a delivery are durable, and
+together with what the batch emits, in one broker transaction
+(MessageConsumer.commit_with): the status event of each order the batch
+finished (OrderCompleted / OrderFailed, on the events topic) and the
+dead-letter record of each poison message (on the DLQ topic). Either the
+offsets and those messages all count or none do; if none do, the deliveries
+come again, the database effects are found done (idempotent), and the same
+events (same ids) are emitted again.
+
+Transient errors are retried with exponential backoff and jitter (tenacity);
+a database outage that outlasts the retries pauses the worker (rewind, wait,
+try again) instead of dead-lettering, because the message is fine and the
+database will be back. A broker outage pauses it too."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,18 +30,21 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from orderflow.domain.envelope import Topics, decode
+from orderflow.domain.envelope import Topics, decode, to_outbox
 from orderflow.domain.errors import (
+    BrokerUnavailable,
     DomainError,
     InfrastructureError,
     PermanentMessageError,
-    StorageUnavailable,
 )
+from orderflow.domain.model import Order
 from orderflow.domain.services import OrderProcessor
+from orderflow.domain.services.processing import status_event
 from orderflow.entrypoints.dead_letters import dead_letter
 from orderflow.ports.clock import Clock
-from orderflow.ports.messaging import Delivery, MessageConsumer, MessagePublisher
+from orderflow.ports.messaging import Delivery, MessageConsumer
 from orderflow.ports.metrics import Metrics
+from orderflow.ports.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +66,23 @@ class Worker:
         *,
         consumer: MessageConsumer,
         processor: OrderProcessor,
-        dlq_publisher: MessagePublisher,
         clock: Clock,
         metrics: Metrics,
         topics: Topics,
         retry: RetryPolicy,
         batch_size: int = 100,
         poll_timeout_s: float = 0.5,
+        max_batch_s: float = 4.0,
     ) -> None:
         self._consumer = consumer
         self._processor = processor
-        self._dlq = dlq_publisher
         self._clock = clock
         self._metrics = metrics
         self._topics = topics
         self._retry = retry
         self._batch_size = batch_size
         self._poll_timeout_s = poll_timeout_s
+        self._max_batch_s = max_batch_s
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -80,7 +92,10 @@ class Worker:
     def run(self) -> None:
         try:
             while not self._stop.is_set():
-                self.run_once()
+                try:
+                    self.run_once()
+                except InfrastructureError as exc:  # e.g. poll with the broker gone
+                    self._pause_for_broker(exc)
         finally:
             self.close()
 
@@ -89,24 +104,73 @@ class Worker:
         self._consumer.close()
 
     def run_once(self) -> int:
-        """Poll one batch and handle it; returns how many deliveries were settled."""
+        """Poll one batch and handle it; returns how many deliveries were
+        settled and committed."""
         deliveries = self._consumer.poll(
             max_messages=self._batch_size, timeout_s=self._poll_timeout_s
         )
         settled: list[Delivery] = []
+        # By message id: a delivery duplicated within the batch emits its
+        # status event once.
+        outgoing: dict[str, OutboxMessage] = {}
+        started = time.monotonic()
         for index, delivery in enumerate(deliveries):
+            if settled and time.monotonic() - started > self._max_batch_s:
+                # A slow store must not hold a batch past the broker's poll
+                # interval (the member would be evicted and its commit
+                # refused): commit what is done, the rest comes again.
+                self._consumer.seek_back(deliveries[index:])
+                break
             try:
-                self._handle(delivery)
-            except StorageUnavailable as exc:
-                self._pause(settled, deliveries[index:], exc)
-                return len(settled)
+                emitted = self._handle(delivery)
+            except InfrastructureError as exc:
+                log.warning("dependency unavailable, pausing consumption: %s", exc)
+                self._metrics.increment("consumer_pauses_total")
+                committed = self._commit(settled, outgoing)
+                self._consumer.seek_back(deliveries[index:] if committed else deliveries)
+                self._stop.wait(self._retry.outage_pause_s)
+                return len(settled) if committed else 0
             settled.append(delivery)
-        if settled:
-            self._consumer.commit(settled)
+            for message in emitted:
+                outgoing.setdefault(message.message_id, message)
+        if not self._commit(settled, outgoing):
+            self._consumer.seek_back(settled)
+            self._stop.wait(self._retry.outage_pause_s)
+            return 0
         return len(settled)
 
-    def _handle(self, delivery: Delivery) -> None:
+    def _commit(self, settled: Sequence[Delivery], outgoing: dict[str, OutboxMessage]) -> bool:
+        """Commit the settled deliveries with what they emit; False if the
+        broker took neither (the caller seeks back so they come again)."""
+        if not settled:
+            return True
+        messages = list(outgoing.values())
+        try:
+            self._consumer.commit_with(messages=messages, deliveries=settled)
+        except BrokerUnavailable as exc:
+            log.warning(
+                "could not commit %d deliveries with %d messages; they will come again: %s",
+                len(settled),
+                len(messages),
+                exc,
+            )
+            self._metrics.increment("consumer_commit_failures_total")
+            return False
+        letters = sum(1 for m in messages if m.topic == self._topics.dlq)
+        if letters:
+            self._metrics.increment("dlq_messages_total", letters)
+        return True
+
+    def _pause_for_broker(self, exc: InfrastructureError) -> None:
+        log.warning("broker unavailable, pausing consumption: %s", exc)
+        self._metrics.increment("consumer_pauses_total")
+        self._stop.wait(self._retry.outage_pause_s)
+
+    def _handle(self, delivery: Delivery) -> list[OutboxMessage]:
+        """Process one delivery; the messages it emits: the status event of
+        the order it finished (or found finished), or its dead-letter record."""
         attempts = 0
+        order: Order | None = None
         try:
             for attempt in Retrying(
                 stop=stop_after_attempt(self._retry.attempts),
@@ -120,19 +184,28 @@ class Worker:
                     attempts = attempt.retry_state.attempt_number
                     if attempts > 1:
                         self._metrics.increment("consumer_retries_total")
-                    self._processor.handle(decode(delivery.value))
+                    order = self._processor.handle(decode(delivery.value))
         except PERMANENT as exc:
-            self._dead_letter(delivery, exc, attempts)
+            return [self._dead_letter(delivery, exc, attempts)]
         except RetryError as exc:
             cause = exc.last_attempt.exception()
-            if isinstance(cause, StorageUnavailable):
+            # Transient errors that outlast the retries (a database outage, a
+            # lock held too long) pause the worker: the message is fine, so it
+            # must not be dead-lettered.
+            if isinstance(cause, InfrastructureError):
                 raise cause from exc
-            self._dead_letter(delivery, cause or exc, attempts)
+            return [self._dead_letter(delivery, cause or exc, attempts)]
         except Exception as exc:  # an unforeseen bug must not wedge the partition
             log.exception("unexpected error on %s@%s", delivery.topic, delivery.offset)
-            self._dead_letter(delivery, exc, attempts)
+            return [self._dead_letter(delivery, exc, attempts)]
+        event = None if order is None else status_event(order)
+        # A redelivery of a finished order emits the same event again (same
+        # id): at-least-once on the events topic, deduplicable by event id.
+        return [] if event is None else to_outbox([event], topics=self._topics)
 
-    def _dead_letter(self, delivery: Delivery, error: BaseException, attempts: int) -> None:
+    def _dead_letter(
+        self, delivery: Delivery, error: BaseException, attempts: int
+    ) -> OutboxMessage:
         log.error(
             "dead-lettering %s/%s@%s: %s",
             delivery.topic,
@@ -140,24 +213,12 @@ class Worker:
             delivery.offset,
             error,
         )
-        message = dead_letter(
+        # Published with the batch's offsets: if that fails, the delivery
+        # comes back and is dead-lettered again; nothing is lost.
+        return dead_letter(
             delivery,
             error=error,
             attempts=attempts,
             topic=self._topics.dlq,
             now=self._clock.now(),
         )
-        # If the DLQ itself cannot be written this raises, nothing is
-        # committed, and the delivery comes back: nothing is lost.
-        self._dlq.publish([message])
-        self._metrics.increment("dlq_messages_total")
-
-    def _pause(
-        self, settled: Sequence[Delivery], unsettled: Sequence[Delivery], exc: Exception
-    ) -> None:
-        log.warning("database unavailable, pausing consumption: %s", exc)
-        self._metrics.increment("consumer_pauses_total")
-        if settled:
-            self._consumer.commit(settled)
-        self._consumer.seek_back(unsettled)
-        self._stop.wait(self._retry.outage_pause_s)

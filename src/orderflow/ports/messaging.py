@@ -45,6 +45,21 @@ class MessageConsumer(ABC):
         partition). Call only after their effects are durable."""
 
     @abstractmethod
+    def commit_with(
+        self, *, messages: Sequence[OutboxMessage], deliveries: Sequence[Delivery]
+    ) -> None:
+        """Publish `messages` and commit `deliveries` atomically: either both
+        happen or neither (on Kafka one transaction holding the sends and the
+        group's offsets; readers of `messages` must read committed data only).
+
+        This is how a consumer emits what it derived from its input: a crash
+        or a failure leaves the deliveries uncommitted, so they come again and
+        the messages are emitted again. Give re-emitted messages the same
+        `message_id` so that downstream readers can deduplicate them.
+        Raises BrokerUnavailable when nothing was committed; the caller then
+        seeks back (or leaves the group) so the deliveries come again."""
+
+    @abstractmethod
     def seek_back(self, deliveries: Sequence[Delivery]) -> None:
         """Rewind to the earliest of these deliveries per partition, so they are
         delivered again (used to pause on an outage without losing them)."""

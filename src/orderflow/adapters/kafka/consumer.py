@@ -1,8 +1,10 @@
-"""The workers' consumer: one member of a consumer group, committing by hand."""
+"""The workers' consumer: one member of a consumer group, committing by hand,
+alone (commit) or in one transaction with what it emits (commit_with)."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,9 +12,11 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from orderflow.adapters.kafka.producing import TransactionalProducer, producer_config
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.messaging import Delivery, MessageConsumer
+from orderflow.ports.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,18 @@ class KafkaMessageConsumer(MessageConsumer):
     and a dead member's partitions move on after `session_timeout_ms`. The
     worker must call poll() at least every `max_poll_interval_ms`, or it is
     taken out of the group and its uncommitted deliveries go to another member.
+
+    It reads committed data only (isolation_level read_committed): messages of
+    a transaction that is still open are held back, and those of an aborted
+    one are skipped (by a broker that reports aborted transactions; see
+    docs/DECISIONS.md on Tansu, which does not).
+
+    commit_with() runs one transaction on a transactional producer the
+    consumer owns (created on first use; its transactional id is the group
+    plus a random suffix, one per consumer): the sends, then the offsets with
+    the consumer's group metadata, so the broker refuses the offsets of a
+    member that lost its partitions in a rebalance (KIP-447), then the commit.
+    `commit_timeout_s` bounds each of those steps.
     """
 
     def __init__(
@@ -46,6 +62,7 @@ class KafkaMessageConsumer(MessageConsumer):
         session_timeout_ms: int = 6_000,
         heartbeat_interval_ms: int = 2_000,
         fetch_max_wait_ms: int = 20,
+        transaction_timeout_s: float = 60.0,
     ) -> None:
         if not topics:
             raise ValueError("a consumer needs at least one topic")
@@ -67,7 +84,21 @@ class KafkaMessageConsumer(MessageConsumer):
             # 90 ms at 500 ms, about 15 ms at 20 ms).
             "fetch_max_wait_ms": fetch_max_wait_ms,
             "reconnect_backoff_max_ms": 1000,
+            # Never act on a message of an open or aborted transaction.
+            "isolation_level": "read_committed",
         }
+        self._transactions = TransactionalProducer(
+            producer_config(
+                self._servers,
+                client_id=f"{client_id}-tx",
+                connect_timeout_s=connect_timeout_s,
+                request_timeout_s=min(connect_timeout_s, commit_timeout_s),
+                delivery_timeout_s=commit_timeout_s,
+            ),
+            transactional_id=f"{group}-{uuid.uuid4().hex}",
+            timeout_s=commit_timeout_s,
+            transaction_timeout_s=transaction_timeout_s,
+        )
         self._consumer: Any = None
         self._closed = False
 
@@ -113,6 +144,29 @@ class KafkaMessageConsumer(MessageConsumer):
             # Not committed: the deliveries come again (at-least-once).
             raise BrokerUnavailable(f"kafka commit failed: {exc}") from exc
 
+    def commit_with(
+        self, *, messages: Sequence[OutboxMessage], deliveries: Sequence[Delivery]
+    ) -> None:
+        if not messages:
+            self.commit(deliveries)  # nothing to publish: a plain commit is atomic
+            return
+        consumer = self._ensure_consumer()
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in _next_offsets(deliveries).items()
+        }
+        # On failure the transaction is aborted: neither the messages nor the
+        # offsets count, and the deliveries come again (BrokerUnavailable).
+        self._transactions.run(
+            messages,
+            offsets=offsets or None,
+            group_metadata=consumer.group_metadata() if offsets else None,
+        )
+
+    @property
+    def transactional_id(self) -> str:
+        return self._transactions.transactional_id
+
     def seek_back(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries or self._consumer is None:
             return
@@ -126,6 +180,7 @@ class KafkaMessageConsumer(MessageConsumer):
 
     def close(self) -> None:
         self._closed = True
+        self._transactions.close()
         consumer, self._consumer = self._consumer, None
         if consumer is None:
             return

@@ -1,5 +1,6 @@
 """The relay's publisher: every outbox message acknowledged by all in-sync
-replicas before publish() returns, in order per key."""
+replicas before publish() returns, in order per key; with a transactional id,
+each publish() is one Kafka transaction."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from orderflow.adapters.kafka import admin
+from orderflow.adapters.kafka.producing import (
+    TransactionalProducer,
+    close_now,
+    producer_config,
+    send_all,
+)
 from orderflow.adapters.kafka.urls import bootstrap_servers
-from orderflow.domain.envelope import encode
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.messaging import MessagePublisher
 from orderflow.ports.outbox import OutboxMessage
@@ -31,7 +37,13 @@ class KafkaPublisher(MessagePublisher):
     Timeouts bound every call: `connect_timeout_s` for reaching the cluster and
     for topic metadata, `request_timeout_s` per produce request, and
     `delivery_timeout_s` for a message from send to acknowledgement, retries
-    included; publish() gives up (BrokerUnavailable) after about that long."""
+    included; publish() gives up (BrokerUnavailable) after about that long.
+
+    With a `transactional_id` (unique per publisher: two live producers with
+    one id fence each other), each publish() is one transaction: a
+    read_committed consumer sees all of the batch or, if it is aborted, none
+    of it. Without one, messages are acknowledged one by one, and a failed
+    publish() may have delivered some of the batch."""
 
     def __init__(
         self,
@@ -44,33 +56,32 @@ class KafkaPublisher(MessagePublisher):
         linger_ms: int = 5,
         batch_size: int = 256 * 1024,
         compression_type: str | None = None,
+        transactional_id: str | None = None,
+        transaction_timeout_s: float = 60.0,
     ) -> None:
         self._servers = list(servers)
         self._delivery_timeout_s = delivery_timeout_s
         self._connect_timeout_s = connect_timeout_s
-        self._config: dict[str, Any] = {
-            "bootstrap_servers": self._servers,
-            "client_id": client_id,
-            "acks": "all",
-            # Retry until delivery_timeout_ms runs out; the idempotent producer
-            # (kafka-python's default where the broker supports it) keeps
-            # retried batches in order and free of duplicates.
-            "retries": 2**31 - 1,
-            "retry_backoff_ms": 100,
-            # The Tansu test broker spends most of its CPU per produce request
-            # and real Kafka likes big batches too: let a relay batch share
-            # requests.
-            "linger_ms": linger_ms,
-            "batch_size": batch_size,
-            "compression_type": compression_type,
-            "bootstrap_timeout_ms": _ms(connect_timeout_s),
-            "max_block_ms": _ms(connect_timeout_s),
-            "request_timeout_ms": _ms(request_timeout_s),
-            "delivery_timeout_ms": max(
-                _ms(delivery_timeout_s), _ms(request_timeout_s) + linger_ms + 1
-            ),
-            "reconnect_backoff_max_ms": 1000,
-        }
+        self._config = producer_config(
+            self._servers,
+            client_id=client_id,
+            connect_timeout_s=connect_timeout_s,
+            request_timeout_s=request_timeout_s,
+            delivery_timeout_s=delivery_timeout_s,
+            linger_ms=linger_ms,
+            batch_size=batch_size,
+            compression_type=compression_type,
+        )
+        self._transactions = (
+            None
+            if transactional_id is None
+            else TransactionalProducer(
+                self._config,
+                transactional_id=transactional_id,
+                timeout_s=delivery_timeout_s + connect_timeout_s,
+                transaction_timeout_s=transaction_timeout_s,
+            )
+        )
         self._lock = threading.Lock()
         self._producer: Any = None
         self._closed = False
@@ -80,8 +91,17 @@ class KafkaPublisher(MessagePublisher):
         """From ORDERFLOW_BROKER_URL (`kafka://host:port[,host:port]`)."""
         return cls(bootstrap_servers(url), **options)
 
+    @property
+    def transactional(self) -> bool:
+        return self._transactions is not None
+
     def publish(self, messages: Sequence[OutboxMessage]) -> None:
         if not messages:
+            return
+        if self._transactions is not None:
+            if self._closed:
+                raise BrokerUnavailable("the publisher is closed")
+            self._transactions.run(messages)
             return
         with self._lock:
             failures = self._send_all(messages)
@@ -105,22 +125,11 @@ class KafkaPublisher(MessagePublisher):
         those that failed. Raises BrokerUnavailable if the cluster is unreachable."""
         producer = self._ensure_producer()
         try:
-            # Send everything first so the batches share requests, then wait
-            # once for all acknowledgements.
-            futures = [
-                producer.send(message.topic, key=message.key.encode(), value=encode(message))
-                for message in messages
-            ]
-            producer.flush(timeout=self._delivery_timeout_s + self._connect_timeout_s)
+            return send_all(
+                producer, messages, timeout_s=self._delivery_timeout_s + self._connect_timeout_s
+            )
         except KafkaError as exc:
             raise BrokerUnavailable(f"kafka did not take the messages: {exc}") from exc
-        return [
-            future.exception
-            if isinstance(future.exception, BaseException)
-            else KafkaError("not acknowledged")
-            for future in futures
-            if not future.succeeded()
-        ]
 
     def ping(self) -> None:
         admin.ping(f"kafka://{','.join(self._servers)}", timeout_s=self._connect_timeout_s)
@@ -129,18 +138,19 @@ class KafkaPublisher(MessagePublisher):
         with self._lock:
             self._closed = True
             producer, self._producer = self._producer, None
+        if self._transactions is not None:
+            self._transactions.close()
         if producer is not None:
             try:
                 producer.close(timeout=self._delivery_timeout_s)
             except KafkaError as exc:  # unsent records are still in the outbox
                 log.warning("kafka producer did not close cleanly: %s", exc)
+                close_now(producer)
 
     def _discard(self) -> None:
         producer, self._producer = self._producer, None
-        try:
-            producer.close(timeout=0)
-        except KafkaError as exc:
-            log.debug("discarded kafka producer did not close cleanly: %s", exc)
+        if producer is not None:
+            close_now(producer)
 
     def _ensure_producer(self) -> Any:
         if self._closed:
@@ -158,10 +168,6 @@ class KafkaPublisher(MessagePublisher):
                     "a retried batch may be duplicated"
                 )
         return self._producer
-
-
-def _ms(seconds: float) -> int:
-    return max(1, int(seconds * 1000))
 
 
 def _retriable(exc: BaseException) -> bool:

@@ -4,7 +4,12 @@ It behaves like the Kafka topics the production mode uses, so the worker code
 is the same: messages are partitioned by key, each group has committed
 offsets, uncommitted deliveries are delivered again after a rebalance or a
 seek, and members of one group share the partitions. It keeps nothing across
-restarts; embedded mode relies on the durable outbox and the startup sweep."""
+restarts; embedded mode relies on the durable outbox and the startup sweep.
+
+`commit_with` appends and commits under the broker's one lock, so readers
+never see the messages without the offsets having moved, nor the reverse.
+`close()` shuts the broker down: from then on every call raises
+BrokerUnavailable, as a closed connection to a real broker would."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from orderflow.domain.envelope import encode
+from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.messaging import Delivery, MessageConsumer, MessagePublisher
 from orderflow.ports.outbox import OutboxMessage
 
@@ -26,7 +32,24 @@ class MemoryBroker:
         self._logs: dict[tuple[str, int], list[tuple[str | None, bytes]]] = defaultdict(list)
         self._committed: dict[tuple[str, str, int], int] = {}
         self._members: dict[str, list[MemoryConsumer]] = defaultdict(list)
-        self._generation = 0
+        self._closed = False
+
+    # --- life -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Shut down: every later call raises BrokerUnavailable, and consumers
+        waiting in a poll wake up to it."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def ping(self) -> None:
+        with self._cond:
+            self._check_open()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BrokerUnavailable("the in-process broker is closed")
 
     # --- producing --------------------------------------------------------
 
@@ -34,13 +57,36 @@ class MemoryBroker:
         return 0 if key is None else zlib.crc32(key.encode()) % self.partitions
 
     def append(self, topic: str, key: str | None, value: bytes) -> None:
+        self.append_all([(topic, key, value)])
+
+    def append_all(self, records: Sequence[tuple[str, str | None, bytes]]) -> None:
+        """Append (topic, key, value) records, all or none."""
         with self._cond:
+            self._append_locked(records)
+
+    def commit_with(
+        self,
+        group: str,
+        records: Sequence[tuple[str, str | None, bytes]],
+        offsets: dict[tuple[str, int], int],
+    ) -> None:
+        """Append `records` and commit `offsets` for `group` in one step."""
+        with self._cond:
+            self._append_locked(records)
+            for (topic, partition), offset in offsets.items():
+                self._commit_locked(group, topic, partition, offset)
+
+    def _append_locked(self, records: Sequence[tuple[str, str | None, bytes]]) -> None:
+        self._check_open()
+        for topic, key, value in records:
             self._logs[(topic, self.partition_for(key))].append((key, value))
+        if records:
             self._cond.notify_all()
 
     def messages(self, topic: str) -> list[bytes]:
         """Every message ever appended to the topic (for tests and `dlq list`)."""
         with self._cond:
+            self._check_open()
             return [
                 value
                 for partition in range(self.partitions)
@@ -51,6 +97,7 @@ class MemoryBroker:
 
     def join(self, consumer: MemoryConsumer) -> None:
         with self._cond:
+            self._check_open()
             self._members[consumer.group].append(consumer)
             self._rebalance(consumer.group)
 
@@ -78,15 +125,21 @@ class MemoryBroker:
 
     def commit(self, group: str, topic: str, partition: int, offset: int) -> None:
         with self._cond:
-            key = (group, topic, partition)
-            self._committed[key] = max(self._committed.get(key, 0), offset)
+            self._check_open()
+            self._commit_locked(group, topic, partition, offset)
+
+    def _commit_locked(self, group: str, topic: str, partition: int, offset: int) -> None:
+        key = (group, topic, partition)
+        self._committed[key] = max(self._committed.get(key, 0), offset)
 
     def committed(self, group: str, topic: str, partition: int) -> int:
         with self._cond:
+            self._check_open()
             return self._committed.get((group, topic, partition), 0)
 
     def lag(self, group: str, topic: str) -> int:
         with self._cond:
+            self._check_open()
             return sum(
                 len(self._logs.get((topic, p), [])) - self._committed.get((group, topic, p), 0)
                 for p in range(self.partitions)
@@ -98,6 +151,7 @@ class MemoryBroker:
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
+                self._check_open()
                 out: list[Delivery] = []
                 for (topic, partition), position in sorted(consumer.assignment.items()):
                     log = self._logs.get((topic, partition), [])
@@ -119,8 +173,10 @@ class MemoryPublisher(MessagePublisher):
         self._broker = broker
 
     def publish(self, messages: Sequence[OutboxMessage]) -> None:
-        for message in messages:
-            self._broker.append(message.topic, message.key, encode(message))
+        self._broker.append_all([(m.topic, m.key, encode(m)) for m in messages])
+
+    def ping(self) -> None:
+        self._broker.ping()
 
 
 class MemoryConsumer(MessageConsumer):
@@ -137,6 +193,15 @@ class MemoryConsumer(MessageConsumer):
     def commit(self, deliveries: Sequence[Delivery]) -> None:
         for (topic, partition), offset in _next_offsets(deliveries, highest=True).items():
             self._broker.commit(self.group, topic, partition, offset)
+
+    def commit_with(
+        self, *, messages: Sequence[OutboxMessage], deliveries: Sequence[Delivery]
+    ) -> None:
+        self._broker.commit_with(
+            self.group,
+            [(m.topic, m.key, encode(m)) for m in messages],
+            _next_offsets(deliveries, highest=True),
+        )
 
     def seek_back(self, deliveries: Sequence[Delivery]) -> None:
         with self._broker._cond:

@@ -3,17 +3,25 @@
 Idempotent by construction: stock is reserved only in the same transaction
 that moves the order from processing to a terminal status, under a lock on
 the order row. A redelivered or duplicated event finds the order terminal
-and changes nothing."""
+and changes nothing.
+
+The terminal status events (OrderCompleted, OrderFailed) do not go through
+the outbox: the worker emits them on the events topic in one broker
+transaction with the offsets it consumed, built by `status_event` from the
+stored order, so the event a redelivery emits again is the same event (same
+id, same content). OrderProcessingStarted and the customer notification stay
+in the outbox."""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 from orderflow.domain.envelope import Topics, to_outbox
 from orderflow.domain.errors import InsufficientStock, OrderNotFound, ProductNotFound
-from orderflow.domain.events import Event, OrderPlaced
+from orderflow.domain.events import Event, OrderCompleted, OrderFailed, OrderPlaced
 from orderflow.domain.inventory import reserve
 from orderflow.domain.model import Order, OrderStatus
 from orderflow.domain.services.caching import BestEffortCache
@@ -23,6 +31,33 @@ from orderflow.ports.metrics import Metrics
 from orderflow.ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# Status event ids are uuid5 names in this namespace (not the notifications'
+# namespace: a status event and a notification are different messages).
+STATUS_EVENTS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:orderflow:status-events")
+
+
+def status_event(order: Order) -> OrderCompleted | OrderFailed | None:
+    """The event announcing a finished order's terminal status, or None while
+    it has none (or was cancelled). A pure function of the stored order: its
+    id is uuid5 of the order id and the status, and its time is the time of
+    the transition, so emitting it again yields an identical event."""
+    event_id = str(uuid.uuid5(STATUS_EVENTS, f"{order.id}/{order.status.value}"))
+    if order.status is OrderStatus.COMPLETED:
+        return OrderCompleted(
+            order_id=order.id,
+            occurred_at=order.updated_at,
+            event_id=event_id,
+            total=str(order.total),
+        )
+    if order.status is OrderStatus.FAILED:
+        return OrderFailed(
+            order_id=order.id,
+            occurred_at=order.updated_at,
+            event_id=event_id,
+            reason=order.failure_reason or "",
+        )
+    return None
 
 
 class OrderProcessor:
@@ -44,8 +79,10 @@ class OrderProcessor:
         self._delay_s = processing_delay_s
 
     def handle(self, event: Event) -> Order | None:
-        """Handle one event from the orders topic. Other event types are not
-        this consumer's business and are acknowledged untouched."""
+        """Handle one event from the orders topic; returns the order as it is
+        now (terminal unless cancelled), for the caller to emit its status
+        event. Other event types are not this consumer's business: they are
+        acknowledged untouched (None)."""
         if not isinstance(event, OrderPlaced):
             return None
         self._ensure_stored(event)
@@ -101,6 +138,11 @@ class OrderProcessor:
                 for product_id in sorted(wanted):
                     uow.products.save(products[product_id])
                 order.complete(now)
+            # The status event is the worker's to emit (status_event), not the
+            # outbox's; the notification stays in the outbox.
+            order.events[:] = [
+                e for e in order.events if not isinstance(e, OrderCompleted | OrderFailed)
+            ]
             self._save(uow, order)
             uow.outbox.add(
                 [to_outbox_message(notification_for(order), topics=self._topics, now=now)]
