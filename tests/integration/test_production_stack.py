@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import redis
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 
 import orderflow
 from orderflow.adapters.kafka.urls import bootstrap_servers
@@ -246,3 +246,46 @@ def test_two_hundred_orders_through_api_relay_and_two_workers(
             assert 3500 <= client.ttl(f"order:{order_id}") <= 3600
     finally:
         client.close()
+
+
+def test_an_undecodable_message_lands_on_the_dlq_once_and_work_goes_on(
+    stack: tuple[Stack, dict[str, str]],
+) -> None:
+    server, env = stack
+    servers = bootstrap_servers(env["ORDERFLOW_BROKER_URL"])
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+    try:
+        producer.send(env["ORDERFLOW_ORDERS_TOPIC"], key=b"poison", value=b"\x00{not json")
+        producer.flush(10)
+    finally:
+        producer.close()
+
+    # A good order placed after the poison still completes: nothing is wedged.
+    status, order = call("POST", f"{server.base}/api/orders", order_request(1))
+    assert status == 201
+    deadline = time.monotonic() + 60
+    while call("GET", f"{server.base}/api/orders/{order['id']}")[1]["status"] != "completed":
+        assert time.monotonic() < deadline, server.logs()
+        time.sleep(0.2)
+
+    consumer = KafkaConsumer(
+        env["ORDERFLOW_DLQ_TOPIC"],
+        bootstrap_servers=servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    try:
+        letters = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not letters:
+            letters = [r for batch in consumer.poll(timeout_ms=1000).values() for r in batch]
+        time.sleep(2)  # anything retried would show up as a second letter
+        letters += [r for batch in consumer.poll(timeout_ms=2000).values() for r in batch]
+    finally:
+        consumer.close()
+    assert len(letters) == 1, server.logs()
+    data = json.loads(letters[0].value)["data"]
+    assert data["original_text"].endswith("{not json")
+    assert "PermanentMessageError" in data["error"]
+    assert data["attempts"] == 1
