@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test test-unit test-integration lint fmt services mongo-venv clean
+.PHONY: install serve test test-unit test-integration test-browser test-faults test-fuzz lint fmt services mongo-venv clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,28 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/orderflow serve
 
-test: test-unit test-integration
+test: test-unit test-integration test-browser test-faults test-fuzz
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 test-integration: $(STAMP) mongo-venv
 	$(BIN)/pytest tests/integration -q
+
+# The dashboard in headless Chromium (Debian's /usr/bin/chromium; apt-get install -y chromium).
+.PHONY: test-browser
+test-browser: $(STAMP)
+	$(BIN)/pytest tests/browser -q
+
+# Real faults (kill -9, a frozen broker, database and Redis outages, replays,
+# races) against the production stack as OS processes; figures in .fault-results.json.
+test-faults: $(STAMP)
+	$(BIN)/pytest tests/faults -q -p no:cacheprovider
+
+# Property-based fuzzing of every route from the OpenAPI document (schemathesis,
+# in-process, memory backend); request counts in .fuzz-results.json.
+test-fuzz: $(STAMP)
+	$(BIN)/pytest tests/fuzz -q -p no:cacheprovider
 
 # Starts the Kafka-protocol broker and the MongoDB wire server (and checks
 # MariaDB, PostgreSQL and Redis) in the foreground; prints the variables to use.
@@ -34,6 +49,16 @@ services: $(STAMP)
 # The Python >= 3.13 environment of the MongoDB wire server (the tests build it on demand).
 mongo-venv:
 	bash scripts/mongo-venv.sh
+
+# The benchmark (docs/PERFORMANCE.md): BENCH_ARGS=--quick for a short run.
+# It installs wrk (Debian's package) itself when missing.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/orderflow bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

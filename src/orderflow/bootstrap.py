@@ -14,11 +14,13 @@ adapters a host process needs to run the background loops."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from orderflow.adapters.prometheus.metrics import PrometheusMetrics
+from orderflow.adapters.prometheus.scrape_gauges import GaugeSource, ScrapeTimeGauges
 from orderflow.config import Settings
 from orderflow.containers import Container
 from orderflow.domain.envelope import Topics
@@ -32,10 +34,11 @@ from orderflow.domain.services import (
     StuckOrderSweeper,
 )
 from orderflow.domain.services.caching import BestEffortCache
+from orderflow.domain.services.notifying import NotificationDispatcher
 from orderflow.ports.cache import OrderCache
-from orderflow.ports.messaging import MessageConsumer, MessagePublisher
+from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
 from orderflow.ports.metrics import Metrics
-from orderflow.ports.notifier import Notifier
+from orderflow.ports.notifier import NotificationLedger, Notifier
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ class Orderflow:
     container: Container
     closers: list[Callable[[], None]] = field(default_factory=list)
     _owned: list[Any] = field(default_factory=list, repr=False)
+    _scrape_gauges_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _scrape_gauges_added: bool = field(default=False, repr=False)
 
     # Services. Each property resolves a container Singleton, so a service
     # and its adapters are built only when first used.
@@ -112,9 +117,29 @@ class Orderflow:
         consumer: MessageConsumer = self.container.consumer()
         return consumer
 
+    @property
+    def notification_ledger(self) -> NotificationLedger:
+        return cast(NotificationLedger, self._get("notification_ledger"))
+
+    @property
+    def notification_dispatcher(self) -> NotificationDispatcher:
+        return cast(NotificationDispatcher, self._get("notification_dispatcher"))
+
+    @property
+    def lag_probe(self) -> ConsumerLagProbe:
+        return cast(ConsumerLagProbe, self._get("lag_probe"))
+
     def metrics_exposition(self) -> bytes:
+        """The Prometheus text of this process's metrics plus the gauges read
+        from shared state at scrape time (outbox backlog, consumer lag)."""
         metrics = self.metrics
-        return metrics.exposition() if isinstance(metrics, PrometheusMetrics) else b""
+        if not isinstance(metrics, PrometheusMetrics):
+            return b""
+        with self._scrape_gauges_lock:
+            if not self._scrape_gauges_added:
+                metrics.add_collector(scrape_gauges(self))
+                self._scrape_gauges_added = True
+        return metrics.exposition()
 
     def readiness_checks(self) -> dict[str, Callable[[], None]]:
         """Name -> a call that raises if that dependency does not answer."""
@@ -140,6 +165,48 @@ class Orderflow:
             self._owned.append(instance)
             self.closers.append(instance.close)
         return instance
+
+
+def scrape_gauges(app: Orderflow) -> ScrapeTimeGauges:
+    """The gauges /metrics computes from shared state when it is scraped."""
+    settings = app.settings
+
+    def outbox_backlog() -> dict[tuple[str, ...], float]:
+        with app.uow_factory() as uow:
+            return {(): float(uow.outbox.pending_count())}
+
+    def notifications_pending() -> dict[tuple[str, ...], float]:
+        return {(): float(app.notification_ledger.pending_count())}
+
+    def consumer_lag() -> dict[tuple[str, ...], float]:
+        topic = settings.orders_topic
+        lag = app.lag_probe.lag(group=settings.consumer_group, topic=topic)
+        return {(topic, str(partition)): float(n) for partition, n in lag.items()}
+
+    return ScrapeTimeGauges(
+        [
+            GaugeSource(
+                "orderflow_outbox_backlog",
+                "Outbox messages not yet published (read from the database)",
+                (),
+                outbox_backlog,
+            ),
+            GaugeSource(
+                "orderflow_notifications_pending",
+                "Customer notifications not sent yet (read from the database)",
+                (),
+                notifications_pending,
+            ),
+            GaugeSource(
+                "orderflow_consumer_lag",
+                "Orders-topic messages the worker group has not committed, per partition",
+                ("topic", "partition"),
+                consumer_lag,
+            ),
+        ],
+        timeout_s=settings.metrics_source_timeout_s,
+        ttl_s=settings.metrics_cache_s,
+    )
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Orderflow:

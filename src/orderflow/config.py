@@ -46,11 +46,19 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100)
     retry_backoff_ms: int = Field(default=100, ge=0)
     stuck_after_s: float = Field(default=300.0, gt=0)
+    # How often the relay looks for stuck orders; default: a quarter of stuck_after_s.
+    sweep_interval_s: float | None = Field(default=None, gt=0)
     idempotency_retention_h: float = Field(default=24.0, ge=24.0)
     outbox_retention_h: float = Field(default=24.0, gt=0)
+    purge_interval_s: float = Field(default=600.0, gt=0)
     relay_interval_ms: int = Field(default=50, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
-    worker_batch_size: int = Field(default=100, ge=1)
+    worker_batch_size: int = Field(default=500, ge=1)
+    notify_max_attempts: int = Field(default=10, ge=1, le=100)
+    notify_backoff_s: float = Field(default=2.0, ge=0)
+    # Gauges read from shared state at scrape time (docs/OBSERVABILITY.md).
+    metrics_cache_s: float = Field(default=5.0, ge=0)
+    metrics_source_timeout_s: float = Field(default=1.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

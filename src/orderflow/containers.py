@@ -7,14 +7,22 @@ kafka, redis or pymongo code it does not use."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from dependency_injector import containers, providers
 
 from orderflow.adapters.logging_notifier import LoggingNotifier
-from orderflow.adapters.memory.broker import MemoryBroker, MemoryConsumer, MemoryPublisher
+from orderflow.adapters.memory.broker import (
+    MemoryBroker,
+    MemoryConsumer,
+    MemoryLagProbe,
+    MemoryPublisher,
+)
 from orderflow.adapters.memory.cache import MemoryOrderCache
+from orderflow.adapters.memory.notification_ledger import MemoryNotificationLedger
 from orderflow.adapters.memory.notifier import RecordingNotifier
+from orderflow.adapters.memory.topics import MemoryTopicStore
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from orderflow.adapters.prometheus.metrics import PrometheusMetrics
 from orderflow.adapters.system_clock import SystemClock
@@ -29,6 +37,8 @@ from orderflow.domain.services import (
     StuckOrderSweeper,
 )
 from orderflow.domain.services.caching import BestEffortCache
+from orderflow.domain.services.lock_timing import LockTimingUnitOfWorkFactory
+from orderflow.domain.services.notifying import DeliveryPolicy, NotificationDispatcher
 
 
 def _sql_uow_factory(url: str) -> Any:
@@ -41,6 +51,18 @@ def _mongo_uow_factory(url: str) -> Any:
     from orderflow.adapters.mongo.unit_of_work import MongoUnitOfWorkFactory
 
     return MongoUnitOfWorkFactory.from_url(url)
+
+
+def _sql_ledger(uow_factory: Any) -> Any:
+    from orderflow.adapters.sqlalchemy.notification_ledger import SqlNotificationLedger
+
+    return SqlNotificationLedger(uow_factory.engine)  # shares the factory's pool
+
+
+def _mongo_ledger(uow_factory: Any) -> Any:
+    from orderflow.adapters.mongo.notification_ledger import MongoNotificationLedger
+
+    return MongoNotificationLedger(uow_factory.store)
 
 
 def _kafka_publisher(url: str) -> Any:
@@ -56,6 +78,18 @@ def _kafka_consumer(url: str, group: str, topics: list[str]) -> Any:
     from orderflow.adapters.kafka.consumer import KafkaMessageConsumer
 
     return KafkaMessageConsumer.from_url(url, group=group, topics=topics)
+
+
+def _kafka_lag_probe(url: str) -> Any:
+    from orderflow.adapters.kafka.lag import KafkaLagProbe
+
+    return KafkaLagProbe.from_url(url)
+
+
+def _kafka_topic_store(url: str) -> Any:
+    from orderflow.adapters.kafka.topics import KafkaTopicStore
+
+    return KafkaTopicStore.from_url(url)
 
 
 def _redis_cache(url: str, ttl_s: int) -> Any:
@@ -93,6 +127,12 @@ class Container(containers.DeclarativeContainer):
         sql=providers.Singleton(_sql_uow_factory, config.database_url),
         mongo=providers.Singleton(_mongo_uow_factory, config.database_url),
     )
+    notification_ledger = providers.Selector(
+        config.database_kind,
+        memory=providers.Singleton(MemoryNotificationLedger),
+        sql=providers.Singleton(_sql_ledger, uow_factory),
+        mongo=providers.Singleton(_mongo_ledger, uow_factory),
+    )
     memory_broker = providers.Singleton(MemoryBroker, partitions=config.partitions)
     publisher = providers.Selector(
         config.broker_kind,
@@ -114,6 +154,17 @@ class Container(containers.DeclarativeContainer):
             group=config.consumer_group,
             topics=providers.List(config.orders_topic),
         ),
+    )
+    lag_probe = providers.Selector(
+        config.broker_kind,
+        memory=providers.Singleton(MemoryLagProbe, memory_broker),
+        kafka=providers.Singleton(_kafka_lag_probe, config.broker_url),
+    )
+    # Operators' access to stored records and group offsets (`orderflow dlq`).
+    topic_store = providers.Selector(
+        config.broker_kind,
+        memory=providers.Singleton(MemoryTopicStore, memory_broker),
+        kafka=providers.Singleton(_kafka_topic_store, config.broker_url),
     )
     raw_cache = providers.Selector(
         config.cache_kind,
@@ -140,12 +191,18 @@ class Container(containers.DeclarativeContainer):
     )
     queries = providers.Singleton(OrderQueries, uow_factory=uow_factory, cache=cache)
     cancellation = providers.Singleton(
-        OrderCancellation, uow_factory=uow_factory, clock=clock, cache=cache, topics=topics
+        OrderCancellation,
+        uow_factory=uow_factory,
+        clock=clock,
+        cache=cache,
+        topics=topics,
+        metrics=metrics,
     )
     catalog = providers.Singleton(Catalog, uow_factory=uow_factory)
     processor = providers.Singleton(
         OrderProcessor,
-        uow_factory=uow_factory,
+        # Times the product-row locks of T2 (orderflow_stock_lock_wait_seconds).
+        uow_factory=providers.Singleton(LockTimingUnitOfWorkFactory, uow_factory, metrics),
         clock=clock,
         cache=cache,
         metrics=metrics,
@@ -156,10 +213,24 @@ class Container(containers.DeclarativeContainer):
         OutboxRelay,
         uow_factory=uow_factory,
         publisher=publisher,
-        notifier=notifier,
+        ledger=notification_ledger,
         clock=clock,
         topics=topics,
         batch_size=config.relay_batch_size,
+    )
+    notification_dispatcher = providers.Singleton(
+        NotificationDispatcher,
+        ledger=notification_ledger,
+        notifier=notifier,
+        clock=clock,
+        metrics=metrics,
+        policy=providers.Factory(
+            DeliveryPolicy,
+            max_attempts=config.notify_max_attempts,
+            initial_backoff=providers.Callable(
+                lambda s: timedelta(seconds=s), config.notify_backoff_s
+            ),
+        ),
     )
     sweeper = providers.Singleton(
         StuckOrderSweeper, uow_factory=uow_factory, clock=clock, topics=topics

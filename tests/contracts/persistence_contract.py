@@ -29,6 +29,7 @@ from orderflow.domain.model import (
     OrderStatus,
     PaymentMethod,
     Product,
+    Transition,
 )
 from orderflow.ports.idempotency import IdempotencyRecord
 from orderflow.ports.outbox import OutboxMessage
@@ -122,6 +123,7 @@ def assert_same_order(actual: Order | None, expected: Order) -> None:
     assert actual.failure_reason == expected.failure_reason
     assert actual.total == expected.total
     assert actual.version == expected.version
+    assert actual.history == expected.history
     for got_at, want_at in (
         (actual.created_at, expected.created_at),
         (actual.updated_at, expected.updated_at),
@@ -393,6 +395,120 @@ class PersistenceContract:
             assert stored.created_at == T0
             assert stored.version == 3
             assert stored.items == order.items
+
+    def test_the_history_grows_by_one_transition_per_saved_status_change(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        order = Order.place(
+            order_id=str(uuid.uuid4()),
+            customer=Customer("Ada", "ada@example.com", "12 Analytical St"),
+            items=(OrderLine("laptop", 1, Decimal("999.00")),),
+            payment_method=PaymentMethod.CARD,
+            now=T0,
+        )
+        with uow_factory() as uow:
+            uow.orders.add(order)
+            uow.commit()
+        steps = [
+            lambda o: o.start_processing(T0 + timedelta(seconds=1, microseconds=5)),
+            lambda o: o.fail("insufficient stock: laptop", T0 + timedelta(seconds=2)),
+        ]
+        for length, step in enumerate(steps, start=2):
+            with uow_factory() as uow:
+                loaded = uow.orders.get_for_update(order.id)
+                assert loaded is not None
+                step(loaded)
+                uow.orders.save(loaded)
+                uow.commit()
+            with uow_factory() as uow:
+                stored = uow.orders.get(order.id)
+            assert stored is not None
+            assert len(stored.history) == length
+
+        assert stored.history == [
+            Transition(OrderStatus.PENDING, T0),
+            Transition(OrderStatus.PROCESSING, T0 + timedelta(seconds=1, microseconds=5)),
+            Transition(OrderStatus.FAILED, T0 + timedelta(seconds=2), "insufficient stock: laptop"),
+        ]
+        assert all(t.at.utcoffset() == timedelta(0) for t in stored.history)
+
+    def test_a_cancelled_order_keeps_its_timeline(self, uow_factory: UnitOfWorkFactory) -> None:
+        order = an_order(created_at=T0)
+        with uow_factory() as uow:
+            uow.orders.add(order)
+            uow.commit()
+        with uow_factory() as uow:
+            loaded = uow.orders.get_for_update(order.id)
+            assert loaded is not None
+            loaded.cancel(T0 + timedelta(minutes=3))
+            uow.orders.save(loaded)
+            uow.commit()
+        with uow_factory() as uow:
+            stored = uow.orders.get(order.id)
+        assert stored is not None
+        assert [(t.status, t.at, t.reason) for t in stored.history] == [
+            (OrderStatus.PENDING, T0, None),
+            (OrderStatus.CANCELLED, T0 + timedelta(minutes=3), None),
+        ]
+
+    def test_batches_lock_save_and_add_many_orders_each_with_its_own_values(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        orders = [an_order(created_at=T0 + timedelta(seconds=n)) for n in range(5)]
+        with uow_factory() as uow:
+            uow.orders.add_many(orders[:3])
+            uow.orders.add_many(orders[3:])
+            uow.commit()
+
+        with uow_factory() as uow:
+            locked = uow.orders.get_many_for_update([o.id for o in orders] + [str(uuid.uuid4())])
+            assert sorted(locked) == sorted(o.id for o in orders)
+            for n, order in enumerate(orders):
+                loaded = locked[order.id]
+                loaded.start_processing(T0 + timedelta(minutes=n))
+                if n % 2:
+                    loaded.fail(f"reason {n}", T0 + timedelta(minutes=n, microseconds=n))
+            uow.orders.save_many(list(locked.values()))
+            uow.commit()
+
+        with uow_factory() as uow:
+            for n, order in enumerate(orders):
+                stored = uow.orders.get(order.id)
+                assert stored is not None
+                if n % 2:
+                    assert (stored.status, stored.failure_reason) == (
+                        OrderStatus.FAILED,
+                        f"reason {n}",
+                    )
+                    assert stored.updated_at == T0 + timedelta(minutes=n, microseconds=n)
+                    assert stored.version == 3
+                else:
+                    assert (stored.status, stored.failure_reason) == (OrderStatus.PROCESSING, None)
+                    assert stored.version == 2
+                assert stored.created_at == order.created_at
+
+    def test_save_many_stores_each_products_own_stock(self, uow_factory: UnitOfWorkFactory) -> None:
+        with uow_factory() as uow:
+            for n, product_id in enumerate(("a", "b", "c")):
+                uow.products.upsert(a_product(product_id, name=product_id, stock=10 + n))
+            uow.commit()
+
+        with uow_factory() as uow:
+            found = uow.products.get_many(["c", "a", "missing"])
+            assert sorted(found) == ["a", "c"]
+            assert uow.products.prices(["c", "missing", "a"]) == {
+                "a": a_product("a").price,
+                "c": a_product("c").price,
+            }
+            locked = uow.products.get_many_for_update(["a", "b", "c"])
+            locked["a"].take(1)
+            locked["c"].take(12)
+            uow.products.save_many([locked["a"], locked["c"]])
+            uow.commit()
+
+        with uow_factory() as uow:
+            stock = {pid: uow.products.get(pid) for pid in ("a", "b", "c")}
+            assert [p.stock if p else None for p in stock.values()] == [9, 11, 0]
 
     def test_save_without_commit_changes_nothing(self, uow_factory: UnitOfWorkFactory) -> None:
         order = an_order()

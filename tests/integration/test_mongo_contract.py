@@ -8,7 +8,6 @@ never skip. The wire server takes about 10 ms a write, so tests stay small."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from orderflow.adapters.mongo import unit_of_work as mongo_uow
 from orderflow.adapters.mongo.client import make_client
 from orderflow.adapters.mongo.documents import EMBEDDED_OUTBOX, HOLDS, LOCK_OWNER, Document
 from orderflow.adapters.mongo.migrate import INDEXES, ensure_indexes
+from orderflow.adapters.mongo.notification_ledger import MongoNotificationLedger
 from orderflow.adapters.mongo.store import Timings
 from orderflow.adapters.mongo.unit_of_work import MongoUnitOfWorkFactory
 from orderflow.domain.commands import LineRequest, PlaceOrder
@@ -37,6 +37,8 @@ from orderflow.domain.errors import (
 )
 from orderflow.domain.inventory import reserve
 from orderflow.domain.model import Customer, Order, OrderLine, OrderStatus, PaymentMethod
+from orderflow.ports.notifier import NotificationLedger
+from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.persistence_contract import (
     T0,
     PersistenceContract,
@@ -46,6 +48,7 @@ from tests.contracts.persistence_contract import (
     an_order,
     run_together,
 )
+from tests.contracts.row_locking_contract import RowLockingContract
 from tests.unit.journey import drain
 
 pytestmark = pytest.mark.integration
@@ -106,7 +109,7 @@ def crash_before_the_order_write(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mongo_uow, "_release", lambda *args, **kwargs: None)
 
 
-class TestMongoPersistence(PersistenceContract):
+class TestMongoPersistence(PersistenceContract, RowLockingContract):
     @pytest.fixture
     def uow_factory(self, mongo_factory: MongoUnitOfWorkFactory) -> MongoUnitOfWorkFactory:
         clear(mongo_factory)
@@ -167,38 +170,6 @@ class TestMongoPersistence(PersistenceContract):
         assert message_id["unique"] is True
 
     # --- locks -----------------------------------------------------------------------
-
-    def test_a_locked_order_makes_a_second_locker_wait_for_the_commit(
-        self, uow_factory: MongoUnitOfWorkFactory
-    ) -> None:
-        order = an_order()
-        with uow_factory() as uow:
-            uow.orders.add(order)
-            uow.commit()
-
-        seen: list[OrderStatus] = []
-
-        def second_locker() -> None:
-            with uow_factory() as uow:
-                loaded = uow.orders.get_for_update(order.id)
-                assert loaded is not None
-                seen.append(loaded.status)
-
-        waiter = threading.Thread(target=second_locker)
-        with uow_factory() as holder:
-            loaded = holder.orders.get_for_update(order.id)
-            assert loaded is not None
-            waiter.start()
-            waiter.join(timeout=0.5)
-            assert waiter.is_alive(), "the second get_for_update did not wait for the lock"
-            with uow_factory() as reader:  # a plain read does not wait
-                unlocked = reader.orders.get(order.id)
-                assert unlocked is not None and unlocked.status is OrderStatus.PENDING
-            loaded.start_processing(T0)
-            holder.orders.save(loaded)
-            holder.commit()
-        waiter.join(timeout=10)
-        assert seen == [OrderStatus.PROCESSING]
 
     def test_a_dead_holders_lock_lapses_with_its_lease(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
@@ -354,22 +325,6 @@ class TestMongoPersistence(PersistenceContract):
             assert len(uow.outbox.claim_batch(limit=10)) == 1  # ... published once
         assert store.outbox.count_documents({}) == 1
 
-    def test_concurrent_relays_claim_disjoint_batches_without_waiting(
-        self, uow_factory: MongoUnitOfWorkFactory
-    ) -> None:
-        with uow_factory() as uow:
-            uow.outbox.add([a_message(n) for n in range(4)])
-            uow.commit()
-
-        with uow_factory() as first_relay:
-            first = first_relay.outbox.claim_batch(limit=2)
-            started = time.monotonic()
-            with uow_factory() as second_relay:
-                second = second_relay.outbox.claim_batch(limit=10)
-            assert time.monotonic() - started < 2
-        assert [m.key for m in first] == ["order-0", "order-1"]
-        assert [m.key for m in second] == ["order-2", "order-3"]
-
     def test_a_dead_relays_claims_lapse(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
     ) -> None:
@@ -508,3 +463,10 @@ def test_the_database_comes_from_the_url_path() -> None:
     finally:
         named.close()
         default.close()
+
+
+class TestMongoNotificationLedger(NotificationLedgerContract):
+    @pytest.fixture
+    def ledger(self, mongo_factory: MongoUnitOfWorkFactory) -> NotificationLedger:
+        clear(mongo_factory)
+        return MongoNotificationLedger(mongo_factory.store)

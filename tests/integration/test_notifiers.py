@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -17,7 +17,8 @@ from aiosmtpd.controller import Controller
 from orderflow.adapters.smtp.notifier import SmtpNotifier
 from orderflow.adapters.webhook.notifier import WebhookNotifier
 from orderflow.domain.errors import NotificationFailed
-from orderflow.ports.notifier import Notification
+from orderflow.ports.notifier import Notification, Notifier
+from tests.contracts.notifier_contract import NotifierContract
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +122,56 @@ def test_a_webhook_error_status_is_a_notification_failure() -> None:
             WebhookNotifier(f"http://127.0.0.1:{server.server_port}/").send(NOTE)
     finally:
         server.shutdown()
+
+
+class TestSmtpNotifierContract(NotifierContract):
+    @pytest.fixture
+    def notifier(self, smtp: tuple[Inbox, int]) -> Notifier:
+        return SmtpNotifier.from_url(f"smtp://127.0.0.1:{smtp[1]}?from=shop@example.com")
+
+    @pytest.fixture
+    def received(self, smtp: tuple[Inbox, int]) -> Callable[[], list[tuple[str, str]]]:
+        def seen() -> list[tuple[str, str]]:
+            # The Message-ID carries the notification's identity.
+            ids = [str(m["Message-ID"]).strip("<>").split("@")[0] for m in smtp[0].messages]
+            return [tuple(i.rsplit(".", 1)) for i in ids]  # type: ignore[misc]
+
+        return seen
+
+    @pytest.fixture
+    def unreachable(self) -> Notifier | None:
+        return SmtpNotifier(host="127.0.0.1", port=free_port(), sender="a@b.c", timeout_s=1)
+
+
+class TestWebhookNotifierContract(NotifierContract):
+    @pytest.fixture
+    def hook(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        received: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{server.server_port}/hook", received
+        server.shutdown()
+
+    @pytest.fixture
+    def notifier(self, hook: tuple[str, list[dict[str, Any]]]) -> Notifier:
+        return WebhookNotifier(hook[0])
+
+    @pytest.fixture
+    def received(
+        self, hook: tuple[str, list[dict[str, Any]]]
+    ) -> Callable[[], list[tuple[str, str]]]:
+        return lambda: [(body["order_id"], body["status"]) for body in hook[1]]
+
+    @pytest.fixture
+    def unreachable(self) -> Notifier | None:
+        return WebhookNotifier(f"http://127.0.0.1:{free_port()}/", timeout_s=1)

@@ -9,9 +9,6 @@ carry the envelope, and Redis must hold each order with a TTL near 3600 s."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,9 +26,9 @@ import orderflow
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.model import OrderStatus
 from orderflow.testing import services
-from tests.integration.test_embedded_serve import call, free_port
+from orderflow.testing.stack import Stack, stack_env
+from orderflow.testing.stack import http_call as call
 
-BIN = Path(sys.executable).parent
 ORDERS = 200
 CATALOG = [
     {
@@ -59,74 +56,11 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield f"{server}/orderflow_stack_{uuid.uuid4().hex[:10]}"
 
 
-class Stack:
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env = env
-        self.workdir = workdir
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def run(self, *args: str) -> None:
-        subprocess.run(
-            [str(BIN / "orderflow"), *args],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def spawn(self, name: str, *args: str) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self.processes.append(
-            subprocess.Popen(
-                [str(BIN / "orderflow"), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        )
-
-    def wait_ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if call("GET", f"{self.base}/ready")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"the API was not ready in {timeout_s} s: {self.logs()}")
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.workdir.glob("*.log"))
-        )
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 @pytest.fixture
 def stack(
     database_url: str, kafka_url: str, redis_url: str, tmp_path: Path
 ) -> Iterator[tuple[Stack, dict[str, str]]]:
-    suffix = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "ORDERFLOW_DATABASE_URL": database_url,
-        "ORDERFLOW_BROKER_URL": kafka_url,
-        "ORDERFLOW_CACHE_URL": redis_url,
-        "ORDERFLOW_ORDERS_TOPIC": f"orders-{suffix}",
-        "ORDERFLOW_EVENTS_TOPIC": f"order-events-{suffix}",
-        "ORDERFLOW_DLQ_TOPIC": f"orders-{suffix}.DLQ",
-        "ORDERFLOW_CONSUMER_GROUP": f"workers-{suffix}",
-        "ORDERFLOW_PARTITIONS": "4",
-        "ORDERFLOW_NOTIFY_URL": "log://",
-    }
+    env = stack_env(database_url=database_url, broker_url=kafka_url, cache_url=redis_url)
     stack = Stack(env, tmp_path)
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(CATALOG))

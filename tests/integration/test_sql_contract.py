@@ -9,8 +9,6 @@ they never skip."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -23,11 +21,14 @@ from sqlalchemy.engine import make_url
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
+from orderflow.adapters.sqlalchemy.notification_ledger import SqlNotificationLedger
 from orderflow.adapters.sqlalchemy.tables import metadata
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.errors import StorageUnavailable
-from orderflow.domain.model import OrderStatus
-from tests.contracts.persistence_contract import T0, PersistenceContract, a_message, an_order
+from orderflow.ports.notifier import NotificationLedger
+from tests.contracts.notification_ledger_contract import NotificationLedgerContract
+from tests.contracts.persistence_contract import PersistenceContract, an_order
+from tests.contracts.row_locking_contract import RowLockingContract
 
 MYSQL_SERVER = os.environ.get(
     "ORDERFLOW_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -103,54 +104,6 @@ class ServerChecks:
     def database_url(self) -> str:
         raise NotImplementedError
 
-    def test_concurrent_relays_claim_disjoint_batches_without_waiting(
-        self, uow_factory: SqlUnitOfWorkFactory
-    ) -> None:
-        with uow_factory() as uow:
-            uow.outbox.add([a_message(n) for n in range(4)])
-            uow.commit()
-
-        with uow_factory() as first_relay:
-            first = first_relay.outbox.claim_batch(limit=2)
-            started = time.monotonic()
-            with uow_factory() as second_relay:
-                second = second_relay.outbox.claim_batch(limit=10)
-            assert time.monotonic() - started < 2  # skipped the locked rows, did not wait
-        assert [m.key for m in first] == ["order-0", "order-1"]
-        assert [m.key for m in second] == ["order-2", "order-3"]
-
-    def test_a_locked_order_makes_a_second_locker_wait_for_the_commit(
-        self, uow_factory: SqlUnitOfWorkFactory
-    ) -> None:
-        order = an_order()
-        with uow_factory() as uow:
-            uow.orders.add(order)
-            uow.commit()
-
-        seen: list[OrderStatus] = []
-
-        def second_locker() -> None:
-            with uow_factory() as uow:
-                loaded = uow.orders.get_for_update(order.id)
-                assert loaded is not None
-                seen.append(loaded.status)
-
-        waiter = threading.Thread(target=second_locker)
-        with uow_factory() as holder:
-            loaded = holder.orders.get_for_update(order.id)
-            assert loaded is not None
-            waiter.start()
-            waiter.join(timeout=0.5)
-            assert waiter.is_alive(), "the second get_for_update did not wait for the lock"
-            with uow_factory() as reader:  # a plain read does not wait
-                unlocked = reader.orders.get(order.id)
-                assert unlocked is not None and unlocked.status is OrderStatus.PENDING
-            loaded.start_processing(T0)
-            holder.orders.save(loaded)
-            holder.commit()
-        waiter.join(timeout=10)
-        assert seen == [OrderStatus.PROCESSING]
-
     def test_upgrade_again_is_a_no_op_and_the_schema_matches_the_tables(
         self, uow_factory: SqlUnitOfWorkFactory, database_url: str
     ) -> None:
@@ -172,7 +125,7 @@ class ServerChecks:
         uow_factory.ping()
 
 
-class TestMariaDbPersistence(PersistenceContract, ServerChecks):
+class TestMariaDbPersistence(PersistenceContract, RowLockingContract, ServerChecks):
     @pytest.fixture
     def uow_factory(self, mysql_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         clear_tables(mysql_factory.engine)
@@ -183,7 +136,7 @@ class TestMariaDbPersistence(PersistenceContract, ServerChecks):
         return mysql_url
 
 
-class TestPostgresPersistence(PersistenceContract, ServerChecks):
+class TestPostgresPersistence(PersistenceContract, RowLockingContract, ServerChecks):
     @pytest.fixture
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         clear_tables(postgres_factory.engine)
@@ -211,3 +164,17 @@ def test_an_unreachable_server_is_storage_unavailable(url: str) -> None:
             factory.ping()
     finally:
         factory.close()
+
+
+class TestMariaDbNotificationLedger(NotificationLedgerContract):
+    @pytest.fixture
+    def ledger(self, mysql_factory: SqlUnitOfWorkFactory) -> NotificationLedger:
+        clear_tables(mysql_factory.engine)
+        return SqlNotificationLedger(mysql_factory.engine)
+
+
+class TestPostgresNotificationLedger(NotificationLedgerContract):
+    @pytest.fixture
+    def ledger(self, postgres_factory: SqlUnitOfWorkFactory) -> NotificationLedger:
+        clear_tables(postgres_factory.engine)
+        return SqlNotificationLedger(postgres_factory.engine)

@@ -16,6 +16,7 @@ from orderflow.domain.model import (
     OrderLine,
     OrderStatus,
     PaymentMethod,
+    Transition,
 )
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -120,3 +121,61 @@ def test_events_survive_their_dict_form() -> None:
     placed = order.events[0]
     again = events.event_from_dict("OrderPlaced", placed.to_dict())
     assert again == placed
+
+
+def test_every_transition_appends_to_the_history() -> None:
+    order = new_order()
+    order.start_processing(NOW + timedelta(seconds=1))
+    order.fail("out of stock", NOW + timedelta(seconds=2))
+
+    assert order.history == [
+        Transition(OrderStatus.PENDING, NOW),
+        Transition(OrderStatus.PROCESSING, NOW + timedelta(seconds=1)),
+        Transition(OrderStatus.FAILED, NOW + timedelta(seconds=2), "out of stock"),
+    ]
+    assert Order.from_dict(order.to_dict()).history == order.history
+
+
+def test_a_refused_transition_leaves_the_history_alone() -> None:
+    order = new_order()
+    order.cancel(NOW)
+    with pytest.raises(InvalidTransition):
+        order.fail("late", NOW)
+    assert [t.status for t in order.history] == [OrderStatus.PENDING, OrderStatus.CANCELLED]
+    assert order.failure_reason is None
+
+
+def test_history_times_never_go_backwards_even_if_the_clock_does() -> None:
+    order = new_order()
+    order.start_processing(NOW - timedelta(seconds=5))
+    assert order.history[1].at == NOW
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("pending", ["pending"]),
+        ("processing", ["pending", "processing"]),
+        ("completed", ["pending", "processing", "completed"]),
+        ("failed", ["pending", "processing", "failed"]),
+        ("cancelled", ["pending", "cancelled"]),
+    ],
+)
+def test_a_snapshot_without_history_gets_one_derived_from_its_timestamps(
+    status: str, expected: list[str]
+) -> None:
+    snapshot = new_order().to_dict()
+    del snapshot["history"]
+    later = NOW + timedelta(minutes=1)
+    snapshot.update(
+        status=status,
+        updated_at=later.isoformat(),
+        failure_reason="out of stock" if status == "failed" else None,
+    )
+
+    order = Order.from_dict(snapshot)
+
+    assert [t.status.value for t in order.history] == expected
+    assert order.history[0].at == NOW
+    assert all(t.at == later for t in order.history[1:])
+    assert order.history[-1].reason == ("out of stock" if status == "failed" else None)

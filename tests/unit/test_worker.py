@@ -1,23 +1,23 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from dependency_injector import providers
 
-import orderflow
 from orderflow import Orderflow
 from orderflow.adapters.memory.broker import MemoryBroker
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.dead_letters import original_value
+from orderflow.entrypoints.logs import JsonFormatter
 from orderflow.entrypoints.runtime import build_worker
 from tests.unit.conftest import place_command
 from tests.unit.faults import FlakyUnitOfWorkFactory
-from tests.unit.journey import drain
+from tests.unit.journey import app_over, drain, memory_broker
 
 
 @pytest.fixture
@@ -27,19 +27,13 @@ def flaky() -> FlakyUnitOfWorkFactory:
 
 @pytest.fixture
 def app(flaky: FlakyUnitOfWorkFactory) -> Iterator[Orderflow]:
-    instance = orderflow.bootstrap(
-        database_url="memory://", notify_url="memory://", retry_backoff_ms=1
-    )
-    instance.container.uow_factory.override(providers.Object(flaky))
-    instance.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("10.00"), 5)])
+    instance = app_over(flaky, Product("mouse", "Mouse", "", Decimal("10.00"), 5))
     yield instance
     instance.close()
 
 
 def broker(app: Orderflow) -> MemoryBroker:
-    instance = app.container.memory_broker()
-    assert isinstance(instance, MemoryBroker)
-    return instance
+    return memory_broker(app)
 
 
 def dead_letters(app: Orderflow) -> list[dict[str, object]]:
@@ -139,3 +133,15 @@ def test_a_batch_that_outlasts_its_time_budget_commits_what_is_done(app: Orderfl
     assert worker.run_once() == 0
     assert {app.queries.get(i).status for i in ids} == {OrderStatus.COMPLETED}
     assert app.catalog.get("mouse").stock == 2
+
+
+def test_the_dead_letter_log_line_is_json_carrying_the_order_id(
+    app: Orderflow, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker(app).append(app.topics.orders, "order-42", b"{not json")
+    with caplog.at_level(logging.ERROR, logger="orderflow.entrypoints.worker"):
+        drain(app)
+    [record] = [r for r in caplog.records if r.getMessage().startswith("dead-lettering")]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["order_id"] == "order-42"
+    assert line["level"] == "error"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -70,10 +70,53 @@ class OrderLine:
         return (self.unit_price * self.quantity).quantize(MONEY_PLACES)
 
 
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One step of an order's timeline: the status it reached, when, and why
+    (the failure reason; None for the other statuses)."""
+
+    status: OrderStatus
+    at: datetime
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "at": self.at.astimezone(UTC).isoformat(),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Transition:
+        reason = data.get("reason")
+        return cls(
+            status=OrderStatus(data["status"]),
+            at=datetime.fromisoformat(data["at"]),
+            reason=None if reason is None else str(reason),
+        )
+
+
+# The way each status is reached from pending; used to rebuild a timeline
+# for orders stored before the history was recorded.
+_PATH_FROM_PENDING: dict[OrderStatus, tuple[OrderStatus, ...]] = {
+    OrderStatus.PENDING: (),
+    OrderStatus.PROCESSING: (OrderStatus.PROCESSING,),
+    OrderStatus.COMPLETED: (OrderStatus.PROCESSING, OrderStatus.COMPLETED),
+    OrderStatus.FAILED: (OrderStatus.PROCESSING, OrderStatus.FAILED),
+    OrderStatus.CANCELLED: (OrderStatus.CANCELLED,),
+}
+
+
 @dataclass(eq=False, slots=True)
 class Order:
     """The aggregate. Every change goes through a transition method, which
-    bumps `version` (so caches can refuse stale writes) and records an event."""
+    bumps `version` (so caches can refuse stale writes), appends to `history`
+    and records an event.
+
+    `history` is the timeline, oldest first: one Transition per status the
+    order reached, starting with pending. An order built without one (stored
+    before histories were kept) gets a best-effort timeline derived from
+    created_at, updated_at and its status."""
 
     id: str
     customer: Customer
@@ -84,7 +127,21 @@ class Order:
     updated_at: datetime
     failure_reason: str | None = None
     version: int = 1
+    history: list[Transition] = field(default_factory=list)
     events: list[events.Event] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.history:
+            self.history = self.derived_history()
+
+    def derived_history(self) -> list[Transition]:
+        """The timeline as far as the timestamps tell: pending at created_at,
+        each later status on the way to the current one at updated_at."""
+        history = [Transition(OrderStatus.PENDING, self.created_at)]
+        for status in _PATH_FROM_PENDING[self.status]:
+            reason = self.failure_reason if status is OrderStatus.FAILED else None
+            history.append(Transition(status, self.updated_at, reason))
+        return history
 
     @classmethod
     def place(
@@ -132,7 +189,7 @@ class Order:
         )
 
     def fail(self, reason: str, now: datetime) -> None:
-        self._move_to(OrderStatus.FAILED, now)
+        self._move_to(OrderStatus.FAILED, now, reason)
         self.failure_reason = reason
         self.events.append(events.OrderFailed(order_id=self.id, reason=reason, occurred_at=now))
 
@@ -164,6 +221,7 @@ class Order:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
+            "history": [transition.to_dict() for transition in self.history],
         }
 
     @classmethod
@@ -189,14 +247,17 @@ class Order:
             created_at=datetime.fromisoformat(data["created_at"]),
             updated_at=datetime.fromisoformat(data["updated_at"]),
             version=int(data["version"]),
+            # Snapshots written before histories were kept have none: derived.
+            history=[Transition.from_dict(item) for item in data.get("history") or ()],
         )
 
-    def _move_to(self, target: OrderStatus, now: datetime) -> None:
+    def _move_to(self, target: OrderStatus, now: datetime, reason: str | None = None) -> None:
         if target not in ALLOWED_TRANSITIONS[self.status]:
             raise InvalidTransition(self.id, self.status.value, target.value)
         self.status = target
         self.updated_at = max(now, self.updated_at)
         self.version += 1
+        self.history.append(Transition(target, self.updated_at, reason))
 
 
 @dataclass(eq=False, slots=True)

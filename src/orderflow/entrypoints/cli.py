@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -13,12 +14,15 @@ from urllib.parse import urlsplit
 
 import click
 
+from orderflow.bench.command import bench
 from orderflow.bootstrap import Orderflow, bootstrap
 from orderflow.config import Settings
 from orderflow.entrypoints.catalog_files import CatalogFileError, demo_catalog, read_catalog
+from orderflow.entrypoints.dlq import DeadLetterQueue, dlq_group, position, table
 from orderflow.entrypoints.runtime import (
     BackgroundRuntime,
     Loop,
+    build_notification_loop,
     build_relay_loop,
     build_worker,
 )
@@ -147,6 +151,7 @@ def api(host: str, port: int, workers: int) -> None:
         )
     prepare(app, demo=False)
     app.close()
+    _share_api_metrics(workers)
     Granian(
         "orderflow.entrypoints.http.wsgi:create_wsgi_app",
         factory=True,
@@ -159,8 +164,53 @@ def api(host: str, port: int, workers: int) -> None:
     ).serve()
 
 
+def _serve_metrics(app: Orderflow, port: int | None, host: str) -> None:
+    """This process's own /metrics on `port` (worker, relay): their counters
+    live in their memory, which the API's /metrics cannot see."""
+    if port is None:
+        return
+    from prometheus_client import start_http_server
+
+    from orderflow.adapters.prometheus.metrics import PrometheusMetrics
+
+    metrics = app.metrics
+    if isinstance(metrics, PrometheusMetrics):
+        start_http_server(port, addr=host, registry=metrics.registry)
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+
+def _share_api_metrics(workers: int) -> None:
+    """Several granian processes answer one port: their counters must add up
+    on every /metrics (prometheus_client multiprocess mode). The directory
+    must start empty; one named by PROMETHEUS_MULTIPROC_DIR is emptied."""
+    if workers < 2:
+        return
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="orderflow-metrics-"
+    )
+    for stale in Path(directory).glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+_METRICS_PORT = click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve this process's Prometheus metrics on http://HOST:PORT/metrics.",
+)
+_METRICS_HOST = click.option(
+    "--metrics-host", default="0.0.0.0", show_default=True, help="Address for --metrics-port."
+)
+
+
 def _run_loops(loops: Sequence[Loop], app: Orderflow) -> None:
+    stopping = threading.Event()
+
     def stop_all() -> None:
+        stopping.set()
         for loop in loops:
             loop.stop()
 
@@ -168,11 +218,22 @@ def _run_loops(loops: Sequence[Loop], app: Orderflow) -> None:
     threads = [threading.Thread(target=loop.run, name=f"loop-{i}") for i, loop in enumerate(loops)]
     for thread in threads:
         thread.start()
+    died = False
     # Join with a timeout so the main thread stays responsive to signals.
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(0.2)
+        if not stopping.is_set() and not all(thread.is_alive() for thread in threads):
+            # A loop returns only when asked to: this one died of an error
+            # nothing caught (its traceback is above). Exit non-zero so the
+            # supervisor starts the process again; a relay process whose
+            # relay thread had died stayed up, publishing nothing.
+            log.error("a loop died; stopping the others and exiting")
+            died = True
+            stop_all()
     app.close()
+    if died:
+        raise SystemExit(1)
 
 
 @main.command()
@@ -183,23 +244,29 @@ def _run_loops(loops: Sequence[Loop], app: Orderflow) -> None:
     type=click.IntRange(1, 64),
     help="Consumer threads (each a member of the consumer group).",
 )
-def worker(threads: int) -> None:
+@_METRICS_PORT
+@_METRICS_HOST
+def worker(threads: int, metrics_port: int | None, metrics_host: str) -> None:
     """Consume the orders topic and process orders (run several for scale)."""
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError("a separate worker needs ORDERFLOW_BROKER_URL=kafka://...")
     _ensure_topics(app.settings)
+    _serve_metrics(app, metrics_port, metrics_host)
     _run_loops([build_worker(app) for _ in range(threads)], app)
 
 
 @main.command()
-def relay() -> None:
-    """Publish the outbox to the broker, re-drive stuck orders, purge old rows."""
+@_METRICS_PORT
+@_METRICS_HOST
+def relay(metrics_port: int | None, metrics_host: str) -> None:
+    """Publish the outbox, send notifications, re-drive stuck orders, purge old rows."""
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError("a separate relay needs ORDERFLOW_BROKER_URL=kafka://...")
     _ensure_topics(app.settings)
-    _run_loops([build_relay_loop(app)], app)
+    _serve_metrics(app, metrics_port, metrics_host)
+    _run_loops([build_relay_loop(app), build_notification_loop(app)], app)
 
 
 @main.command(name="migrate")
@@ -225,6 +292,98 @@ def seed(file: Path) -> None:
         app.close()
     click.echo(f"seeded {len(products)} products")
 
+
+@main.group()
+def dlq() -> None:
+    """Inspect, replay and purge the dead-letter topic (docs/OPERATIONS.md)."""
+
+
+def _dead_letters() -> tuple[Orderflow, DeadLetterQueue]:
+    app = bootstrap()
+    if app.settings.broker_kind == "memory":
+        app.close()
+        raise click.UsageError(
+            "the in-process broker lives inside `orderflow serve`: "
+            "set ORDERFLOW_BROKER_URL=kafka://... to reach a dead-letter topic"
+        )
+    queue = DeadLetterQueue(
+        app.container.topic_store(),
+        topics=app.topics,
+        group=dlq_group(app.settings.consumer_group),
+    )
+    return app, queue
+
+
+def _positions(values: Sequence[str]) -> list[tuple[int, int]]:
+    try:
+        return [position(value) for value in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@dlq.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def dlq_list(as_json: bool) -> None:
+    """Show the dead letters not purged yet: position, key, attempts, time, error."""
+    app, queue = _dead_letters()
+    try:
+        entries = queue.entries()
+    finally:
+        app.close()
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry.to_json()))
+    elif entries:
+        click.echo(table(entries))
+    else:
+        click.echo("the dead-letter topic is empty")
+
+
+@dlq.command(name="replay")
+@click.option("--all", "everything", is_flag=True, help="Every listed dead letter.")
+@click.option("--offset", "offsets", multiple=True, metavar="PARTITION:OFFSET")
+@click.option("--key", "keys", multiple=True, help="Dead letters of this order id.")
+def dlq_replay(everything: bool, offsets: Sequence[str], keys: Sequence[str]) -> None:
+    """Publish the original messages again to the orders topic (idempotent)."""
+    if not (everything or offsets or keys):
+        raise click.UsageError("name what to replay: --all, --offset P:O or --key K")
+    wanted = _positions(offsets)
+    app, queue = _dead_letters()
+    try:
+        entries = queue.entries()
+        chosen = entries if everything else queue.select(entries, positions=wanted, keys=keys)
+        count = queue.replay(chosen)
+    finally:
+        app.close()
+    click.echo(f"replayed {count} dead letters to {app.topics.orders}")
+
+
+@dlq.command(name="purge")
+@click.option("--all", "everything", is_flag=True, help="Every listed dead letter.")
+@click.option(
+    "--through",
+    "through",
+    multiple=True,
+    metavar="PARTITION:OFFSET",
+    help="That partition's dead letters up to and including OFFSET.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def dlq_purge(everything: bool, through: Sequence[str], yes: bool) -> None:
+    """Drop dead letters from the list (moves the DLQ group's offsets)."""
+    if everything == bool(through):
+        raise click.UsageError("give either --all or --through P:O")
+    limits = dict(_positions(through))
+    if not yes:
+        click.confirm("purge these dead letters?", abort=True)
+    app, queue = _dead_letters()
+    try:
+        count = queue.purge(None if everything else limits)
+    finally:
+        app.close()
+    click.echo(f"purged {count} dead letters")
+
+
+main.add_command(bench)
 
 if __name__ == "__main__":
     sys.exit(main())

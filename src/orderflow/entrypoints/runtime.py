@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from orderflow.bootstrap import Orderflow
+from orderflow.entrypoints.notifications import NotificationLoop
 from orderflow.entrypoints.relay import Housekeeping, RelayLoop
 from orderflow.entrypoints.worker import RetryPolicy, Worker
 
@@ -50,12 +51,17 @@ def build_relay_loop(app: Orderflow) -> RelayLoop:
         clock=app.container.clock(),
         housekeeping=Housekeeping(
             stuck_after=timedelta(seconds=settings.stuck_after_s),
-            sweep_every_s=max(1.0, settings.stuck_after_s / 4),
+            sweep_every_s=settings.sweep_interval_s or max(1.0, settings.stuck_after_s / 4),
             outbox_retention=timedelta(hours=settings.outbox_retention_h),
             idempotency_retention=timedelta(hours=settings.idempotency_retention_h),
+            purge_every_s=settings.purge_interval_s,
         ),
         idle_wait_s=settings.relay_interval_ms / 1000.0,
     )
+
+
+def build_notification_loop(app: Orderflow) -> NotificationLoop:
+    return NotificationLoop(dispatcher=app.notification_dispatcher)
 
 
 class BackgroundRuntime:
@@ -64,6 +70,7 @@ class BackgroundRuntime:
     def __init__(self, app: Orderflow, *, workers: int = 1, relay: bool = True) -> None:
         self._app = app
         self.relay = build_relay_loop(app) if relay else None
+        self.notifications = build_notification_loop(app) if relay else None
         self.workers = [build_worker(app) for _ in range(workers)]
         self._threads: list[threading.Thread] = []
 
@@ -74,7 +81,11 @@ class BackgroundRuntime:
             count = self._app.sweeper.sweep(older_than=timedelta(0), limit=1_000_000)
             if count:
                 log.info("re-driving %d unfinished orders from the database", count)
-        loops: list[Loop] = [*([self.relay] if self.relay else []), *self.workers]
+        loops: list[Loop] = [
+            *([self.relay] if self.relay else []),
+            *([self.notifications] if self.notifications else []),
+            *self.workers,
+        ]
         for index, loop in enumerate(loops):
             thread = threading.Thread(target=loop.run, name=f"orderflow-bg-{index}", daemon=True)
             thread.start()
@@ -83,6 +94,8 @@ class BackgroundRuntime:
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.relay:
             self.relay.stop()
+        if self.notifications:
+            self.notifications.stop()
         for worker in self.workers:
             worker.stop()
         for thread in self._threads:

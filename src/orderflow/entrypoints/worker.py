@@ -37,6 +37,7 @@ from orderflow.domain.errors import (
     InfrastructureError,
     PermanentMessageError,
 )
+from orderflow.domain.events import Event
 from orderflow.domain.model import Order
 from orderflow.domain.services import OrderProcessor
 from orderflow.domain.services.processing import status_event
@@ -83,6 +84,9 @@ class Worker:
         self._batch_size = batch_size
         self._poll_timeout_s = poll_timeout_s
         self._max_batch_s = max_batch_s
+        # Recent seconds per order, for sizing chunks to the time budget; the
+        # first chunk assumes a millisecond.
+        self._per_order_s = 0.001
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -105,7 +109,14 @@ class Worker:
 
     def run_once(self) -> int:
         """Poll one batch and handle it; returns how many deliveries were
-        settled and committed."""
+        settled and committed.
+
+        The deliveries are handled in chunks, each chunk's orders in one
+        database transaction (OrderProcessor.handle_many); a chunk that fails
+        for anything but an outage is handled again one delivery at a time,
+        so that one bad order neither fails nor doubles the others. Settled
+        deliveries are always a prefix of the batch: what is not settled is
+        sought back and comes again."""
         deliveries = self._consumer.poll(
             max_messages=self._batch_size, timeout_s=self._poll_timeout_s
         )
@@ -114,30 +125,105 @@ class Worker:
         # status event once.
         outgoing: dict[str, OutboxMessage] = {}
         started = time.monotonic()
-        for index, delivery in enumerate(deliveries):
-            if settled and time.monotonic() - started > self._max_batch_s:
-                # A slow store must not hold a batch past the broker's poll
-                # interval (the member would be evicted and its commit
-                # refused): commit what is done, the rest comes again.
-                self._consumer.seek_back(deliveries[index:])
-                break
-            try:
-                emitted = self._handle(delivery)
-            except InfrastructureError as exc:
-                log.warning("dependency unavailable, pausing consumption: %s", exc)
-                self._metrics.increment("consumer_pauses_total")
-                committed = self._commit(settled, outgoing)
-                self._consumer.seek_back(deliveries[index:] if committed else deliveries)
-                self._stop.wait(self._retry.outage_pause_s)
-                return len(settled) if committed else 0
-            settled.append(delivery)
-            for message in emitted:
-                outgoing.setdefault(message.message_id, message)
+        try:
+            while len(settled) < len(deliveries):
+                elapsed = time.monotonic() - started
+                if settled and elapsed > self._max_batch_s:
+                    # A slow store must not hold a batch past the broker's
+                    # poll interval (the member would be evicted and its
+                    # commit refused): commit what is done, the rest comes again.
+                    self._consumer.seek_back(deliveries[len(settled) :])
+                    break
+                size = self._chunk_size(self._max_batch_s - elapsed)
+                chunk = deliveries[len(settled) : len(settled) + size]
+                self._handle_chunk(chunk, settled, outgoing)
+        except InfrastructureError as exc:
+            log.warning("dependency unavailable, pausing consumption: %s", exc)
+            self._metrics.increment("consumer_pauses_total")
+            committed = self._commit(settled, outgoing)
+            self._consumer.seek_back(deliveries[len(settled) :] if committed else deliveries)
+            self._stop.wait(self._retry.outage_pause_s)
+            return len(settled) if committed else 0
         if not self._commit(settled, outgoing):
             self._consumer.seek_back(settled)
             self._stop.wait(self._retry.outage_pause_s)
             return 0
         return len(settled)
+
+    def _chunk_size(self, budget_s: float) -> int:
+        """As many deliveries as fit the time left (by the recent time per
+        order, never under the simulated processing delay), at least one."""
+        per_order = max(self._per_order_s, self._processor.processing_delay_s)
+        fits = int(budget_s / per_order) if per_order > 0 else self._batch_size
+        return max(1, min(fits, self._processor.batch_limit))
+
+    def _handle_chunk(
+        self,
+        chunk: Sequence[Delivery],
+        settled: list[Delivery],
+        outgoing: dict[str, OutboxMessage],
+    ) -> None:
+        """Handle `chunk`, appending each delivery to `settled` (and what it
+        emits to `outgoing`) in order. Raises InfrastructureError on an outage
+        that outlasts the retries; the deliveries settled so far stay so."""
+        started = time.monotonic()
+        emitted: list[list[OutboxMessage] | None] = [None] * len(chunk)
+        events: list[tuple[int, Event]] = []
+        for index, delivery in enumerate(chunk):
+            try:
+                events.append((index, decode(delivery.value)))
+            except PERMANENT as exc:
+                emitted[index] = [self._dead_letter(delivery, exc, 1)]
+        if events:
+            try:
+                orders = self._handle_many([event for _, event in events])
+            except InfrastructureError:
+                raise
+            except Exception as exc:
+                # Nothing of the chunk was committed: each delivery is
+                # handled alone below, and only the culprit is dead-lettered.
+                log.warning("a batch of %d orders failed, one by one now: %r", len(events), exc)
+                self._metrics.increment("consumer_batch_fallbacks_total")
+            else:
+                for (index, _), order in zip(events, orders, strict=True):
+                    emitted[index] = self._status_messages(order)
+        for index, delivery in enumerate(chunk):
+            messages = emitted[index]
+            if messages is None:
+                messages = self._handle(delivery)
+            settled.append(delivery)
+            for message in messages:
+                outgoing.setdefault(message.message_id, message)
+        per_order = (time.monotonic() - started) / len(chunk)
+        self._per_order_s = 0.7 * self._per_order_s + 0.3 * per_order
+
+    def _handle_many(self, events: Sequence[Event]) -> list[Order | None]:
+        """processor.handle_many with the transient-error retries; the last
+        InfrastructureError when they run out (the caller pauses)."""
+        for attempt in self._retrying(reraise=True):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self._metrics.increment("consumer_retries_total")
+                return self._processor.handle_many(events)
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+    def _retrying(self, *, reraise: bool) -> Retrying:
+        """Transient (infrastructure) errors retried with exponential backoff
+        and jitter, `RetryPolicy.attempts` times in all."""
+        return Retrying(
+            stop=stop_after_attempt(self._retry.attempts),
+            wait=wait_exponential_jitter(
+                multiplier=self._retry.initial_backoff_s, max=self._retry.max_backoff_s
+            ),
+            retry=retry_if_exception_type(InfrastructureError),
+            reraise=reraise,
+        )
+
+    def _status_messages(self, order: Order | None) -> list[OutboxMessage]:
+        event = None if order is None else status_event(order)
+        # A redelivery of a finished order emits the same event again (same
+        # id): at-least-once on the events topic, deduplicable by event id.
+        return [] if event is None else to_outbox([event], topics=self._topics)
 
     def _commit(self, settled: Sequence[Delivery], outgoing: dict[str, OutboxMessage]) -> bool:
         """Commit the settled deliveries with what they emit; False if the
@@ -172,14 +258,7 @@ class Worker:
         attempts = 0
         order: Order | None = None
         try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(self._retry.attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=self._retry.initial_backoff_s, max=self._retry.max_backoff_s
-                ),
-                retry=retry_if_exception_type(InfrastructureError),
-                reraise=False,
-            ):
+            for attempt in self._retrying(reraise=False):
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     if attempts > 1:
@@ -196,12 +275,14 @@ class Worker:
                 raise cause from exc
             return [self._dead_letter(delivery, cause or exc, attempts)]
         except Exception as exc:  # an unforeseen bug must not wedge the partition
-            log.exception("unexpected error on %s@%s", delivery.topic, delivery.offset)
+            log.exception(
+                "unexpected error on %s@%s",
+                delivery.topic,
+                delivery.offset,
+                extra={"order_id": delivery.key},
+            )
             return [self._dead_letter(delivery, exc, attempts)]
-        event = None if order is None else status_event(order)
-        # A redelivery of a finished order emits the same event again (same
-        # id): at-least-once on the events topic, deduplicable by event id.
-        return [] if event is None else to_outbox([event], topics=self._topics)
+        return self._status_messages(order)
 
     def _dead_letter(
         self, delivery: Delivery, error: BaseException, attempts: int
@@ -212,6 +293,7 @@ class Worker:
             delivery.partition,
             delivery.offset,
             error,
+            extra={"order_id": delivery.key},  # the key of an orders-topic message
         )
         # Published with the batch's offsets: if that fails, the delivery
         # comes back and is dead-lettered again; nothing is lost.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from orderflow.domain.model import Order
 
@@ -19,6 +20,11 @@ class OrderCache(ABC):
     def put(self, order: Order) -> bool:
         """Store the order unless a newer version is already cached.
         Returns False when a newer version won (nothing was written)."""
+
+    def put_many(self, orders: Sequence[Order]) -> None:
+        """put() for each order; adapters that can send them together override it."""
+        for order in orders:
+            self.put(order)
 
     @abstractmethod
     def delete(self, order_id: str) -> None:

@@ -67,3 +67,14 @@ class MessageConsumer(ABC):
     @abstractmethod
     def close(self) -> None:
         """Leave the group; uncommitted deliveries go to another member."""
+
+
+class ConsumerLagProbe(ABC):
+    """How far a consumer group is behind, read from the broker (not from a
+    member), so a group with no live member still shows its lag."""
+
+    @abstractmethod
+    def lag(self, *, group: str, topic: str) -> dict[int, int]:
+        """Per partition of `topic`: messages after the group's committed
+        offset (from the start of the log where the group committed none).
+        Raises BrokerUnavailable when the broker does not answer."""

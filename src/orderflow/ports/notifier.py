@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +23,67 @@ class Notifier(ABC):
     @abstractmethod
     def send(self, notification: Notification) -> None:
         """Deliver the notification. Raises NotificationFailed on a transient failure."""
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    SENDING = "sending"  # claimed by a dispatcher: the send is under way
+    SENT = "sent"
+    GIVEN_UP = "given_up"  # every attempt failed
+    UNKNOWN = "unknown"  # a dispatcher died mid-send: never sent again automatically
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    """The delivery state of one notification, stored once per id."""
+
+    notification_id: str
+    notification: Notification
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+class NotificationLedger(ABC):
+    """One record per notification id, the gate that makes each customer
+    notification go out at most once. Every method is atomic on its own
+    (its own transaction), so a dispatcher's claim is durable before it
+    sends (docs/OBSERVABILITY.md, "Notifications")."""
+
+    @abstractmethod
+    def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> int:
+        """Store each (id, notification) not stored yet as pending, due now.
+        An id already stored is left exactly as it is. Returns how many were new."""
+
+    @abstractmethod
+    def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
+        """Up to `limit` pending records due at `now`, oldest due first, moved
+        to sending with one more attempt, so no other dispatcher claims them."""
+
+    @abstractmethod
+    def mark_sent(self, notification_id: str, *, at: datetime) -> None:
+        """sending -> sent."""
+
+    @abstractmethod
+    def retry_at(self, notification_id: str, *, at: datetime, error: str) -> None:
+        """sending -> pending, due again at `at` (a send that failed for sure)."""
+
+    @abstractmethod
+    def give_up(self, notification_id: str, *, error: str) -> None:
+        """sending -> given_up."""
+
+    @abstractmethod
+    def abandon_claims(self, *, claimed_before: datetime) -> list[str]:
+        """sending records claimed before `claimed_before` -> unknown (their
+        dispatcher died between claiming and recording the outcome). Returns their ids."""
+
+    @abstractmethod
+    def get(self, notification_id: str) -> NotificationRecord | None:
+        """The record, or None."""
+
+    @abstractmethod
+    def pending_count(self) -> int:
+        """Records still to be sent (pending or sending)."""

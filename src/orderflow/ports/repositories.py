@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from orderflow.domain.model import Order, OrderStatus, Product
 
@@ -16,6 +17,11 @@ class OrderRepository(ABC):
         """Stage a new order. Raises DuplicateKey if its id is already stored
         (at the latest when the unit of work commits)."""
 
+    def add_many(self, orders: Sequence[Order]) -> None:
+        """add() for each order; DuplicateKey if any id is taken."""
+        for order in orders:
+            self.add(order)
+
     @abstractmethod
     def get(self, order_id: str) -> Order | None:
         """The order, or None. Takes no lock."""
@@ -24,9 +30,25 @@ class OrderRepository(ABC):
     def get_for_update(self, order_id: str) -> Order | None:
         """The order, locked against concurrent writers until the unit of work ends."""
 
+    def get_many_for_update(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        """Lock and return the named orders, in sorted id order (so that
+        concurrent batches cannot deadlock); unknown ids are absent. Adapters
+        with a cheaper way than one get_for_update per id override it."""
+        found: dict[str, Order] = {}
+        for order_id in sorted(set(order_ids)):
+            order = self.get_for_update(order_id)
+            if order is not None:
+                found[order_id] = order
+        return found
+
     @abstractmethod
     def save(self, order: Order) -> None:
         """Stage the changed order (status, failure_reason, updated_at, version)."""
+
+    def save_many(self, orders: Sequence[Order]) -> None:
+        """Stage every changed order; like save() for each."""
+        for order in orders:
+            self.save(order)
 
     @abstractmethod
     def list_stuck(
@@ -50,6 +72,20 @@ class ProductRepository(ABC):
     def get(self, product_id: str) -> Product | None:
         """The product, or None. Takes no lock."""
 
+    def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        """The named products that exist, without locks."""
+        found: dict[str, Product] = {}
+        for product_id in sorted(set(product_ids)):
+            product = self.get(product_id)
+            if product is not None:
+                found[product_id] = product
+        return found
+
+    def prices(self, product_ids: Sequence[str]) -> dict[str, Decimal]:
+        """The price of each named product that exists, without locks (all
+        that placing an order reads; adapters may read less than get_many)."""
+        return {pid: product.price for pid, product in self.get_many(product_ids).items()}
+
     @abstractmethod
     def get_by_name(self, name: str) -> Product | None:
         """The product whose name equals `name` ignoring case (lowest id on ties), or None."""
@@ -63,6 +99,11 @@ class ProductRepository(ABC):
     @abstractmethod
     def save(self, product: Product) -> None:
         """Stage the product's new stock."""
+
+    def save_many(self, products: Sequence[Product]) -> None:
+        """Stage every product's new stock; like save() for each."""
+        for product in products:
+            self.save(product)
 
     @abstractmethod
     def search(self, *, text: str, limit: int, offset: int) -> ProductPage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from orderflow.ports.idempotency import IdempotencyStore
 from orderflow.ports.outbox import Outbox
@@ -42,7 +42,42 @@ class UnitOfWork(ABC):
         """Discard staged changes. Safe to call after commit (then a no-op)."""
 
 
+class DelegatingUnitOfWork(UnitOfWork):
+    """Passes everything to `inner`: the base of decorators (timing, fault
+    injection), which override only what they change."""
+
+    def __init__(self, inner: UnitOfWork) -> None:
+        self._inner = inner
+
+    def __enter__(self) -> Self:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._inner.__exit__(exc_type, exc, tb)
+
+    def commit(self) -> None:
+        self._inner.commit()
+
+    def rollback(self) -> None:
+        self._inner.rollback()
+
+    def __getattr__(self, name: str) -> Any:
+        # The repositories, looked up on every use: an adapter binds them on
+        # entry and may rebind them (the memory one does at commit).
+        return getattr(self._inner, name)
+
+
 class UnitOfWorkFactory(ABC):
+    #: How many orders one unit of work may process together (the worker's
+    #: batches). 1 where an adapter ties its locks to a single order.
+    batch_limit: int = 1
+
     @abstractmethod
     def __call__(self) -> UnitOfWork:
         """A fresh unit of work (one transaction)."""

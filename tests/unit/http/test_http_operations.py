@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -150,7 +151,7 @@ def test_openapi_document_is_valid_and_covers_every_route(app: Flask, client: Fl
     document = response.get_json()
     validator.validate(document)
     for rule in app.url_map.iter_rules():
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)  # <path:name> -> {name}
         assert path in document["paths"], path
         for method in rule.methods or ():
             if method not in ("HEAD", "OPTIONS"):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
 
 from orderflow import Orderflow
-from orderflow.entrypoints.http.schemas import OrderOut
+from orderflow.domain.model import OrderStatus
+from orderflow.entrypoints.http.schemas import OrderEventsOut, OrderOut
 from tests.unit.http.support import Stored, assert_problem, valid_order
 
 
@@ -109,7 +111,9 @@ def test_an_unknown_order_is_404(client: FlaskClient) -> None:
         "%C3%A9" * 12,
     ],
 )
-@pytest.mark.parametrize("path", ["/api/orders/{}", "/api/orders/{}/cancel", "/order/{}"])
+@pytest.mark.parametrize(
+    "path", ["/api/orders/{}", "/api/orders/{}/cancel", "/api/orders/{}/events", "/order/{}"]
+)
 def test_a_malformed_order_id_is_400(
     client: FlaskClient, stored: Callable[[], Stored], bad_id: str, path: str
 ) -> None:
@@ -177,3 +181,59 @@ def test_cancelling_an_unknown_order_is_404(client: FlaskClient) -> None:
     response = client.post(f"/api/orders/{uuid.uuid4()}/cancel")
 
     assert_problem(response, 404, "id")
+
+
+def iso_utc(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    assert parsed.utcoffset() == timedelta(0), value
+    return parsed
+
+
+def test_the_timeline_lists_every_transition_oldest_first(
+    client: FlaskClient, flow: Orderflow
+) -> None:
+    completed, failed = place(client), place(client)
+    with flow.uow_factory() as uow:  # one laptop left: the second order fails
+        laptop = uow.products.get("laptop-14")
+        assert laptop is not None
+        laptop.stock = 1
+        uow.products.save(laptop)
+        uow.commit()
+    flow.processor.process(str(completed["id"]))
+    flow.processor.process(str(failed["id"]))
+
+    ok = client.get(f"/api/orders/{completed['id']}/events")
+    bad = client.get(f"/api/orders/{failed['id']}/events")
+
+    assert ok.status_code == bad.status_code == 200
+    body = ok.get_json()
+    assert list(body) == ["order_id", "events"]
+    assert body["order_id"] == completed["id"]
+    assert [e["status"] for e in body["events"]] == ["pending", "processing", "completed"]
+    assert all(list(e) == ["status", "at", "reason"] for e in body["events"])
+    assert all(e["reason"] is None for e in body["events"])
+    times = [iso_utc(e["at"]) for e in body["events"]]
+    assert times == sorted(times)
+    assert times[0] == datetime.fromisoformat(str(completed["created_at"]))
+    timeline = OrderEventsOut.model_validate(bad.get_json())
+    assert [e.status for e in timeline.events] == ["pending", "processing", "failed"]
+    assert timeline.events[-1].reason is not None
+    assert "insufficient stock" in timeline.events[-1].reason
+    order = client.get(f"/api/orders/{failed['id']}").get_json()
+    assert order["history"] == bad.get_json()["events"]
+
+
+def test_a_cancelled_order_has_a_two_step_timeline(client: FlaskClient) -> None:
+    placed = place(client)
+    client.post(f"/api/orders/{placed['id']}/cancel")
+
+    events = client.get(f"/api/orders/{placed['id']}/events").get_json()["events"]
+
+    assert [(e["status"], e["reason"]) for e in events] == [
+        (OrderStatus.PENDING.value, None),
+        (OrderStatus.CANCELLED.value, None),
+    ]
+
+
+def test_the_timeline_of_an_unknown_order_is_404(client: FlaskClient) -> None:
+    assert_problem(client.get(f"/api/orders/{uuid.uuid4()}/events"), 404, "id")

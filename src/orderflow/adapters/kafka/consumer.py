@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -101,6 +101,7 @@ class KafkaMessageConsumer(MessageConsumer):
         )
         self._consumer: Any = None
         self._closed = False
+        self._polled: dict[tuple[str, int], tuple[int, int]] = {}
 
     @classmethod
     def from_url(
@@ -117,6 +118,7 @@ class KafkaMessageConsumer(MessageConsumer):
             )
         except KafkaError as exc:
             raise BrokerUnavailable(f"kafka poll failed: {exc}") from exc
+        self._note_positions(consumer, batches)
         return [
             Delivery(
                 topic=record.topic,
@@ -136,7 +138,7 @@ class KafkaMessageConsumer(MessageConsumer):
         consumer = self._ensure_consumer()
         offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in _next_offsets(deliveries).items()
+            for (topic, partition), offset in self._commit_offsets(deliveries).items()
         }
         try:
             consumer.commit(offsets=offsets, timeout_ms=self._commit_timeout_ms)
@@ -153,7 +155,7 @@ class KafkaMessageConsumer(MessageConsumer):
         consumer = self._ensure_consumer()
         offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in _next_offsets(deliveries).items()
+            for (topic, partition), offset in self._commit_offsets(deliveries).items()
         }
         # On failure the transaction is aborted: neither the messages nor the
         # offsets count, and the deliveries come again (BrokerUnavailable).
@@ -162,6 +164,33 @@ class KafkaMessageConsumer(MessageConsumer):
             offsets=offsets or None,
             group_metadata=consumer.group_metadata() if offsets else None,
         )
+
+    def _note_positions(self, consumer: Any, batches: dict[Any, list[Any]]) -> None:
+        """Per partition of this poll: its last record's offset and the
+        consumer's position after it, which is past any transaction markers
+        that followed the record."""
+        self._polled = {}
+        for place, records in batches.items():
+            if records:
+                try:
+                    position = consumer.position(place)
+                except KafkaError:
+                    continue
+                self._polled[(place.topic, place.partition)] = (records[-1].offset, position)
+
+    def _commit_offsets(self, deliveries: Sequence[Delivery]) -> dict[tuple[str, int], int]:
+        """The offsets to commit: after the last settled delivery, or at the
+        consumer's position when every record of the last poll on that
+        partition is settled. A transactional producer leaves a commit marker
+        after each transaction, and it takes an offset: committing just past
+        the last record would leave the group one message behind on every
+        partition for ever (the lag gauge would never read 0)."""
+        offsets = _next_offsets(deliveries)
+        for place, offset in offsets.items():
+            last, position = self._polled.get(place, (-1, -1))
+            if last == offset - 1 and position > offset:
+                offsets[place] = position
+        return offsets
 
     @property
     def transactional_id(self) -> str:
@@ -194,12 +223,40 @@ class KafkaMessageConsumer(MessageConsumer):
             raise BrokerUnavailable("the consumer is closed")
         if self._consumer is None:
             try:
-                self._consumer = KafkaConsumer(*self._topics, **self._config)
+                consumer = KafkaConsumer(**self._config)
+                consumer.subscribe(topics=self._topics, listener=_LogAssignments())
+                self._consumer = consumer
             except KafkaError as exc:
                 raise BrokerUnavailable(
                     f"cannot reach kafka at {','.join(self._servers)}: {exc}"
                 ) from exc
         return self._consumer
+
+
+class _LogAssignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs the partitions this member gets and gives up at each rebalance
+    (rare): which worker holds which orders, for an operator reading the
+    logs and for the fault suite, which kills a worker while it holds
+    orders between T1 and T2 (tests/faults/test_1_worker_kills.py)."""
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        log.info("partitions revoked: %s", _describe(revoked))
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", _describe(assigned))
+
+
+def _describe(places: Sequence[TopicPartition]) -> str:
+    """`topic[0,3] other[1]`, or `none`."""
+    by_topic: dict[str, list[int]] = {}
+    for place in places:
+        by_topic.setdefault(place.topic, []).append(place.partition)
+    return (
+        " ".join(
+            f"{topic}[{','.join(map(str, sorted(ps)))}]" for topic, ps in sorted(by_topic.items())
+        )
+        or "none"
+    )
 
 
 def _next_offsets(deliveries: Sequence[Delivery]) -> dict[tuple[str, int], int]:

@@ -21,7 +21,12 @@ from collections.abc import Sequence
 
 from orderflow.domain.envelope import encode
 from orderflow.domain.errors import BrokerUnavailable
-from orderflow.ports.messaging import Delivery, MessageConsumer, MessagePublisher
+from orderflow.ports.messaging import (
+    ConsumerLagProbe,
+    Delivery,
+    MessageConsumer,
+    MessagePublisher,
+)
 from orderflow.ports.outbox import OutboxMessage
 
 
@@ -93,6 +98,12 @@ class MemoryBroker:
                 for _, value in self._logs.get((topic, partition), [])
             ]
 
+    def records(self, topic: str, partition: int) -> list[tuple[str | None, bytes]]:
+        """The (key, value) records of one partition, by offset."""
+        with self._cond:
+            self._check_open()
+            return list(self._logs.get((topic, partition), []))
+
     # --- groups -------------------------------------------------------------
 
     def join(self, consumer: MemoryConsumer) -> None:
@@ -138,12 +149,15 @@ class MemoryBroker:
             return self._committed.get((group, topic, partition), 0)
 
     def lag(self, group: str, topic: str) -> int:
+        return sum(self.lag_by_partition(group, topic).values())
+
+    def lag_by_partition(self, group: str, topic: str) -> dict[int, int]:
         with self._cond:
             self._check_open()
-            return sum(
-                len(self._logs.get((topic, p), [])) - self._committed.get((group, topic, p), 0)
+            return {
+                p: len(self._logs.get((topic, p), [])) - self._committed.get((group, topic, p), 0)
                 for p in range(self.partitions)
-            )
+            }
 
     def fetch(
         self, consumer: MemoryConsumer, max_messages: int, timeout_s: float
@@ -166,6 +180,14 @@ class MemoryBroker:
                 if remaining <= 0:
                     return []
                 self._cond.wait(remaining)
+
+
+class MemoryLagProbe(ConsumerLagProbe):
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+
+    def lag(self, *, group: str, topic: str) -> dict[int, int]:
+        return self._broker.lag_by_partition(group, topic)
 
 
 class MemoryPublisher(MessagePublisher):

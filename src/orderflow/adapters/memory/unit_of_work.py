@@ -238,6 +238,8 @@ class MemoryUnitOfWork(UnitOfWork):
 
 
 class MemoryUnitOfWorkFactory(UnitOfWorkFactory):
+    batch_limit = 1000  # every transaction runs alone: any number of orders may share one
+
     def __init__(self, database: MemoryDatabase | None = None) -> None:
         self.database = database or MemoryDatabase()
 

@@ -28,6 +28,7 @@ from orderflow.domain.model import (
     OrderStatus,
     PaymentMethod,
     Product,
+    Transition,
 )
 from orderflow.ports.idempotency import IdempotencyRecord
 from orderflow.ports.outbox import OutboxMessage
@@ -138,6 +139,8 @@ def order_fields(order: Order) -> Document:
         "failure_reason": order.failure_reason,
         "total": money(order.total),  # derived; stored for people and reports
         "version": order.version,
+        # ISO strings keep every microsecond; the timeline is read, never queried.
+        "history": [transition.to_dict() for transition in order.history],
     }
     put_time(doc, "created_at", order.created_at)
     put_time(doc, "updated_at", order.updated_at)
@@ -169,6 +172,8 @@ def order_from(doc: Mapping[str, Any]) -> Order:
         created_at=get_time(doc, "created_at"),
         updated_at=get_time(doc, "updated_at"),
         version=int(doc["version"]),
+        # Absent on documents written before timelines were kept: derived.
+        history=[Transition.from_dict(item) for item in doc.get("history") or ()],
     )
 
 

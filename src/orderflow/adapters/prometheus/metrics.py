@@ -1,15 +1,24 @@
 """Metrics port on prometheus_client. Each Orderflow instance owns a registry,
-so several instances in one process (tests, embedding services) never clash."""
+so several instances in one process (tests, embedding services) never clash.
+
+Several server processes behind one port (`orderflow api --workers N`) use
+prometheus_client's multiprocess mode: with PROMETHEUS_MULTIPROC_DIR set,
+counters and histograms live in files there, and every process's /metrics
+adds up all of them (docs/OBSERVABILITY.md)."""
 
 from __future__ import annotations
 
+import os
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from orderflow.ports.metrics import Metrics
 
 PREFIX = "orderflow_"
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 # Seconds; spans a cache hit (sub-millisecond) to a slow order (tens of seconds).
 LATENCY_BUCKETS = (
@@ -38,6 +47,7 @@ class PrometheusMetrics(Metrics):
         self._lock = threading.Lock()
         self._counters: dict[str, Counter] = {}
         self._histograms: dict[str, Histogram] = {}
+        self._collectors: list[Collector] = []
 
     def increment(self, name: str, amount: float = 1.0, **labels: str) -> None:
         counter = self._counter(name, tuple(sorted(labels)))
@@ -47,8 +57,23 @@ class PrometheusMetrics(Metrics):
         histogram = self._histogram(name, tuple(sorted(labels)))
         (histogram.labels(**labels) if labels else histogram).observe(value)
 
+    def add_collector(self, collector: Collector) -> None:
+        """Expose a collector (e.g. ScrapeTimeGauges) with this instance's metrics."""
+        with self._lock:
+            self._collectors.append(collector)
+            self.registry.register(collector)
+
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if not os.environ.get(MULTIPROCESS_DIR):
+            return generate_latest(self.registry)
+        # Every process's counters and histograms, from the shared directory,
+        # plus this process's own collectors (computed live, never in files).
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        with self._lock:
+            for collector in self._collectors:
+                registry.register(collector)
+        return generate_latest(registry)
 
     def _counter(self, name: str, label_names: tuple[str, ...]) -> Counter:
         with self._lock:
@@ -72,3 +97,21 @@ class PrometheusMetrics(Metrics):
                     buckets=LATENCY_BUCKETS,
                 )
             return self._histograms[name]
+
+
+_multiprocess_lock = threading.Lock()
+_multiprocess_on = False
+
+
+def use_multiprocess_values() -> bool:
+    """Call in each server process, before its first metric is made: when
+    PROMETHEUS_MULTIPROC_DIR is set, metric values go to files there.
+    prometheus_client picks its value class when first imported, which in a
+    forked server process happened in the parent, before the variable was
+    set; this picks it again. Returns whether multiprocess mode is on."""
+    global _multiprocess_on
+    with _multiprocess_lock:
+        if os.environ.get(MULTIPROCESS_DIR) and not _multiprocess_on:
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+            _multiprocess_on = True
+        return _multiprocess_on

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -102,6 +103,26 @@ class RedisOrderCache(OrderCache):
         except RedisError as exc:
             raise CacheUnavailable(f"redis versioned SET failed: {exc}") from exc
         return bool(written)
+
+    def put_many(self, orders: Sequence[Order]) -> None:
+        """Every versioned write in one round trip (a pipeline, not a
+        transaction: each write stands on its own version check)."""
+        if not orders:
+            return
+        try:
+            pipeline = self._client.pipeline(transaction=False)
+            for order in orders:
+                snapshot = json.dumps(order.to_dict(), separators=(",", ":"))
+                self._put_script(
+                    keys=[self.key(order.id)],
+                    args=[snapshot, order.version, self._ttl_s],
+                    client=pipeline,
+                )
+            pipeline.execute()
+        except RedisError as exc:
+            raise CacheUnavailable(
+                f"redis versioned SET of {len(orders)} orders failed: {exc}"
+            ) from exc
 
     def delete(self, order_id: str) -> None:
         try:

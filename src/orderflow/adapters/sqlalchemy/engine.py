@@ -66,8 +66,14 @@ def _mysql_engine(url: URL, statement_timeout_s: int | None) -> Engine:
     if statement_timeout_s is not None:
         connect_args["read_timeout"] = statement_timeout_s
         connect_args["write_timeout"] = statement_timeout_s
-    return create_engine(
-        url, isolation_level="READ COMMITTED", connect_args=connect_args, **_POOL_OPTIONS
+    return _reset_only_if_needed(
+        create_engine(
+            url,
+            isolation_level="READ COMMITTED",
+            connect_args=connect_args,
+            pool_reset_on_return=None,
+            **_POOL_OPTIONS,
+        )
     )
 
 
@@ -85,7 +91,28 @@ def _postgres_engine(url: URL, statement_timeout_s: int | None) -> Engine:
         "keepalives_interval": 10,
         "keepalives_count": 3,
     }
-    return create_engine(url, connect_args=connect_args, **_POOL_OPTIONS)
+    return _reset_only_if_needed(
+        create_engine(url, connect_args=connect_args, pool_reset_on_return=None, **_POOL_OPTIONS)
+    )
+
+
+CLEAN = "orderflow_clean"  # set in Connection.info by whoever ended the transaction
+
+
+def _reset_only_if_needed(engine: Engine) -> Engine:
+    """The pool rolls a connection back when it comes back, a round trip per
+    unit of work; a unit of work ends its transaction itself (commit, or the
+    rollback on leaving its block) and says so in Connection.info, and then
+    the pool skips it. Any other user of a pooled connection (a raw
+    connection, an error path) still gets the rollback."""
+
+    def reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        if record.info.pop(CLEAN, False) and not state.terminate_only:
+            return
+        dbapi_connection.rollback()
+
+    event.listen(engine, "reset", reset)
+    return engine
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -9,26 +9,42 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
+    FromClause,
     RowMapping,
     Select,
+    String,
+    and_,
+    bindparam,
+    delete,
     func,
+    insert,
     literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from orderflow.adapters.sqlalchemy.errors import translated
+from orderflow.adapters.sqlalchemy.search_index import index_rows, query_trigrams, trigrams
 from orderflow.adapters.sqlalchemy.statements import (
     LIKE_ESCAPE,
     CaseFold,
+    bulk_update,
     contains_pattern,
+    insert_ignoring_duplicates,
     insert_new,
 )
-from orderflow.adapters.sqlalchemy.tables import MYSQL_DIALECTS, orders, products
+from orderflow.adapters.sqlalchemy.tables import (
+    MYSQL_DIALECTS,
+    orders,
+    product_trigrams,
+    products,
+)
 from orderflow.domain.errors import OrderNotFound, ProductNotFound
 from orderflow.domain.model import (
     Customer,
@@ -37,6 +53,7 @@ from orderflow.domain.model import (
     OrderStatus,
     PaymentMethod,
     Product,
+    Transition,
 )
 from orderflow.ports.repositories import OrderRepository, ProductPage, ProductRepository
 
@@ -63,6 +80,37 @@ def _order_row(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "version": order.version,
+        "history": _history_json(order),
+    }
+
+
+def _history_json(order: Order) -> list[dict[str, Any]]:
+    return [transition.to_dict() for transition in order.history]
+
+
+# Statements of the hot paths, built once: building one costs more than
+# SQLAlchemy's compiled cache saves (an expanding IN takes any number of ids).
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+_PRODUCTS_BY_ID = select(products).where(products.c.id.in_(_IDS))
+_PRICES_BY_ID = select(products.c.id, products.c.price).where(products.c.id.in_(_IDS))
+_PRODUCTS_FOR_UPDATE = (
+    select(products).where(products.c.id.in_(_IDS)).order_by(products.c.id).with_for_update()
+)
+_ORDERS_FOR_UPDATE = (
+    select(orders).where(orders.c.id.in_(_IDS)).order_by(orders.c.id).with_for_update()
+)
+
+
+def _order_changes(order: Order) -> dict[str, Any]:
+    """The columns a status change writes: save() and save_many() (the
+    worker's batches, through bulk_update) both write exactly these, so a
+    column added here (a JSON history, say) is written by both."""
+    return {
+        "status": order.status.value,
+        "failure_reason": order.failure_reason,
+        "updated_at": order.updated_at,
+        "version": order.version,
+        "history": _history_json(order),
     }
 
 
@@ -88,6 +136,7 @@ def _order_from(row: RowMapping) -> Order:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=row["version"],
+        history=[Transition.from_dict(item) for item in row["history"] or ()],
     )
 
 
@@ -106,6 +155,14 @@ class SqlOrderRepository(OrderRepository):
         )
 
     @translated
+    def add_many(self, added: Sequence[Order]) -> None:
+        if len(added) == 1:
+            self.add(added[0])
+            return
+        # One multi-row INSERT; a taken id fails it all (DuplicateKey).
+        self._connection.execute(insert(orders), [_order_row(order) for order in added])
+
+    @translated
     def get(self, order_id: str) -> Order | None:
         return self._one(select(orders).where(orders.c.id == order_id))
 
@@ -116,19 +173,35 @@ class SqlOrderRepository(OrderRepository):
         return self._one(select(orders).where(orders.c.id == order_id).with_for_update())
 
     @translated
+    def get_many_for_update(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        wanted = sorted(set(order_ids))
+        if not wanted:
+            return {}
+        # One statement, rows locked in id order (as products are).
+        rows = self._connection.execute(_ORDERS_FOR_UPDATE, {"ids": wanted}).mappings()
+        return {row["id"]: _order_from(row) for row in rows}
+
+    @translated
     def save(self, order: Order) -> None:
         result = self._connection.execute(
-            update(orders)
-            .where(orders.c.id == order.id)
-            .values(
-                status=order.status.value,
-                failure_reason=order.failure_reason,
-                updated_at=order.updated_at,
-                version=order.version,
-            )
+            update(orders).where(orders.c.id == order.id).values(**_order_changes(order))
         )
         if result.rowcount == 0:
             raise OrderNotFound(order.id)
+
+    @translated
+    def save_many(self, saved: Sequence[Order]) -> None:
+        if len(saved) == 1:
+            self.save(saved[0])
+            return
+        changes = {order.id: _order_changes(order) for order in saved}
+        if bulk_update(self._connection, orders, orders.c.id, changes) < len(changes):
+            missing = sorted(changes.keys() - self._existing(list(changes)))
+            raise OrderNotFound(missing[0] if missing else "?")
+
+    def _existing(self, order_ids: list[str]) -> set[str]:
+        rows = self._connection.execute(select(orders.c.id).where(orders.c.id.in_(order_ids)))
+        return {row[0] for row in rows}
 
     @translated
     def list_stuck(
@@ -173,6 +246,8 @@ def _product_row(product: Product) -> dict[str, Any]:
 
 
 _UPSERTED_COLUMNS = ("name", "description", "price", "stock")
+MAX_PROBES = 8  # trigrams of a search text whose frequency is probed
+RAREST_CAP = 2000
 
 
 class SqlProductRepository(ProductRepository):
@@ -181,6 +256,12 @@ class SqlProductRepository(ProductRepository):
 
     @translated
     def upsert(self, product: Product) -> None:
+        # The row lock makes the index update below one writer's at a time.
+        old = self._connection.execute(
+            select(products.c.name, products.c.description)
+            .where(products.c.id == product.id)
+            .with_for_update()
+        ).first()
         row = _product_row(product)
         dialect = self._connection.dialect.name
         if dialect in MYSQL_DIALECTS:
@@ -208,6 +289,28 @@ class SqlProductRepository(ProductRepository):
             )
         else:  # pragma: no cover - make_engine accepts only the three above
             raise NotImplementedError(f"upsert on {dialect}")
+        self._reindex(product, set() if old is None else trigrams(old.name, old.description))
+
+    def _reindex(self, product: Product, before: set[str]) -> None:
+        """Bring the product's search-index rows from `before` to its text.
+        Rows are only ever a superset of the text's trigrams (two first
+        inserts of one product may both add theirs): the index filters,
+        the LIKE decides."""
+        now = trigrams(product.name, product.description)
+        stale = sorted(before - now)
+        if stale:
+            self._connection.execute(
+                delete(product_trigrams).where(
+                    product_trigrams.c.product_id == product.id,
+                    product_trigrams.c.trigram.in_(stale),
+                )
+            )
+        added = now - before
+        if added:
+            self._connection.execute(
+                insert_ignoring_duplicates(self._connection, product_trigrams),
+                index_rows(product.id, added),
+            )
 
     @translated
     def get(self, product_id: str) -> Product | None:
@@ -217,6 +320,22 @@ class SqlProductRepository(ProductRepository):
             .first()
         )
         return _product_from(row) if row is not None else None
+
+    @translated
+    def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        wanted = sorted(set(product_ids))
+        if not wanted:
+            return {}
+        rows = self._connection.execute(_PRODUCTS_BY_ID, {"ids": wanted})
+        return {row["id"]: _product_from(row) for row in rows.mappings()}
+
+    @translated
+    def prices(self, product_ids: Sequence[str]) -> dict[str, Decimal]:
+        wanted = sorted(set(product_ids))
+        if not wanted:
+            return {}
+        rows = self._connection.execute(_PRICES_BY_ID, {"ids": wanted})
+        return {row[0]: row[1] for row in rows}
 
     @translated
     def get_by_name(self, name: str) -> Product | None:
@@ -240,12 +359,7 @@ class SqlProductRepository(ProductRepository):
         # One statement, rows locked in id order: every worker acquires its
         # locks in the same order, so two orders sharing products queue up
         # instead of deadlocking.
-        rows = self._connection.execute(
-            select(products)
-            .where(products.c.id.in_(wanted))
-            .order_by(products.c.id)
-            .with_for_update()
-        ).mappings()
+        rows = self._connection.execute(_PRODUCTS_FOR_UPDATE, {"ids": wanted}).mappings()
         return {row["id"]: _product_from(row) for row in rows}
 
     @translated
@@ -257,21 +371,73 @@ class SqlProductRepository(ProductRepository):
             raise ProductNotFound(product.id)
 
     @translated
+    def save_many(self, saved: Sequence[Product]) -> None:
+        if len(saved) == 1:
+            self.save(saved[0])
+            return
+        changes = {product.id: {"stock": product.stock} for product in saved}
+        if bulk_update(self._connection, products, products.c.id, changes) < len(changes):
+            raise ProductNotFound(",".join(sorted(changes)))
+
+    @translated
     def search(self, *, text: str, limit: int, offset: int) -> ProductPage:
         matches = self._matching(text)
+        source: FromClause = products
+        grams = query_trigrams(text)
+        if grams:
+            rarest = self._rarest(grams)
+            if rarest is None:  # a trigram no product holds: nothing can match
+                return ProductPage(items=[], total=0)
+            source = products.join(
+                product_trigrams,
+                and_(
+                    product_trigrams.c.product_id == products.c.id,
+                    product_trigrams.c.trigram == rarest,
+                ),
+            )
+        if limit > 0:
+            # The page and the total in one statement: a substring match
+            # cannot use an index, so every statement is a scan of the
+            # catalog, and this needs one instead of two.
+            total_column = func.count().over().label("search_total")
+            rows = (
+                self._connection.execute(
+                    select(products, total_column)
+                    .select_from(source)
+                    .where(matches)
+                    .order_by(self._name_in_code_point_order(), products.c.id)
+                    .limit(limit)
+                    .offset(max(offset, 0))
+                )
+                .mappings()
+                .all()
+            )
+            if rows:
+                total = int(rows[0]["search_total"])
+                return ProductPage(items=[_product_from(row) for row in rows], total=total)
+        # No page asked for, or past the last match: the count alone.
         total = self._connection.execute(
-            select(func.count()).select_from(products).where(matches)
+            select(func.count()).select_from(source).where(matches)
         ).scalar_one()
-        if limit <= 0 or offset >= total:
-            return ProductPage(items=[], total=total)
-        rows = self._connection.execute(
-            select(products)
-            .where(matches)
-            .order_by(self._name_in_code_point_order(), products.c.id)
-            .limit(limit)
-            .offset(max(offset, 0))
-        ).mappings()
-        return ProductPage(items=[_product_from(row) for row in rows], total=total)
+        return ProductPage(items=[], total=total)
+
+    def _rarest(self, grams: set[str]) -> str | None:
+        """The trigram with the fewest products (counted up to RAREST_CAP:
+        beyond that, which is rarer hardly matters), or None if one has none."""
+        # Digits are rare in names and descriptions: try those trigrams first.
+        chosen = sorted(grams, key=lambda g: (not any(c.isdigit() for c in g), g))[:MAX_PROBES]
+        probes = [
+            select(literal(gram, String()).label("gram"), func.count().label("n")).select_from(
+                select(product_trigrams.c.product_id)
+                .where(product_trigrams.c.trigram == gram)
+                .limit(RAREST_CAP)
+                .subquery()
+            )
+            for gram in chosen
+        ]
+        counts = self._connection.execute(union_all(*probes)).all()
+        gram, count = min(((row.gram, row.n) for row in counts), key=lambda pair: pair[1])
+        return None if count == 0 else str(gram)
 
     @translated
     def count(self) -> int:

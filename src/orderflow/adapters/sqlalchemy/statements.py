@@ -5,12 +5,14 @@ transaction."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Column, Connection, String, Table, insert
+from sqlalchemy import Column, Connection, String, Table, TextClause, bindparam, insert, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -20,6 +22,7 @@ from orderflow.domain.errors import DuplicateKey
 
 SQLITE_FOLD_FUNCTION = "orderflow_casefold"  # registered on every connection by engine.py
 LIKE_ESCAPE = "/"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 class CaseFold(FunctionElement[str]):
@@ -63,19 +66,82 @@ def insert_new(
     A failed statement aborts the whole transaction on PostgreSQL, so there
     the conflict is detected with ON CONFLICT DO NOTHING instead of an error.
     MySQL and SQLite roll back only the failed statement."""
+    # The row goes as parameters, not .values(row): the statement then has
+    # one shape whatever the row, and SQLAlchemy compiles it once.
     if connection.dialect.name == "postgresql":
         statement = (
             postgresql.insert(table)
-            .values(row)
             .on_conflict_do_nothing(index_elements=[key])
             .returning(key)  # no row back: the key was taken
         )
-        if connection.execute(statement).first() is None:
+        if connection.execute(statement, dict(row)).first() is None:
             raise DuplicateKey(f"{what} already exists")
         return
     try:
-        connection.execute(insert(table).values(row))
+        connection.execute(insert(table), dict(row))
     except sa_exc.IntegrityError as error:
         if is_duplicate_key(error):
             raise DuplicateKey(f"{what} already exists") from error
         raise
+
+
+def bulk_update(
+    connection: Connection,
+    table: Table,
+    key: Column[Any],
+    changes: Mapping[Any, Mapping[str, Any]],
+) -> int:
+    """Set different values on many rows in one statement (UPDATE ... SET
+    col = CASE key WHEN ... END WHERE key IN (...)); every row names the same
+    columns. Returns how many rows matched.
+
+    The statement is built once per column set and size bucket (a power of
+    two; the last row repeats to fill it, which changes nothing), because
+    building and compiling it for every batch cost more than running it."""
+    if not changes:
+        return 0
+    rows = list(changes.items())
+    columns = tuple(rows[0][1])
+    size = 1 << (len(rows) - 1).bit_length()
+    rows += [rows[-1]] * (size - len(rows))
+    params: dict[str, Any] = {}
+    for index, (row_key, row) in enumerate(rows):
+        params[f"k{index}"] = row_key
+        for number, name in enumerate(columns):
+            params[f"v{number}_{index}"] = row[name]
+    statement = _bulk_update_statement(table, key.name, columns, size)
+    return int(connection.execute(statement, params).rowcount)
+
+
+@functools.lru_cache(maxsize=256)
+def _bulk_update_statement(
+    table: Table, key: str, columns: tuple[str, ...], size: int
+) -> TextClause:
+    for name in (table.name, key, *columns):
+        if not _IDENTIFIER.fullmatch(name):  # spelled into SQL: plain names only
+            raise ValueError(f"not a plain SQL identifier: {name!r}")
+    keys = ", ".join(f":k{i}" for i in range(size))
+    sets = ", ".join(
+        f"{name} = CASE {key} "
+        + " ".join(f"WHEN :k{i} THEN :v{number}_{i}" for i in range(size))
+        + f" ELSE {name} END"
+        for number, name in enumerate(columns)
+    )
+    # Each value bound with its column's type, so that type decorators
+    # (UtcDateTime) process it as they would in a plain UPDATE.
+    binds = [bindparam(f"k{i}", type_=table.c[key].type) for i in range(size)] + [
+        bindparam(f"v{number}_{i}", type_=table.c[name].type)
+        for number, name in enumerate(columns)
+        for i in range(size)
+    ]
+    return text(f"UPDATE {table.name} SET {sets} WHERE {key} IN ({keys})").bindparams(*binds)
+
+
+def insert_ignoring_duplicates(connection: Connection, table: Table) -> Any:
+    """An INSERT (for executemany) that skips rows whose key is taken."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return insert(table).prefix_with("IGNORE")

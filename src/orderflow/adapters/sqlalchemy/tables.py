@@ -103,6 +103,16 @@ products = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# The search index of products (search_index.py): one row per product and
+# trigram of its name and description. The primary key serves the lookups.
+product_trigrams = Table(
+    "product_trigrams",
+    metadata,
+    Column("trigram", String(3), primary_key=True),
+    Column("product_id", String(64), primary_key=True),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 orders = Table(
     "orders",
     metadata,
@@ -119,6 +129,9 @@ orders = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    # The status timeline, [{status, at, reason}]; NULL for rows written
+    # before revision 0002, whose timeline is derived on read.
+    Column("history", JSON, nullable=True),
     # The stuck-order sweeper: WHERE status IN (...) AND updated_at < ? ORDER BY updated_at.
     Index(None, "status", "updated_at"),
     **MYSQL_TABLE_OPTIONS,
@@ -151,5 +164,27 @@ idempotency_keys = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index(None, "created_at"),  # the purge of expired keys
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# Customer notifications and their delivery state (ports/notifier.py,
+# NotificationLedger). One row per notification id: the at-most-once gate.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("order_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=True),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    # The dispatcher: WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at.
+    Index(None, "state", "next_attempt_at"),
     **MYSQL_TABLE_OPTIONS,
 )

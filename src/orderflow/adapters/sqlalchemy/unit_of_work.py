@@ -7,7 +7,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
-from orderflow.adapters.sqlalchemy.engine import make_engine
+from orderflow.adapters.sqlalchemy.engine import CLEAN, make_engine
 from orderflow.adapters.sqlalchemy.errors import translate_errors
 from orderflow.adapters.sqlalchemy.idempotency import SqlIdempotencyStore
 from orderflow.adapters.sqlalchemy.outbox import SqlOutbox
@@ -50,6 +50,14 @@ class SqlUnitOfWork(UnitOfWork):
         try:
             with translate_errors():
                 connection.rollback()
+            # Nothing open: the pool need not roll back. Not on a connection
+            # the driver lost (invalidated): reading its `info` would check a
+            # new connection out of the pool, and while the database is down
+            # that raised a raw OperationalError out of this block, past
+            # every `except InfrastructureError` (it killed the relay's
+            # thread in the fault suite's database outage).
+            if not connection.invalidated:
+                connection.info[CLEAN] = True
         except StorageUnavailable:
             # With an error already on its way out, that error is the one to
             # report; the broken connection is discarded by close() below.
@@ -72,6 +80,10 @@ class SqlUnitOfWork(UnitOfWork):
 
 
 class SqlUnitOfWorkFactory(UnitOfWorkFactory):
+    # Row locks are per row: a batch locks its orders, then their products,
+    # each set in sorted id order, so batches neither deadlock nor oversell.
+    batch_limit = 1000
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from orderflow.domain.envelope import Topics, to_outbox
 from orderflow.domain.errors import OrderNotFound
 from orderflow.domain.model import Order
 from orderflow.domain.services.caching import BestEffortCache
+from orderflow.domain.services.notifications import notification_for, to_outbox_message
 from orderflow.ports.clock import Clock
+from orderflow.ports.metrics import Metrics
 from orderflow.ports.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class OrderCancellation:
@@ -18,11 +23,13 @@ class OrderCancellation:
         clock: Clock,
         cache: BestEffortCache,
         topics: Topics,
+        metrics: Metrics,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
         self._cache = cache
         self._topics = topics
+        self._metrics = metrics
 
     def cancel(self, order_id: str) -> Order:
         """pending -> cancelled; InvalidTransition from any other status."""
@@ -34,8 +41,17 @@ class OrderCancellation:
                 raise OrderNotFound(order_id)
             order.cancel(self._clock.now())
             uow.orders.save(order)
-            uow.outbox.add(to_outbox(order.events, topics=self._topics))
+            now = self._clock.now()
+            uow.outbox.add(
+                [
+                    *to_outbox(order.events, topics=self._topics),
+                    # Once per terminal status, cancelled included.
+                    to_outbox_message(notification_for(order), topics=self._topics, now=now),
+                ]
+            )
             order.events.clear()
             uow.commit()
+        self._metrics.increment("orders_cancelled_total")
+        log.info("order %s cancelled", order.id, extra={"order_id": order.id})
         self._cache.put(order)
         return order

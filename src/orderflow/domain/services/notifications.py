@@ -23,6 +23,12 @@ def notification_for(order: Order) -> Notification:
             f"(total {order.total}) has been confirmed and will ship to:\n"
             f"{order.customer.address}\n"
         )
+    elif order.status is OrderStatus.CANCELLED:
+        subject = f"Your order {order.id} is cancelled"
+        body = (
+            f"Hello {order.customer.name},\n\nyour order {order.id} has been cancelled "
+            f"as you asked.\nYou have not been charged.\n"
+        )
     else:
         subject = f"Your order {order.id} could not be completed"
         body = (

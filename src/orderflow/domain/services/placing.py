@@ -6,18 +6,26 @@ broker fallback): the order is priced from the prices this process last read
 from the catalog and its OrderPlaced event is published straight to the
 broker; the worker persists it (upsert by id) once the database is back. If
 the broker is down too, or a price was never seen, the caller gets the
-StorageUnavailable/BrokerUnavailable (503)."""
+StorageUnavailable/BrokerUnavailable (503).
+
+Group commit: where the unit of work allows batches, requests without an
+Idempotency-Key that arrive while another placement is being committed are
+placed together, in one transaction (one catalog read, one multi-row insert
+per table, one commit), by whichever thread gets the turn; each caller still
+returns only once its own order is committed. A batch that fails for
+anything but an outage is placed again one request at a time."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from orderflow.domain.commands import PlaceOrder
+from orderflow.domain.commands import LineRequest, PlaceOrder
 from orderflow.domain.envelope import Topics, to_outbox
 from orderflow.domain.errors import (
     DuplicateKey,
@@ -32,11 +40,35 @@ from orderflow.ports.messaging import MessagePublisher
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.unit_of_work import UnitOfWork
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class PlacementResult:
     order: dict[str, object]  # the response body: the order as first stored
     created: bool  # False when an Idempotency-Key replayed an earlier response
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One request waiting in a group commit."""
+
+    command: PlaceOrder
+    order_id: str  # kept if the group's commit fails and the order goes through the broker
+    result: PlacementResult | None = None
+    error: Exception | None = None
+    alone: bool = False  # its batch failed: place it by itself
+    taken: bool = False  # in a batch on its way (another thread's)
+    done: bool = False
+
+
+def _fingerprint_of(order: Order) -> str:
+    """The fingerprint of the request that placed `order`."""
+    return PlaceOrder(
+        customer=order.customer,
+        items=tuple(LineRequest(line.product_id, line.quantity) for line in order.items),
+        payment_method=order.payment_method,
+    ).fingerprint()
 
 
 def order_id_for(idempotency_key: str | None) -> str:
@@ -58,6 +90,7 @@ class OrderPlacement:
         metrics: Metrics,
         topics: Topics,
         fallback_publisher: MessagePublisher | None = None,
+        batch_limit: int | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
@@ -66,23 +99,39 @@ class OrderPlacement:
         self._fallback = fallback_publisher
         self._prices_lock = threading.Lock()
         self._last_prices: dict[str, Decimal] = {}
+        self._batch_limit = max(
+            1, batch_limit if batch_limit is not None else getattr(uow_factory, "batch_limit", 1)
+        )
+        self._turn = threading.Condition()
+        self._waiting: list[_Slot] = []
+        # Batches being committed at once: while one waits for its commit
+        # (the database's disk flush), the next can be on its way.
+        self._in_flight = 0
+        self._max_in_flight = 2
 
     def place(self, command: PlaceOrder) -> PlacementResult:
+        # One id for every path this request takes: a commit whose
+        # acknowledgement was lost (StorageUnavailable after the row landed)
+        # falls back to the broker with the same order, and the worker's
+        # upsert by id keeps it one order.
+        order_id = order_id_for(command.idempotency_key)
         try:
             try:
-                return self._place_once(command)
+                if command.idempotency_key is None and self._batch_limit > 1:
+                    return self._place_grouped(command, order_id)
+                return self._place_once(command, order_id)
             except DuplicateKey:
                 # A concurrent request with the same Idempotency-Key committed
                 # first; the second attempt finds its record and replays it.
                 if command.idempotency_key is None:
                     raise
-                return self._place_once(command)
+                return self._place_once(command, order_id)
         except StorageUnavailable:
             if self._fallback is None:
                 raise
-            return self._place_through_broker(command)
+            return self._place_through_broker(command, order_id)
 
-    def _place_once(self, command: PlaceOrder) -> PlacementResult:
+    def _place_once(self, command: PlaceOrder, order_id: str) -> PlacementResult:
         fingerprint = command.fingerprint()
         with self._uow_factory() as uow:
             key = command.idempotency_key
@@ -93,22 +142,26 @@ class OrderPlacement:
                         raise IdempotencyConflict(key)
                     return PlacementResult(order=record.response, created=False)
                 # Placed through the broker during an outage, then persisted by
-                # the worker: same key, same id, so this is a replay too.
-                stored = uow.orders.get(order_id_for(key))
+                # the worker (no record), or committed by a concurrent request
+                # between the two reads (its record is visible now under READ
+                # COMMITTED): same key, same id. A replay only if the body is
+                # the same; a different body under the key is a conflict.
+                stored = uow.orders.get(order_id)
                 if stored is not None:
-                    return PlacementResult(order=stored.to_dict(), created=False)
-
-            prices: dict[str, Decimal] = {}
-            for index, line in enumerate(command.items):
-                product = uow.products.get(line.product_id)
-                if product is None:
-                    raise InvalidInput(
-                        f"items[{index}].product_id", f"unknown product {line.product_id!r}"
+                    record = uow.idempotency.get(key)
+                    stored_fingerprint = (
+                        record.fingerprint if record is not None else _fingerprint_of(stored)
                     )
-                prices[product.id] = product.price
+                    if stored_fingerprint != fingerprint:
+                        raise IdempotencyConflict(key)
+                    response = record.response if record is not None else stored.to_dict()
+                    return PlacementResult(order=response, created=False)
+
+            catalog = uow.products.prices([line.product_id for line in command.items])
+            prices = self._prices(command, catalog)
             self._remember(prices)
 
-            order = self._new_order(command, prices)
+            order = self._new_order(command, prices, order_id)
             uow.orders.add(order)
             uow.outbox.add(to_outbox(order.events, topics=self._topics))
             order.events.clear()
@@ -127,7 +180,99 @@ class OrderPlacement:
         self._metrics.increment("orders_placed_total", path="outbox")
         return PlacementResult(order=response, created=True)
 
-    def _place_through_broker(self, command: PlaceOrder) -> PlacementResult:
+    def _place_grouped(self, command: PlaceOrder, order_id: str) -> PlacementResult:
+        slot = _Slot(command, order_id)
+        with self._turn:
+            self._waiting.append(slot)
+            while not slot.done and (slot.taken or self._in_flight >= self._max_in_flight):
+                self._turn.wait()
+            leader = not slot.done
+            if leader:
+                self._in_flight += 1
+                self._waiting.remove(slot)
+                batch = [slot, *self._waiting[: self._batch_limit - 1]]
+                del self._waiting[: len(batch) - 1]
+                for member in batch:
+                    member.taken = True
+        if leader:
+            try:
+                self._place_batch(batch)
+            finally:
+                with self._turn:
+                    for member in batch:
+                        member.done = True
+                    self._in_flight -= 1
+                    self._turn.notify_all()
+        if slot.alone:
+            return self._place_once(command, order_id)
+        if slot.error is not None:
+            raise slot.error
+        assert slot.result is not None
+        return slot.result
+
+    def _place_batch(self, batch: list[_Slot]) -> None:
+        """Every slot gets a result, an error of its own (an unknown product),
+        the batch's outage, or `alone` when the batch failed otherwise."""
+        try:
+            placed = self._store_batch(batch)
+        except StorageUnavailable as exc:
+            for slot in batch:
+                # Each caller raises its own (and then falls back to the broker).
+                slot.error = StorageUnavailable(str(exc))
+                slot.error.__cause__ = exc
+            return
+        except Exception:
+            log.warning("a group commit of %d orders failed; placing them one by one", len(batch))
+            for slot in batch:
+                slot.alone = slot.error is None
+            return
+        for slot, response in placed:
+            slot.result = PlacementResult(order=response, created=True)
+        if placed:
+            self._metrics.increment("orders_placed_total", len(placed), path="outbox")
+
+    def _store_batch(self, batch: list[_Slot]) -> list[tuple[_Slot, dict[str, object]]]:
+        with self._uow_factory() as uow:
+            catalog = uow.products.prices(
+                [line.product_id for slot in batch for line in slot.command.items]
+            )
+            orders: list[tuple[_Slot, Order]] = []
+            for slot in batch:
+                try:
+                    prices = self._prices(slot.command, catalog)
+                except InvalidInput as exc:
+                    slot.error = exc
+                    continue
+                orders.append((slot, self._new_order(slot.command, prices, slot.order_id)))
+            if not orders:
+                return []
+            self._remember(catalog)
+            uow.orders.add_many([order for _, order in orders])
+            uow.outbox.add(
+                [m for _, order in orders for m in to_outbox(order.events, topics=self._topics)]
+            )
+            placed = []
+            for slot, order in orders:
+                order.events.clear()
+                placed.append((slot, order.to_dict()))
+            uow.commit()
+        return placed
+
+    @staticmethod
+    def _prices(command: PlaceOrder, catalog: dict[str, Decimal]) -> dict[str, Decimal]:
+        """The catalog prices of the command's lines; InvalidInput naming the
+        first line whose product is unknown."""
+        prices: dict[str, Decimal] = {}
+        for index, line in enumerate(command.items):
+            price = catalog.get(line.product_id)
+            if price is None:
+                raise InvalidInput(
+                    f"items[{index}].product_id", f"unknown product {line.product_id!r}"
+                )
+            prices[line.product_id] = price
+        return prices
+
+    def _place_through_broker(self, command: PlaceOrder, order_id: str) -> PlacementResult:
         with self._prices_lock:
             prices = {
                 line.product_id: self._last_prices[line.product_id]
@@ -136,16 +281,16 @@ class OrderPlacement:
             }
         if len(prices) < len({line.product_id for line in command.items}):
             raise StorageUnavailable("database unavailable and a price is not known")
-        order = self._new_order(command, prices)
+        order = self._new_order(command, prices, order_id)
         assert self._fallback is not None
         self._fallback.publish(to_outbox(order.events, topics=self._topics))
         order.events.clear()
         self._metrics.increment("orders_placed_total", path="broker_fallback")
         return PlacementResult(order=order.to_dict(), created=True)
 
-    def _new_order(self, command: PlaceOrder, prices: dict[str, Decimal]) -> Order:
+    def _new_order(self, command: PlaceOrder, prices: dict[str, Decimal], order_id: str) -> Order:
         return Order.place(
-            order_id=order_id_for(command.idempotency_key),
+            order_id=order_id,
             customer=command.customer,
             items=tuple(
                 OrderLine(line.product_id, line.quantity, prices[line.product_id])

@@ -17,17 +17,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from orderflow.domain.envelope import Topics, to_outbox
 from orderflow.domain.errors import InsufficientStock, OrderNotFound, ProductNotFound
 from orderflow.domain.events import Event, OrderCompleted, OrderFailed, OrderPlaced
 from orderflow.domain.inventory import reserve
-from orderflow.domain.model import Order, OrderStatus
+from orderflow.domain.model import Order, OrderStatus, Product
 from orderflow.domain.services.caching import BestEffortCache
 from orderflow.domain.services.notifications import notification_for, to_outbox_message
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics
+from orderflow.ports.outbox import OutboxMessage
 from orderflow.ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 # Status event ids are uuid5 names in this namespace (not the notifications'
 # namespace: a status event and a notification are different messages).
 STATUS_EVENTS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:orderflow:status-events")
+_UNFINISHED = (OrderStatus.PENDING, OrderStatus.PROCESSING)
 
 
 def status_event(order: Order) -> OrderCompleted | OrderFailed | None:
@@ -61,6 +64,9 @@ def status_event(order: Order) -> OrderCompleted | OrderFailed | None:
 
 
 class OrderProcessor:
+    """Processes orders one at a time (handle, process) or many in one unit of
+    work (handle_many), with the same rules and the same effects."""
+
     def __init__(
         self,
         *,
@@ -70,6 +76,7 @@ class OrderProcessor:
         metrics: Metrics,
         topics: Topics,
         processing_delay_s: float = 0.0,
+        batch_limit: int | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
@@ -77,6 +84,13 @@ class OrderProcessor:
         self._metrics = metrics
         self._topics = topics
         self._delay_s = processing_delay_s
+        self.batch_limit = max(
+            1, batch_limit if batch_limit is not None else getattr(uow_factory, "batch_limit", 1)
+        )
+
+    @property
+    def processing_delay_s(self) -> float:
+        return self._delay_s
 
     def handle(self, event: Event) -> Order | None:
         """Handle one event from the orders topic; returns the order as it is
@@ -85,13 +99,36 @@ class OrderProcessor:
         acknowledged untouched (None)."""
         if not isinstance(event, OrderPlaced):
             return None
+        if self.batch_limit > 1:
+            return self._process_batch({event.order_id: event})[event.order_id]
         self._ensure_stored(event)
         return self.process(event.order_id)
 
+    def handle_many(self, events: Sequence[Event]) -> list[Order | None]:
+        """handle() for each event, in as few transactions as the adapter
+        allows (batch_limit): every order of the batch moves in one unit of
+        work, which commits all of them or none. An error fails the whole
+        batch and changes nothing; the caller then handles the events one by
+        one to find the culprit."""
+        if self.batch_limit == 1:
+            return [self.handle(event) for event in events]
+        if len(events) > self.batch_limit:
+            raise ValueError(f"a batch holds at most {self.batch_limit} events")
+        placed = {e.order_id: e for e in events if isinstance(e, OrderPlaced)}
+        orders = self._process_batch(placed) if placed else {}
+        return [orders[e.order_id] if isinstance(e, OrderPlaced) else None for e in events]
+
     def process(self, order_id: str) -> Order:
+        """One stored order through T1 (start) and T2 (finish), each its own
+        transaction."""
         order = self._start(order_id)
         if order.status is not OrderStatus.PROCESSING:
-            return order  # already finished (or cancelled): a duplicate delivery
+            # Already finished (or cancelled): a duplicate delivery. Write it
+            # through again: the worker that finished it may have died before
+            # its own write, leaving `processing` cached (versioned: a no-op
+            # when the cache is up to date).
+            self._cache.put(order)
+            return order
         if self._delay_s:
             time.sleep(self._delay_s)  # SPEC: ORDERFLOW_PROCESSING_DELAY_MS simulates work
         return self._finish(order_id)
@@ -125,38 +162,118 @@ class OrderProcessor:
                 raise OrderNotFound(order_id)
             if order.status is not OrderStatus.PROCESSING:
                 return order
-            wanted = order.quantities()
-            # The order row is locked first, then products in sorted id order:
-            # every worker takes locks in the same order, so none deadlock.
-            products = uow.products.get_many_for_update(sorted(wanted))
+            products = self._lock_products(uow, order.quantities())
             now = self._clock.now()
-            try:
-                reserve(products, wanted)
-            except (InsufficientStock, ProductNotFound) as exc:
-                order.fail(str(exc), now)
-            else:
-                for product_id in sorted(wanted):
-                    uow.products.save(products[product_id])
-                order.complete(now)
-            # The status event is the worker's to emit (status_event), not the
-            # outbox's; the notification stays in the outbox.
-            order.events[:] = [
-                e for e in order.events if not isinstance(e, OrderCompleted | OrderFailed)
-            ]
-            self._save(uow, order)
-            uow.outbox.add(
-                [to_outbox_message(notification_for(order), topics=self._topics, now=now)]
-            )
+            changed = self._settle(order, products, now)
+            uow.products.save_many([products[product_id] for product_id in sorted(changed)])
+            self._save_all(uow, [order], finished_at=now)
             uow.commit()
+        self._finished(order)
+        self._cache.put(order)
+        return order
+
+    def _process_batch(self, placed: dict[str, OrderPlaced]) -> dict[str, Order]:
+        """Every order of `placed` from wherever it stands to a terminal
+        status, in one unit of work. With a processing delay the batch is
+        started (and committed, so status reads show `processing`) first."""
+        if self._delay_s:
+            started = self._start_batch(placed)
+            if started:
+                time.sleep(self._delay_s * started)  # each order's simulated work
+        with self._uow_factory() as uow:
+            orders = self._lock_orders(uow, placed)
+            now = self._clock.now()
+            moving = [o for o in orders.values() if o.status in _UNFINISHED]
+            for order in moving:
+                if order.status is OrderStatus.PENDING:
+                    order.start_processing(now)
+            wanted: dict[str, int] = {}
+            for order in moving:
+                for product_id, quantity in order.quantities().items():
+                    wanted[product_id] = wanted.get(product_id, 0) + quantity
+            products = self._lock_products(uow, wanted)
+            changed: set[str] = set()
+            for order in moving:
+                changed |= self._settle(order, products, now)
+            uow.products.save_many([products[product_id] for product_id in sorted(changed)])
+            self._save_all(uow, moving, finished_at=now)
+            uow.commit()
+        for order in moving:
+            self._finished(order)
+        # All of them, the already finished too: a worker that finished one
+        # may have died before its own cache write (versioned: no-op if fresh).
+        self._cache.put_many(list(orders.values()))
+        return orders
+
+    def _start_batch(self, placed: dict[str, OrderPlaced]) -> int:
+        with self._uow_factory() as uow:
+            orders = self._lock_orders(uow, placed)
+            now = self._clock.now()
+            starting = [o for o in orders.values() if o.status is OrderStatus.PENDING]
+            for order in starting:
+                order.start_processing(now)
+            self._save_all(uow, starting)
+            uow.commit()
+        self._cache.put_many(starting)
+        return len(starting)
+
+    def _lock_orders(self, uow: UnitOfWork, placed: dict[str, OrderPlaced]) -> dict[str, Order]:
+        """The batch's order rows, locked in sorted id order; an order intake
+        could only publish (database down) is stored from its event first."""
+        orders = uow.orders.get_many_for_update(list(placed))
+        for order_id in sorted(placed.keys() - orders.keys()):
+            order = Order.from_dict(placed[order_id].order)
+            uow.orders.add(order)  # a concurrent insert makes this DuplicateKey
+            orders[order_id] = order
+        return {order_id: orders[order_id] for order_id in placed}
+
+    def _lock_products(self, uow: UnitOfWork, wanted: Mapping[str, int]) -> dict[str, Product]:
+        # The order rows are locked first, then products in sorted id order:
+        # every worker takes locks in the same order, so none deadlock.
+        return uow.products.get_many_for_update(sorted(wanted))
+
+    def _settle(self, order: Order, products: dict[str, Product], now: datetime) -> set[str]:
+        """A processing order to completed (its stock taken from `products`)
+        or failed (nothing taken); the ids of the products whose stock moved.
+        The status event is the worker's to emit (status_event), not the
+        outbox's; the customer notification goes to the outbox."""
+        wanted = order.quantities()
+        try:
+            reserve(products, wanted)
+        except (InsufficientStock, ProductNotFound) as exc:
+            order.fail(str(exc), now)
+            taken: set[str] = set()
+        else:
+            order.complete(now)
+            taken = set(wanted)
+        order.events[:] = [
+            e for e in order.events if not isinstance(e, OrderCompleted | OrderFailed)
+        ]
+        return taken
+
+    def _finished(self, order: Order) -> None:
         self._metrics.increment(f"orders_{order.status.value}_total")
         self._metrics.observe(
             "order_processing_seconds", (order.updated_at - order.created_at).total_seconds()
         )
-        log.info("order %s %s", order.id, order.status.value, extra={"order_id": order.id})
-        self._cache.put(order)
-        return order
+        log.debug("order %s %s", order.id, order.status.value, extra={"order_id": order.id})
 
     def _save(self, uow: UnitOfWork, order: Order) -> None:
-        uow.orders.save(order)
-        uow.outbox.add(to_outbox(order.events, topics=self._topics))
-        order.events.clear()
+        self._save_all(uow, [order])
+
+    def _save_all(
+        self, uow: UnitOfWork, orders: Sequence[Order], *, finished_at: datetime | None = None
+    ) -> None:
+        """Stage the orders with their events in the outbox and, for orders
+        that just finished (`finished_at`), the customer notification."""
+        if not orders:
+            return
+        uow.orders.save_many(orders)
+        messages: list[OutboxMessage] = []
+        for order in orders:
+            messages.extend(to_outbox(order.events, topics=self._topics))
+            order.events.clear()
+            if finished_at is not None:
+                notice = notification_for(order)
+                messages.append(to_outbox_message(notice, topics=self._topics, now=finished_at))
+        uow.outbox.add(messages)

@@ -1,5 +1,6 @@
 """The outbox relay: moves committed outbox rows to the broker (and
-notification rows to the notifier), then marks them published."""
+notification rows to the notification ledger, for the dispatcher to send),
+then marks them published."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import logging
 from collections.abc import Callable
 
 from orderflow.domain.envelope import Topics
-from orderflow.domain.errors import NotificationFailed
 from orderflow.domain.services.notifications import from_outbox_message
 from orderflow.ports.clock import Clock
 from orderflow.ports.messaging import MessagePublisher
-from orderflow.ports.notifier import Notifier
+from orderflow.ports.notifier import NotificationLedger
 from orderflow.ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -23,14 +23,14 @@ class OutboxRelay:
         *,
         uow_factory: Callable[[], UnitOfWork],
         publisher: MessagePublisher,
-        notifier: Notifier,
+        ledger: NotificationLedger,
         clock: Clock,
         topics: Topics,
         batch_size: int = 500,
     ) -> None:
         self._uow_factory = uow_factory
         self._publisher = publisher
-        self._notifier = notifier
+        self._ledger = ledger
         self._clock = clock
         self._topics = topics
         self._batch_size = batch_size
@@ -46,18 +46,24 @@ class OutboxRelay:
             if not batch:
                 return 0
             to_broker = [m for m in batch if m.topic != self._topics.notifications]
+            notes = [m for m in batch if m.topic == self._topics.notifications]
             if to_broker:
                 self._publisher.publish(to_broker)
             done = [m.seq for m in to_broker if m.seq is not None]
-            for message in batch:
-                if message.topic != self._topics.notifications or message.seq is None:
-                    continue
-                try:
-                    self._notifier.send(from_outbox_message(message))
-                except NotificationFailed as exc:
-                    log.warning("notification for %s failed, will retry: %s", message.key, exc)
-                    continue
-                done.append(message.seq)
             uow.outbox.mark_published(seqs=done, at=self._clock.now())
             uow.commit()
-            return len(done)
+        if notes:
+            # After that commit, not inside it: the ledger writes in its own
+            # transaction, and SQLite admits one writer at a time. Recording
+            # is idempotent by id, so a note recorded twice (a crash before
+            # the mark below, or another relay claiming it meanwhile) is
+            # recorded once, and so sent at most once.
+            self._ledger.record(
+                [(m.message_id, from_outbox_message(m)) for m in notes], now=self._clock.now()
+            )
+            with self._uow_factory() as uow:
+                uow.outbox.mark_published(
+                    seqs=[m.seq for m in notes if m.seq is not None], at=self._clock.now()
+                )
+                uow.commit()
+        return len(done) + len(notes)

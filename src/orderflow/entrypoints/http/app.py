@@ -13,7 +13,7 @@ from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from orderflow.bootstrap import Orderflow
-from orderflow.entrypoints.http import problems, routes
+from orderflow.entrypoints.http import dashboard, problems, routes
 from orderflow.entrypoints.http.context import EXTENSION, current_orderflow
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
 
     problems.register(app)
     routes.register(app)
+    dashboard.register(app)
     app.before_request(_start_timer)
     app.after_request(_observe_latency)
     return app

@@ -17,6 +17,7 @@ from orderflow.entrypoints.http.problems import PROBLEM_JSON
 _REQUESTS: tuple[type[BaseModel], ...] = (s.OrderRequest, s.ShortOrderRequest)
 _RESPONSES: tuple[type[BaseModel], ...] = (
     s.OrderOut,
+    s.OrderEventsOut,
     s.ProductOut,
     s.ProductPageOut,
     s.ShortOrderOut,
@@ -201,6 +202,18 @@ def _paths() -> dict[str, Any]:
                 parameters=order_id,
             )
         },
+        "/api/orders/{order_id}/events": {
+            "get": _operation(
+                "getOrderEvents",
+                "An order's status timeline, oldest first",
+                {
+                    "200": _ok("Every status the order reached, with its time.", "OrderEventsOut"),
+                    **_problems("BadRequest", "NotFound", "ServiceUnavailable"),
+                },
+                tag="orders",
+                parameters=order_id,
+            )
+        },
         "/api/orders/{order_id}/cancel": {
             "post": _operation(
                 "cancelOrder",
@@ -315,6 +328,33 @@ def _paths() -> dict[str, Any]:
                     }
                 },
                 tag="operations",
+            )
+        },
+        "/": {
+            "get": _operation(
+                "dashboard",
+                "The shop dashboard (HTML; a client of this API)",
+                {"200": {"description": "The page.", "content": {"text/html": {}}}},
+                tag="dashboard",
+            )
+        },
+        "/assets/{filename}": {
+            "get": _operation(
+                "dashboardAsset",
+                "A static file of the dashboard (CSS, JavaScript module, SVG)",
+                {
+                    "200": {"description": "The file."},
+                    **_problems("NotFound"),
+                },
+                tag="dashboard",
+                parameters=[
+                    {
+                        "name": "filename",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
             )
         },
     }

@@ -182,6 +182,26 @@ class OrderLineOut(BaseModel):
     unit_price: Money
 
 
+_Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class TransitionOut(BaseModel):
+    """One step of an order's timeline."""
+
+    model_config = _RESPONSE
+    status: OrderStatus
+    at: _Timestamp = Field(description="When the order reached this status (ISO 8601, UTC).")
+    reason: str | None = Field(description="Why it failed; null for every other status.")
+
+
+class OrderEventsOut(BaseModel):
+    """GET /api/orders/<id>/events: every status the order reached, oldest first."""
+
+    model_config = _RESPONSE
+    order_id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+    events: list[TransitionOut]
+
+
 class OrderOut(BaseModel):
     model_config = _RESPONSE
     id: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
@@ -194,6 +214,7 @@ class OrderOut(BaseModel):
     created_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
     updated_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
     version: int
+    history: list[TransitionOut] = Field(description="The status timeline, oldest first.")
 
 
 class ProductOut(BaseModel):

@@ -1,4 +1,4 @@
-"""/api/orders: place (idempotent with Idempotency-Key), read and cancel orders."""
+"""/api/orders: place (idempotent with Idempotency-Key), read, follow and cancel orders."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ def get_order(order_id: str) -> Response:
     return json_response(order.to_dict())
 
 
+def order_events(order_id: str) -> Response:
+    """The order's timeline, read like the order itself (cache-aside)."""
+    order = current_orderflow().queries.get(params.order_id(order_id))
+    return json_response(
+        {"order_id": order.id, "events": [step.to_dict() for step in order.history]}
+    )
+
+
 def cancel_order(order_id: str) -> Response:
     # No body is read: a cancel needs none, whatever its Content-Type says.
     order = current_orderflow().cancellation.cancel(params.order_id(order_id))
@@ -43,6 +51,7 @@ def cancel_order(order_id: str) -> Response:
 def register(app: Flask) -> None:
     app.add_url_rule("/api/orders", "place_order", place_order, methods=["POST"])
     app.add_url_rule("/api/orders/<order_id>", "get_order", get_order, methods=["GET"])
+    app.add_url_rule("/api/orders/<order_id>/events", "order_events", order_events, methods=["GET"])
     app.add_url_rule(
         "/api/orders/<order_id>/cancel", "cancel_order", cancel_order, methods=["POST"]
     )

@@ -1,0 +1,101 @@
+"""The notification ledger in memory: a dict under a lock (embedded mode with
+`memory://` and the unit tests). It defines the reference semantics the
+contract suite holds every adapter to."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from orderflow.ports.notifier import (
+    DeliveryState,
+    Notification,
+    NotificationLedger,
+    NotificationRecord,
+)
+
+
+class MemoryNotificationLedger(NotificationLedger):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, NotificationRecord] = {}
+
+    def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> int:
+        with self._lock:
+            new = 0
+            for notification_id, notification in items:
+                if notification_id not in self._records:
+                    self._records[notification_id] = NotificationRecord(
+                        notification_id, notification, DeliveryState.PENDING, 0, now
+                    )
+                    new += 1
+            return new
+
+    def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
+        with self._lock:
+            due = sorted(
+                (
+                    r
+                    for r in self._records.values()
+                    if r.state is DeliveryState.PENDING and r.next_attempt_at <= now
+                ),
+                key=lambda r: (r.next_attempt_at, r.notification_id),
+            )[: max(limit, 0)]
+            claimed = []
+            for record in due:
+                record = replace(
+                    record,
+                    state=DeliveryState.SENDING,
+                    attempts=record.attempts + 1,
+                    claimed_at=now,
+                )
+                self._records[record.notification_id] = record
+                claimed.append(record)
+            return claimed
+
+    def mark_sent(self, notification_id: str, *, at: datetime) -> None:
+        self._settle(notification_id, state=DeliveryState.SENT, sent_at=at)
+
+    def retry_at(self, notification_id: str, *, at: datetime, error: str) -> None:
+        self._settle(
+            notification_id, state=DeliveryState.PENDING, next_attempt_at=at, last_error=error
+        )
+
+    def give_up(self, notification_id: str, *, error: str) -> None:
+        self._settle(notification_id, state=DeliveryState.GIVEN_UP, last_error=error)
+
+    def abandon_claims(self, *, claimed_before: datetime) -> list[str]:
+        with self._lock:
+            stale = [
+                r.notification_id
+                for r in self._records.values()
+                if r.state is DeliveryState.SENDING
+                and r.claimed_at is not None
+                and r.claimed_at < claimed_before
+            ]
+            for notification_id in stale:
+                self._records[notification_id] = replace(
+                    self._records[notification_id], state=DeliveryState.UNKNOWN
+                )
+            return sorted(stale)
+
+    def get(self, notification_id: str) -> NotificationRecord | None:
+        with self._lock:
+            return self._records.get(notification_id)
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return sum(
+                r.state in (DeliveryState.PENDING, DeliveryState.SENDING)
+                for r in self._records.values()
+            )
+
+    def _settle(self, notification_id: str, **changes: object) -> None:
+        with self._lock:
+            record = self._records.get(notification_id)
+            # Only the claim's outcome may settle it: a record that moved on
+            # (abandoned as unknown, say) stays as it is.
+            if record is not None and record.state is DeliveryState.SENDING:
+                self._records[notification_id] = replace(record, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,147 @@
+"""Sending customer notifications: at most once each, retried with backoff
+when a send fails for sure, never in the way of an order.
+
+The relay moves a notification from the outbox into the NotificationLedger
+(idempotent by id) and is done with it: no network call in the relay, so a
+slow or dead mail server never holds back the broker. The dispatcher then
+claims due records (a durable claim, committed before the send), sends, and
+records the outcome:
+
+- sent: done;
+- NotificationFailed (the server refused it or could not be reached): due
+  again after an exponential backoff, until `max_attempts`, then given up;
+- no outcome (the dispatcher died between claim and record): after
+  `claim_lease` the record becomes `unknown` and is not sent again, because
+  the mail may well have gone out. At most once, by choice: a duplicate
+  order confirmation is worse than one an operator re-sends by hand."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from orderflow.domain.errors import InfrastructureError, NotificationFailed
+from orderflow.ports.clock import Clock
+from orderflow.ports.metrics import Metrics
+from orderflow.ports.notifier import NotificationLedger, NotificationRecord, Notifier
+
+log = logging.getLogger(__name__)
+
+NOTIFICATIONS = "notifications_total"  # label result: sent|retry|given_up|unknown
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    max_attempts: int = 10
+    initial_backoff: timedelta = timedelta(seconds=2)
+    max_backoff: timedelta = timedelta(minutes=10)
+    claim_lease: timedelta = timedelta(minutes=5)
+    batch_size: int = 50
+
+    def backoff(self, attempts: int) -> timedelta:
+        """The wait after the `attempts`-th failed attempt: 2 s, 4 s, 8 s, ..."""
+        wait: timedelta = self.initial_backoff * 2 ** max(attempts - 1, 0)
+        return min(self.max_backoff, wait)
+
+
+class NotificationDispatcher:
+    def __init__(
+        self,
+        *,
+        ledger: NotificationLedger,
+        notifier: Notifier,
+        clock: Clock,
+        metrics: Metrics,
+        policy: DeliveryPolicy,
+    ) -> None:
+        self._ledger = ledger
+        self._notifier = notifier
+        self._clock = clock
+        self._metrics = metrics
+        self._policy = policy
+        # What a database outage interrupted, kept until the ledger answers
+        # again: outcomes of sends not recorded yet, and claimed records not
+        # attempted yet. They are claimed by this dispatcher, so no other one
+        # sends them; dropped, they would stay `sending`, turn `unknown`
+        # after the lease and never go out (the fault suite's database
+        # outage lost a batch's notifications that way).
+        self._unrecorded: list[Callable[[], None]] = []
+        self._unattempted: list[NotificationRecord] = []
+
+    def dispatch_once(self) -> int:
+        """Send what is due; returns how many records it settled. Raises
+        InfrastructureError while the ledger cannot be written; the next call
+        goes on where this one stopped."""
+        self._record_outcomes()
+        claimed, self._unattempted = self._unattempted, []
+        if not claimed:
+            now = self._clock.now()
+            for notification_id in self._ledger.abandon_claims(
+                claimed_before=now - self._policy.claim_lease
+            ):
+                self._metrics.increment(NOTIFICATIONS, result="unknown")
+                log.error(
+                    "notification %s: its dispatcher stopped mid-send; not sending it again",
+                    notification_id,
+                )
+            claimed = self._ledger.claim_due(now=now, limit=self._policy.batch_size)
+        for index, record in enumerate(claimed):
+            self._unrecorded.append(self._attempt(record))
+            try:
+                self._record_outcomes()
+            except InfrastructureError:
+                self._unattempted = list(claimed[index + 1 :])
+                raise
+        return len(claimed)
+
+    def _record_outcomes(self) -> None:
+        while self._unrecorded:
+            write = self._unrecorded.pop(0)
+            try:
+                write()
+            except InfrastructureError:
+                # Written again on the next call. An outcome only settles a
+                # record still `sending`, so writing one again (its first
+                # write landed, the acknowledgement was lost) changes nothing.
+                self._unrecorded.insert(0, write)
+                raise
+
+    def _attempt(self, record: NotificationRecord) -> Callable[[], None]:
+        """Send one claimed record; returns the ledger write of the outcome."""
+        notification = record.notification
+        context = {"order_id": notification.order_id, "status": notification.status}
+        try:
+            self._notifier.send(notification)
+        except NotificationFailed as exc:
+            if record.attempts >= self._policy.max_attempts:
+                self._metrics.increment(NOTIFICATIONS, result="given_up")
+                log.error(
+                    "notification for order %s given up after %d attempts: %s",
+                    notification.order_id,
+                    record.attempts,
+                    exc,
+                    extra=context,
+                )
+                return partial(self._ledger.give_up, record.notification_id, error=str(exc))
+            wait = self._policy.backoff(record.attempts)
+            self._metrics.increment(NOTIFICATIONS, result="retry")
+            log.warning(
+                "notification for order %s failed (attempt %d), retrying in %s: %s",
+                notification.order_id,
+                record.attempts,
+                wait,
+                exc,
+                extra=context,
+            )
+            return partial(
+                self._ledger.retry_at,
+                record.notification_id,
+                at=self._clock.now() + wait,
+                error=str(exc),
+            )
+        self._metrics.increment(NOTIFICATIONS, result="sent")
+        log.info("notification for order %s sent", notification.order_id, extra=context)
+        return partial(self._ledger.mark_sent, record.notification_id, at=self._clock.now())

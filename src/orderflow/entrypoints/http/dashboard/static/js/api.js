@@ -1,0 +1,77 @@
+// The JSON API as the shop uses it. Errors arrive as problem+json
+// ({type, title, status, detail, instance, errors: [{field, message}]}) and
+// become an ApiError that keeps the field errors for the forms.
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `the server answered ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.problem = problem;
+    this.fieldErrors = Array.isArray(problem?.errors) ? problem.errors : [];
+  }
+}
+
+export class NetworkError extends Error {
+  constructor() {
+    super("Could not reach the shop. Check your connection and try again.");
+    this.name = "NetworkError";
+  }
+}
+
+async function request(path, { method = "GET", body, headers = {}, signal } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers }, signal };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    // Relative paths: the shop works wherever the app is mounted.
+    response = await fetch(path, { ...init, cache: "no-store" });
+  } catch (error) {
+    if (error?.name === "AbortError") throw error;
+    throw new NetworkError();
+  }
+  const type = response.headers.get("Content-Type") ?? "";
+  const data = type.includes("json") ? await response.json().catch(() => null) : null;
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+const segment = encodeURIComponent;
+
+export function searchProducts({ search = "", limit = 24, offset = 0 }, signal) {
+  const query = new URLSearchParams({ search, limit: String(limit), offset: String(offset) });
+  return request(`api/products?${query}`, { signal });
+}
+
+export function getProduct(id, signal) {
+  return request(`api/products/${segment(id)}`, { signal });
+}
+
+export function placeOrder(body, idempotencyKey) {
+  return request("api/orders", {
+    method: "POST",
+    body,
+    headers: { "Idempotency-Key": idempotencyKey },
+  });
+}
+
+export function getOrder(id, signal) {
+  return request(`api/orders/${segment(id)}`, { signal });
+}
+
+export function getOrderEvents(id, signal) {
+  return request(`api/orders/${segment(id)}/events`, { signal });
+}
+
+/** A random UUID v4. crypto.randomUUID exists only in secure contexts, and
+ * the shop may be opened over plain http from another machine. */
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

@@ -1,0 +1,488 @@
+"""The fault rig: the production stack as OS processes (granian API, relay,
+three workers) on MariaDB, a Kafka-protocol broker and Redis, with the
+database and Redis behind TCP proxies the test controls, a webhook receiver
+counting notifications, and the checks every scenario ends with.
+
+Each scenario has its own products and its own customers' email domain, so
+its figures are its own; the checks also look at the whole database."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
+from sqlalchemy import Engine, func, select
+
+from orderflow.adapters.kafka.urls import bootstrap_servers
+from orderflow.adapters.sqlalchemy import tables
+from orderflow.adapters.sqlalchemy.engine import make_engine
+from orderflow.testing.processes import Service
+from orderflow.testing.proxy import TcpProxy
+from orderflow.testing.stack import Stack, http_call
+from orderflow.testing.webhook import WebhookRecorder
+
+TERMINAL = ("completed", "failed")
+WORKERS = ("worker-1", "worker-2", "worker-3")
+
+
+@dataclass
+class Scenario:
+    name: str
+    stock: dict[str, int]  # product id -> initial stock
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> request
+    refused: Counter[int] = field(default_factory=Counter)  # non-201 answers by status
+    unanswered: int = 0  # requests that got no answer at all
+    faults: Counter[str] = field(default_factory=Counter)
+    dead_letters_expected: int = 0
+    dead_letters_before: int = 0  # distinct DLQ records when the scenario began
+    notes: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def domain(self) -> str:
+        return f"{self.name}.test"
+
+    def request(self, index: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "customer": {
+                "name": f"{self.name} customer {index}",
+                "email": f"c{index}@{self.domain}",
+                "address": f"{index} Fault Street",
+            },
+            "items": items,
+            "payment_method": ["card", "paypal", "bank_transfer", "cash_on_delivery"][index % 4],
+        }
+
+    def requests(
+        self, count: int, choices: list[tuple[str, int, int]], *, seed: int, start: int = 0
+    ) -> list[dict[str, Any]]:
+        """`count` order requests over `choices` (see lines()), reproducibly."""
+        rng = random.Random(seed)
+        return [self.request(i, lines(rng, choices)) for i in range(start, start + count)]
+
+    def record(self, status: int, body: dict[str, Any], request: dict[str, Any]) -> None:
+        with self._lock:
+            if status == 201:
+                self.accepted[str(body["id"])] = request
+            else:
+                self.refused[status] += 1
+
+
+@dataclass
+class Figures:
+    scenario: str
+    orders: int
+    faults: dict[str, int]
+    lost: int
+    duplicated: int
+    oversold: int
+    stuck: int
+    stale: int  # orders whose status the API reports differently from the database
+    refused: int
+    unanswered: int
+    notifications: int
+    dead_letters: int
+    dead_letters_expected: int
+    seconds: float
+    notes: dict[str, Any]
+    problems: list[str]
+
+    def line(self) -> str:
+        faults = sum(self.faults.values())
+        return (
+            f"[faults] {self.scenario}: orders={self.orders} faults={faults} "
+            f"({', '.join(f'{k}={v}' for k, v in self.faults.items())}) lost={self.lost} "
+            f"duplicated={self.duplicated} oversold={self.oversold} stuck={self.stuck} "
+            f"stale={self.stale} refused={self.refused} "
+            f"dlq={self.dead_letters}/{self.dead_letters_expected} "
+            f"in {self.seconds:.1f} s"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "problems"} | {
+            "problems": self.problems[:20]
+        }
+
+
+class Rig:
+    def __init__(
+        self,
+        *,
+        stack: Stack,
+        kafka: Service,
+        database_url: str,
+        db_proxy: TcpProxy,
+        redis_proxy: TcpProxy,
+        webhook: WebhookRecorder,
+    ) -> None:
+        self.stack = stack
+        self.kafka = kafka
+        self.env = stack.env
+        self.database_url = database_url  # direct, not through the proxy
+        self.db_proxy = db_proxy
+        self.redis_proxy = redis_proxy
+        self.webhook = webhook
+        self.engine: Engine = make_engine(database_url)
+        self.servers = bootstrap_servers(self.env["ORDERFLOW_BROKER_URL"])
+        self.startup_s = 0.0
+
+    # --- intake ---------------------------------------------------------------
+
+    def open(self, name: str, stock: dict[str, int]) -> Scenario:
+        """A new scenario: its products seeded, the DLQ's size noted."""
+        scenario = Scenario(name, stock=dict(stock))
+        self.seed(scenario)
+        scenario.dead_letters_before = len(self.dead_letter_sources())
+        return scenario
+
+    def conclude(self, scenario: Scenario, results: list[Figures]) -> Figures:
+        """Verify, keep and print the scenario's figures."""
+        figures = self.verify(scenario)
+        results.append(figures)
+        print(figures.line(), scenario.notes)
+        return figures
+
+    def seed(self, scenario: Scenario, price: str = "10.00") -> None:
+        catalog = [
+            {"id": pid, "name": pid, "description": scenario.name, "price": price, "stock": stock}
+            for pid, stock in scenario.stock.items()
+        ]
+        path = self.stack.workdir / f"catalog-{scenario.name}.json"
+        path.write_text(json.dumps(catalog))
+        self.stack.run("seed", str(path))
+
+    def place(self, scenario: Scenario, request: dict[str, Any]) -> int:
+        try:
+            status, body = http_call("POST", f"{self.stack.base}/api/orders", request, timeout_s=30)
+        except OSError:
+            with scenario._lock:
+                scenario.unanswered += 1
+            return 0
+        scenario.record(status, body, request)
+        return status
+
+    def place_many(
+        self,
+        scenario: Scenario,
+        requests: Iterable[dict[str, Any]],
+        *,
+        threads: int = 8,
+        per_second: float | None = None,
+    ) -> None:
+        """POST every request from `threads` threads, optionally paced."""
+        started = time.monotonic()
+        with ThreadPoolExecutor(threads) as pool:
+            futures = []
+            for index, request in enumerate(requests):
+                if per_second:
+                    delay = started + index / per_second - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                futures.append(pool.submit(self.place, scenario, request))
+            for future in futures:
+                future.result()
+
+    # --- observation ----------------------------------------------------------
+
+    def statuses(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(tables.orders.c.id, tables.orders.c.status)).all()
+        wanted = None if ids is None else set(ids)
+        return {r.id: r.status for r in rows if wanted is None or r.id in wanted}
+
+    def count_status(self, status: str) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count()).where(tables.orders.c.status == status)
+                ).scalar_one()
+            )
+
+    def outbox_backlog(self) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count())
+                    .select_from(tables.outbox)
+                    .where(tables.outbox.c.published_at.is_(None))
+                ).scalar_one()
+            )
+
+    def wait_settled(self, scenario: Scenario, *, timeout_s: float = 90) -> None:
+        """Until every accepted order is terminal, the outbox is empty and every
+        terminal order of the scenario was notified (or the time is up)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            statuses = self.statuses(scenario.accepted)
+            done = sum(1 for s in statuses.values() if s in TERMINAL)
+            if done == len(scenario.accepted) and self.outbox_backlog() == 0:
+                sent = self.webhook.sends_per_order()
+                if all(sent[order_id] >= 1 for order_id in scenario.accepted):
+                    return
+            time.sleep(0.3)
+
+    def assignments(self, name: str) -> list[tuple[datetime, set[int]]]:
+        """(when, the partitions of the orders topic held from then on) for
+        each assignment and revocation worker `name`'s consumer logged since
+        the worker started. A worker processes the orders of its partitions
+        only: no batch runs between a revocation and the next assignment."""
+        topic = self.env["ORDERFLOW_ORDERS_TOPIC"]
+        events: list[tuple[datetime, set[int]]] = []
+        for line in self.stack.log_of_this_start(name).splitlines():
+            if '"partitions ' not in line or not line.startswith("{"):
+                continue
+            entry = json.loads(line)
+            message = str(entry.get("message", ""))
+            held: set[int] = set()
+            if message.startswith("partitions assigned:"):
+                for place in message.split(":", 1)[1].split():
+                    name_, _, numbers = place.partition("[")
+                    if name_ == topic:
+                        held = {int(n) for n in numbers.rstrip("]").split(",") if n}
+            elif not message.startswith("partitions revoked:"):
+                continue
+            events.append((datetime.fromisoformat(entry["time"]), held))
+        return events
+
+    def held_partitions(self, name: str) -> set[int]:
+        """The partitions of the orders topic worker `name` holds now."""
+        events = self.assignments(name)
+        return events[-1][1] if events else set()
+
+    def worker_of(self, order_id: str, finished_at: datetime) -> str | None:
+        """The worker that held the order's partition when it was finished."""
+        partition = self.partition_of(order_id)
+        for name in WORKERS:
+            held: set[int] = set()
+            for when, partitions in self.assignments(name):
+                if when > finished_at:
+                    break
+                held = partitions
+            if partition in held:
+                return name
+        return None
+
+    def partition_of(self, order_id: str) -> int:
+        """The orders-topic partition of an order's events (kafka-python's
+        default partitioner: murmur2 of the key, the order id)."""
+        partitions = int(self.env["ORDERFLOW_PARTITIONS"])
+        return (murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
+
+    def mid_batch(self, name: str) -> list[str]:
+        """The orders worker `name` holds between T1 and T2 of a batch right
+        now: `processing` in the database, on a partition assigned to it."""
+        held = self.held_partitions(name)
+        if not held:
+            return []
+        with self.engine.connect() as connection:
+            ids = connection.execute(
+                select(tables.orders.c.id).where(tables.orders.c.status == "processing")
+            ).scalars()
+            return [oid for oid in ids if self.partition_of(oid) in held]
+
+    def wait_mid_batch(self, name: str, timeout_s: float) -> list[str]:
+        """mid_batch(name) as soon as it holds any order (empty: time is up)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            held = self.mid_batch(name)
+            if held or time.monotonic() > deadline:
+                return held
+            time.sleep(0.01)
+
+    def topic_records(self, topic: str) -> list[Any]:
+        """Every record of `topic` (read committed), from the beginning."""
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.servers,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            consumer_timeout_ms=1000,
+        )
+        try:
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+            ]
+            if not partitions:
+                return []
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            end = consumer.end_offsets(partitions)
+            records: list[Any] = []
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and any(
+                consumer.position(tp) < end[tp] for tp in partitions
+            ):
+                for batch in consumer.poll(timeout_ms=500).values():
+                    records.extend(batch)
+            return records
+        finally:
+            consumer.close()
+
+    def dead_letter_sources(self) -> set[tuple[int, int]]:
+        """(partition, offset) of each distinct message on the DLQ topic."""
+        sources = set()
+        for record in self.topic_records(self.env["ORDERFLOW_DLQ_TOPIC"]):
+            source = json.loads(record.value)["data"]["source"]
+            sources.add((int(source["partition"]), int(source["offset"])))
+        return sources
+
+    # --- the checks -----------------------------------------------------------
+
+    def verify(self, scenario: Scenario) -> Figures:
+        """Every accepted order exists once and is terminal with version 3
+        (pending -> processing -> terminal, each exactly once); stock fell by
+        exactly the completed quantities and is never negative; each order
+        was notified exactly once; the outbox is drained; the DLQ holds only
+        what the scenario put there; the API reports what the database holds."""
+        problems: list[str] = []
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(tables.orders)).all()
+            stock = {
+                r.id: r.stock
+                for r in connection.execute(
+                    select(tables.products.c.id, tables.products.c.stock)
+                ).all()
+            }
+        by_id = {r.id: r for r in rows}
+        mine = {r.id: r for r in rows if r.customer_email.endswith("@" + scenario.domain)}
+
+        lost = [oid for oid in scenario.accepted if oid not in by_id]
+        problems += [f"lost: order {oid} got a 201 but is not stored" for oid in lost[:5]]
+        stuck = [oid for oid, r in mine.items() if r.status not in TERMINAL]
+        problems += [f"stuck: {oid} is {mine[oid].status}" for oid in stuck[:5]]
+
+        # Duplicated effects: an order moved more than twice, an order stored
+        # that no 201 announced (when every request was answered), an order
+        # notified more than once, or stored with other lines than requested.
+        duplicated: set[str] = set()
+        for oid, row in mine.items():
+            if row.status in TERMINAL and row.version != 3:
+                duplicated.add(oid)
+                problems.append(f"duplicated: {oid} has version {row.version}, not 3")
+            if oid not in scenario.accepted and scenario.unanswered == 0:
+                duplicated.add(oid)
+                problems.append(f"duplicated: {oid} is stored but no 201 announced it")
+            request = scenario.accepted.get(oid)
+            if request is not None:
+                wanted = sorted((i["product_id"], i["quantity"]) for i in request["items"])
+                got = sorted((i["product_id"], i["quantity"]) for i in row.items)
+                if wanted != got:
+                    problems.append(f"order {oid} stored {got}, requested {wanted}")
+        sends = self.webhook.sends_per_order()
+        for oid, row in mine.items():
+            if sends[oid] > 1:
+                duplicated.add(oid)
+                problems.append(f"duplicated: {oid} was notified {sends[oid]} times")
+            elif row.status in TERMINAL and sends[oid] == 0:
+                problems.append(
+                    f"order {oid} is {row.status} but was never notified "
+                    f"(ledger: {self._ledger_state(oid)})"
+                )
+
+        oversold = 0
+        for product_id, initial in scenario.stock.items():
+            taken = sum(
+                item["quantity"]
+                for row in mine.values()
+                if row.status == "completed"
+                for item in row.items
+                if item["product_id"] == product_id
+            )
+            current = stock.get(product_id)
+            if current is None or current < 0 or current != initial - taken:
+                oversold += 1
+                problems.append(
+                    f"stock of {product_id}: {current}, expected {initial} - {taken} completed"
+                )
+
+        backlog = self.outbox_backlog()
+        if backlog:
+            problems.append(f"{backlog} outbox rows are still unpublished")
+
+        dead_letters = len(self.dead_letter_sources()) - scenario.dead_letters_before
+        if dead_letters != scenario.dead_letters_expected:
+            problems.append(
+                f"DLQ grew by {dead_letters}, expected {scenario.dead_letters_expected}"
+            )
+        if scenario.refused:
+            problems.append(f"intake refused requests: {dict(scenario.refused)}")
+
+        disagreements = self._api_agrees(mine)
+        problems += disagreements[:10]
+        return Figures(
+            scenario=scenario.name,
+            orders=len(scenario.accepted),
+            faults=dict(scenario.faults),
+            lost=len(lost),
+            duplicated=len(duplicated),
+            oversold=oversold,
+            stuck=len(stuck),
+            stale=len(disagreements),
+            refused=sum(scenario.refused.values()),
+            unanswered=scenario.unanswered,
+            notifications=sum(sends[oid] for oid in mine),
+            dead_letters=dead_letters,
+            dead_letters_expected=scenario.dead_letters_expected,
+            seconds=round(time.monotonic() - scenario.started, 1),
+            notes=scenario.notes,
+            problems=problems,
+        )
+
+    def _ledger_state(self, order_id: str) -> str:
+        """The order's notification records: state, attempts, last error."""
+        n = tables.notifications
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(n.c.state, n.c.attempts, n.c.claimed_at, n.c.last_error).where(
+                    n.c.order_id == order_id
+                )
+            ).all()
+        return (
+            "; ".join(
+                f"{r.state}, {r.attempts} attempts, claimed {r.claimed_at}, error {r.last_error}"
+                for r in rows
+            )
+            or "no record"
+        )
+
+    def _api_agrees(self, rows: dict[str, Any]) -> list[str]:
+        def read(oid: str) -> str | None:
+            status, body = http_call("GET", f"{self.stack.base}/api/orders/{oid}")
+            if status != 200:
+                return f"GET /api/orders/{oid} answered {status}"
+            if body["status"] != rows[oid].status or body["version"] != rows[oid].version:
+                return (
+                    f"the API says {oid} is {body['status']} v{body['version']}, "
+                    f"the database {rows[oid].status} v{rows[oid].version}"
+                )
+            return None
+
+        with ThreadPoolExecutor(8) as pool:
+            return [p for p in pool.map(read, list(rows)) if p is not None]
+
+
+def lines(rng: random.Random, choices: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """One order's items: each (product, low, high) picked with probability 1/2
+    (at least one), quantities uniform in [low, high], in random order."""
+    picked = [c for c in choices if rng.random() < 0.5] or [rng.choice(choices)]
+    rng.shuffle(picked)
+    return [{"product_id": p, "quantity": rng.randint(lo, hi)} for p, lo, hi in picked]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return condition()

@@ -1,0 +1,44 @@
+"""The bench harness at its tiny scale: every phase runs against the real
+stack (MariaDB, Kafka, Redis, granian, gunicorn, wrk) and the JSON it writes
+has the documented shape with positive figures. The figures themselves mean
+little at this size; `make bench` is the measurement."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+REQUIRED = {"intake", "read_cached", "search", "processing", "e2e_p99"}
+
+
+def test_tiny_bench_writes_every_figure_beside_its_baseline(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [str(BIN / "orderflow"), "bench", "--scale", "tiny", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "| intake |" in result.stdout  # the markdown table
+
+    figures = json.loads(out.read_text())
+    assert isinstance(figures, list)
+    names = [figure["name"] for figure in figures]
+    assert set(names) >= REQUIRED, names
+    assert len(names) == len(set(names))
+    for figure in figures:
+        assert set(figure) == {"name", "value", "unit", "baseline", "ratio"}, figure
+        for key in ("value", "baseline", "ratio"):
+            number = figure[key]
+            assert isinstance(number, int | float) and not isinstance(number, bool), figure
+            assert math.isfinite(number) and number > 0, figure
+        assert figure["ratio"] == round(figure["value"] / figure["baseline"], 3) or math.isclose(
+            figure["ratio"], figure["value"] / figure["baseline"], rel_tol=1e-2
+        ), figure
+        assert isinstance(figure["unit"], str) and figure["unit"]

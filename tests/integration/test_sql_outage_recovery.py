@@ -1,0 +1,141 @@
+"""A database that goes away in the middle of a unit of work, on MariaDB and
+PostgreSQL behind a TCP proxy (orderflow.testing.proxy): the unit of work
+reports StorageUnavailable, and the relay loop outlives the outage and
+drains the outbox once the database is back.
+
+The regression: leaving a unit of work whose connection the driver had lost
+read that connection's `info`, which checks a new connection out of the
+pool; with the database still down that raised a raw OperationalError (not
+StorageUnavailable) out of the block, and the relay's thread died on it, so
+the outbox was never drained again (fault suite, database outage scenario)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+
+import pytest
+from dependency_injector import providers
+from sqlalchemy.engine import make_url
+
+import orderflow
+from orderflow import Orderflow
+from orderflow.adapters.memory.broker import MemoryBroker, MemoryPublisher
+from orderflow.adapters.sqlalchemy.migrate import upgrade
+from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
+from orderflow.domain.errors import StorageUnavailable
+from orderflow.domain.model import Product
+from orderflow.entrypoints.runtime import build_relay_loop
+from orderflow.entrypoints.schema import migrate
+from orderflow.ports.messaging import MessagePublisher
+from orderflow.ports.outbox import OutboxMessage
+from orderflow.testing import services
+from orderflow.testing.proxy import TcpProxy
+from tests.unit.conftest import place_command
+
+
+@pytest.fixture(params=["mysql", "postgres"])
+def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A scratch database of its own (the session's is shared with other tests)."""
+    database = services.scratch_database(request.getfixturevalue(f"{request.param}_url"))
+    try:
+        yield database.url
+    finally:
+        database.stop()
+
+
+@pytest.fixture
+def proxy(server_url: str) -> Iterator[TcpProxy]:
+    server = make_url(server_url)
+    default_port = 5432 if server.get_backend_name() == "postgresql" else 3306
+    with TcpProxy(server.host or "127.0.0.1", server.port or default_port) as proxy:
+        yield proxy
+
+
+def through(url: str, proxy: TcpProxy) -> str:
+    return make_url(url).set(host=proxy.host, port=proxy.port).render_as_string(False)
+
+
+def test_a_connection_lost_inside_a_unit_of_work_is_reported_as_storage_unavailable(
+    server_url: str, proxy: TcpProxy
+) -> None:
+    url = through(server_url, proxy)
+    upgrade(url)
+    factory = SqlUnitOfWorkFactory.from_url(url)
+    try:
+        with pytest.raises(StorageUnavailable), factory() as uow:
+            uow.outbox.pending_count()  # a live, checked-out connection
+            proxy.outage()  # the server goes away with the transaction open
+            uow.outbox.pending_count()
+        # Still down: opening a unit of work fails the same way.
+        with pytest.raises(StorageUnavailable), factory() as uow:
+            uow.outbox.pending_count()
+        proxy.resume()
+        with factory() as uow:
+            assert uow.outbox.pending_count() == 0
+    finally:
+        factory.close()
+
+
+class CuttingPublisher(MessagePublisher):
+    """Publishes to the memory broker; on the first publish it also takes the
+    database away (the relay then marks the rows published on a dead
+    connection, the moment the fault suite's outage hit)."""
+
+    def __init__(self, inner: MessagePublisher, cut: Callable[[], object]) -> None:
+        self._inner = inner
+        self._cut: Callable[[], object] | None = cut
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        self._inner.publish(messages)
+        cut, self._cut = self._cut, None
+        if cut is not None:
+            cut()
+
+
+@pytest.fixture
+def app(server_url: str, proxy: TcpProxy) -> Iterator[Orderflow]:
+    instance = orderflow.bootstrap(database_url=through(server_url, proxy), notify_url="memory://")
+    migrate(instance.settings)
+    instance.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("10.00"), 100)])
+    yield instance
+    instance.close()
+
+
+def test_the_relay_loop_outlives_an_outage_in_the_middle_of_a_batch(
+    app: Orderflow, proxy: TcpProxy
+) -> None:
+    broker = MemoryBroker()
+    publisher = CuttingPublisher(MemoryPublisher(broker), proxy.outage)
+    app.container.publisher.override(providers.Object(publisher))
+    loop = build_relay_loop(app)
+    before = [str(app.placement.place(place_command(("mouse", 1))).order["id"]) for _ in range(3)]
+    thread = threading.Thread(target=loop.run, name="relay-under-test", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not proxy.refusing and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxy.refusing, "the relay never published"
+        time.sleep(1.0)  # the relay keeps failing against the dead database
+        proxy.resume()
+        after = [
+            str(app.placement.place(place_command(("mouse", 1))).order["id"]) for _ in range(2)
+        ]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and pending(app):
+            time.sleep(0.1)
+        assert thread.is_alive(), "the relay loop died in the outage"
+        assert pending(app) == 0
+        published = {m.decode() for m in broker.messages(app.topics.orders)}
+        assert all(any(oid in m for m in published) for oid in before + after)
+    finally:
+        loop.stop()
+        thread.join(10)
+
+
+def pending(app: Orderflow) -> int:
+    with app.uow_factory() as uow:
+        return uow.outbox.pending_count()

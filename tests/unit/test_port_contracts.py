@@ -1,0 +1,93 @@
+"""Notifier, Metrics and Clock contracts on the in-process adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from orderflow.adapters.logging_notifier import LoggingNotifier
+from orderflow.adapters.memory.metrics import MemoryMetrics
+from orderflow.adapters.memory.notifier import RecordingNotifier
+from orderflow.adapters.prometheus.metrics import PrometheusMetrics
+from orderflow.adapters.system_clock import SystemClock
+from orderflow.ports.clock import Clock
+from orderflow.ports.metrics import Metrics
+from orderflow.ports.notifier import Notifier
+from orderflow.testing.metrics import parse, value
+from tests.contracts.clock_contract import ClockContract
+from tests.contracts.metrics_contract import MetricsContract, Read
+from tests.contracts.notifier_contract import NotifierContract
+
+
+class TestRecordingNotifier(NotifierContract):
+    @pytest.fixture
+    def notifier(self) -> RecordingNotifier:
+        return RecordingNotifier()
+
+    @pytest.fixture
+    def received(self, notifier: RecordingNotifier) -> Callable[[], list[tuple[str, str]]]:
+        return lambda: [(n.order_id, n.status) for n in notifier.sent]
+
+    @pytest.fixture
+    def unreachable(self) -> Notifier | None:
+        return None
+
+
+class TestLoggingNotifier(NotifierContract):
+    @pytest.fixture
+    def notifier(self) -> Notifier:
+        return LoggingNotifier()
+
+    @pytest.fixture
+    def received(self, caplog: pytest.LogCaptureFixture) -> Callable[[], list[tuple[str, str]]]:
+        caplog.set_level("INFO", logger="orderflow.notifications")
+        return lambda: [
+            (r.order_id, r.status)  # type: ignore[attr-defined]
+            for r in caplog.records
+            if r.name == "orderflow.notifications"
+        ]
+
+    @pytest.fixture
+    def unreachable(self) -> Notifier | None:
+        return None
+
+
+class TestMemoryMetrics(MetricsContract):
+    @pytest.fixture
+    def metrics(self) -> MemoryMetrics:
+        return MemoryMetrics()
+
+    @pytest.fixture
+    def read(self, metrics: MemoryMetrics) -> Read:
+        def read(kind: str, name: str, labels: dict[str, str]) -> float:
+            if kind == "counter":
+                return metrics.count(name, **labels)
+            return len(metrics.observations[(name, tuple(sorted(labels.items())))])
+
+        return read
+
+
+class TestPrometheusMetrics(MetricsContract):
+    @pytest.fixture
+    def metrics(self) -> PrometheusMetrics:
+        return PrometheusMetrics()
+
+    @pytest.fixture
+    def read(self, metrics: PrometheusMetrics) -> Read:
+        def read(kind: str, name: str, labels: dict[str, str]) -> float:
+            samples = parse(metrics.exposition().decode())[0]
+            sample = "orderflow_" + (name if kind == "counter" else f"{name}_count")
+            return value(samples, sample, **labels)
+
+        return read
+
+
+class TestSystemClock(ClockContract):
+    @pytest.fixture
+    def clock(self) -> Clock:
+        return SystemClock()
+
+
+def test_the_memory_metrics_is_a_metrics() -> None:
+    assert isinstance(MemoryMetrics(), Metrics)

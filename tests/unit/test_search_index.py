@@ -1,0 +1,79 @@
+"""The SQL adapters' trigram index of the catalog: it only narrows a search,
+so every search answers exactly as a scan would, and it follows renames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from orderflow.adapters.sqlalchemy.migrate import upgrade
+from orderflow.adapters.sqlalchemy.search_index import query_trigrams, trigrams
+from orderflow.adapters.sqlalchemy.tables import product_trigrams
+from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
+from orderflow.domain.model import Product
+
+
+@pytest.fixture
+def factory(tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
+    url = f"sqlite:///{tmp_path / 'search.sqlite3'}"
+    upgrade(url)
+    instance = SqlUnitOfWorkFactory.from_url(url)
+    yield instance
+    instance.close()
+
+
+def put(factory: SqlUnitOfWorkFactory, *items: Product) -> None:
+    with factory() as uow:
+        for product in items:
+            uow.products.upsert(product)
+        uow.commit()
+
+
+def search(factory: SqlUnitOfWorkFactory, text: str) -> tuple[int, list[str]]:
+    with factory() as uow:
+        page = uow.products.search(text=text, limit=10, offset=0)
+    return page.total, [p.id for p in page.items]
+
+
+def indexed(factory: SqlUnitOfWorkFactory, product_id: str) -> set[str]:
+    with factory() as uow:
+        rows = uow._connection.execute(  # type: ignore[attr-defined]
+            select(product_trigrams.c.trigram).where(product_trigrams.c.product_id == product_id)
+        )
+        return {row[0] for row in rows}
+
+
+def test_trigrams_are_case_folded_runs_of_letters_and_digits_within_words() -> None:
+    assert trigrams("Oak-Desk 42") == {"oak", "des", "esk"}
+    assert trigrams("ab", "x y") == set()
+    assert query_trigrams("DESK") == {"des", "esk"}
+    assert query_trigrams("café") == set()  # non-ASCII: the search scans
+
+
+def test_a_rename_moves_the_product_in_the_index(factory: SqlUnitOfWorkFactory) -> None:
+    put(factory, Product("d1", "Walnut Desk", "solid", Decimal("10.00"), 1))
+    assert search(factory, "walnut") == (1, ["d1"])
+    put(factory, Product("d1", "Oak Desk", "solid", Decimal("10.00"), 1))
+    assert search(factory, "walnut") == (0, [])
+    assert search(factory, "OAK d") == (1, ["d1"])
+    assert indexed(factory, "d1") == trigrams("Oak Desk", "solid")
+
+
+def test_searches_answer_as_a_scan_would(factory: SqlUnitOfWorkFactory) -> None:
+    put(
+        factory,
+        Product("a", "Lamp", "brass, 40 cm", Decimal("1.00"), 1),
+        Product("b", "Clamp", "steel", Decimal("1.00"), 1),
+        Product("c", "Café table", "walnut", Decimal("1.00"), 1),
+        Product("d", "Lampshade", "linen", Decimal("1.00"), 1),
+    )
+    assert search(factory, "lamp") == (3, ["b", "a", "d"])  # Clamp, Lamp, Lampshade
+    assert search(factory, "amp c") == (0, [])  # across the name/description boundary
+    assert search(factory, "s, 4") == (1, ["a"])  # no trigram inside a word: a scan
+    assert search(factory, "CAFÉ") == (1, ["c"])  # non-ASCII: a scan
+    assert search(factory, "la") == (3, ["b", "a", "d"])  # too short for a trigram
+    assert search(factory, "zzq") == (0, [])  # a trigram no product holds
