@@ -37,8 +37,19 @@ import click
     help="Worker processes in the processing and end-to-end phases.",
 )
 @click.option("--keep-logs", is_flag=True, help="Keep the processes' logs after a good run.")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(["intake", "processing", "read_cached", "search", "e2e"]),
+    help="Run only this phase (repeatable); read_cached brings processing along.",
+)
 def bench(
-    quick: bool, scale: str | None, json_path: Path | None, workers: int, keep_logs: bool
+    quick: bool,
+    scale: str | None,
+    json_path: Path | None,
+    workers: int,
+    keep_logs: bool,
+    only: tuple[str, ...],
 ) -> None:
     """Benchmark the stack (MariaDB, Kafka, Redis) against baselines measured
     in the same run; prints a markdown table (see docs/PERFORMANCE.md)."""
@@ -49,7 +60,12 @@ def bench(
     # kafka-python's warnings about its own event loop are noise in a report.
     logging.getLogger("kafka").setLevel(logging.ERROR)
     chosen = scale or ("quick" if quick else "full")
-    options = replace(Options(scale=SCALES[chosen]), worker_processes=workers, keep_logs=keep_logs)
+    options = replace(
+        Options(scale=SCALES[chosen]),
+        worker_processes=workers,
+        keep_logs=keep_logs,
+        only=frozenset(only),
+    )
     try:
         started = time.monotonic()
         figures = run(

@@ -105,6 +105,17 @@ class Options:
     worker_processes: int = 2
     api_processes: int = os.cpu_count() or 1
     keep_logs: bool = False
+    # Phases to run (PHASES order); empty runs them all. read_cached reads
+    # the orders the processing phase finished, so it brings processing along.
+    only: frozenset[str] = frozenset()
+
+    def runs(self, phase: str) -> bool:
+        if not self.only:
+            return True
+        return phase in self.only or (phase == "processing" and "read_cached" in self.only)
+
+
+PHASES = ("intake", "processing", "read_cached", "search", "e2e")
 
 
 def run(options: Options, say: Callable[[str], None] = print) -> list[Figure]:
@@ -150,16 +161,22 @@ class _Run:
         self.figures: list[Figure] = []
         self.engine: Engine = make_engine(svc.database_url)
         self.backlog_ids: list[str] = []
+        self.pipeline_started = False
 
     def all(self) -> list[Figure]:
         try:
             self.prepare()
             self.api = self.processes.api(workers=self.options.api_processes)
-            self.intake()
-            self.processing()
-            self.read_cached()
-            self.search()
-            self.end_to_end()
+            phases = {
+                "intake": self.intake,
+                "processing": self.processing,
+                "read_cached": self.read_cached,
+                "search": self.search,
+                "e2e": self.end_to_end,
+            }
+            for phase in PHASES:
+                if self.options.runs(phase):
+                    phases[phase]()
         finally:
             self.engine.dispose()
         return self.figures
@@ -205,9 +222,7 @@ class _Run:
         self.say(f"bench: backlog of {len(placed):,} orders in {time.monotonic() - started:.1f} s")
         raw = raw_consume_rate(self.svc.broker_url, self.topics.orders, len(placed))
         self.say(f"bench: raw consume {raw:,.0f} msg/s")
-        self.processes.spawn_orderflow("relay", "relay")
-        for index in range(self.options.worker_processes):
-            self.processes.spawn_orderflow(f"worker-{index + 1}", "worker")
+        self._start_pipeline()
         rate = self._finish_rate(len(placed))
         self.say(f"bench: processing {rate:,.0f} orders/s")
         self._add(
@@ -256,6 +271,7 @@ class _Run:
 
     def end_to_end(self) -> None:
         scale = self.scale
+        self._start_pipeline()
         result = run_open_loop(
             self.api,
             data.order_bodies(500, seed=17),
@@ -282,6 +298,15 @@ class _Run:
         self._add("e2e_p50", result.p50_ms, "ms", p50, base_is, what + " p50")
 
     # --- helpers ----------------------------------------------------------------
+
+    def _start_pipeline(self) -> None:
+        """The relay and the workers, once (the phases after processing reuse them)."""
+        if self.pipeline_started:
+            return
+        self.processes.spawn_orderflow("relay", "relay")
+        for index in range(self.options.worker_processes):
+            self.processes.spawn_orderflow(f"worker-{index + 1}", "worker")
+        self.pipeline_started = True
 
     def _compare(
         self, name: str, script: str, baseline_app: str, baseline_script: str, connections: int
