@@ -15,6 +15,13 @@ from orderflow.adapters.sqlalchemy.search_index import query_trigrams, trigrams
 from orderflow.adapters.sqlalchemy.tables import product_trigrams
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.model import Product
+from tests.contracts.search_reference import (
+    PLAN_CATALOG,
+    PLAN_PAGES,
+    PLAN_TEXTS,
+    check_pages,
+    load_in_bulk,
+)
 
 
 @pytest.fixture
@@ -77,3 +84,18 @@ def test_searches_answer_as_a_scan_would(factory: SqlUnitOfWorkFactory) -> None:
     assert search(factory, "CAFÉ") == (1, ["c"])  # non-ASCII: a scan
     assert search(factory, "la") == (3, ["b", "a", "d"])  # too short for a trigram
     assert search(factory, "zzq") == (0, [])  # a trigram no product holds
+
+
+def test_every_plan_answers_as_the_plain_reference(tmp_path: Path) -> None:
+    """The plans a search chooses from (tests/contracts/search_reference.py)
+    over the bench's catalog, loaded in bulk as the bench loads it."""
+    url = f"sqlite:///{tmp_path / 'plans.sqlite3'}"
+    upgrade(url)
+    factory = SqlUnitOfWorkFactory.from_url(url)
+    try:
+        rows = load_in_bulk(factory.engine, PLAN_CATALOG)
+        with factory() as uow:
+            wrong = check_pages(uow.products, rows, PLAN_TEXTS, PLAN_PAGES)
+        assert not wrong, "\n".join(wrong)
+    finally:
+        factory.close()

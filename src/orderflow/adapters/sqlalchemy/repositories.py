@@ -31,6 +31,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from orderflow.adapters.sqlalchemy.errors import translated
 from orderflow.adapters.sqlalchemy.search_index import index_rows, query_trigrams, trigrams
+from orderflow.adapters.sqlalchemy.search_stats import trigram_counts
 from orderflow.adapters.sqlalchemy.statements import (
     LIKE_ESCAPE,
     CaseFold,
@@ -55,7 +56,13 @@ from orderflow.domain.model import (
     Product,
     Transition,
 )
-from orderflow.ports.repositories import OrderRepository, ProductPage, ProductRepository
+from orderflow.ports.repositories import (
+    SEARCH_COUNT_CAP,
+    OrderRepository,
+    ProductPage,
+    ProductRepository,
+    search_count_bound,
+)
 
 
 def _order_row(order: Order) -> dict[str, Any]:
@@ -247,7 +254,9 @@ def _product_row(product: Product) -> dict[str, Any]:
 
 _UPSERTED_COLUMNS = ("name", "description", "price", "stock")
 MAX_PROBES = 8  # trigrams of a search text whose frequency is probed
-RAREST_CAP = 2000
+# Up to this many candidates a search reads them all and counts exactly;
+# beyond, it counts up to SEARCH_COUNT_CAP and may walk the name index.
+RAREST_CAP = 3000
 
 
 class SqlProductRepository(ProductRepository):
@@ -381,12 +390,15 @@ class SqlProductRepository(ProductRepository):
 
     @translated
     def search(self, *, text: str, limit: int, offset: int) -> ProductPage:
+        offset = max(offset, 0)
+        bound = search_count_bound(limit=limit, offset=offset)
         matches = self._matching(text)
         source: FromClause = products
         grams = query_trigrams(text)
+        candidates = None  # products under the rarest trigram, counted up to RAREST_CAP
         if grams:
-            rarest = self._rarest(grams)
-            if rarest is None:  # a trigram no product holds: nothing can match
+            rarest, candidates = self._rarest(grams)
+            if candidates == 0:  # a trigram no product holds: nothing can match
                 return ProductPage(items=[], total=0)
             source = products.join(
                 product_trigrams,
@@ -395,49 +407,121 @@ class SqlProductRepository(ProductRepository):
                     product_trigrams.c.trigram == rarest,
                 ),
             )
-        if limit > 0:
-            # The page and the total in one statement: a substring match
-            # cannot use an index, so every statement is a scan of the
-            # catalog, and this needs one instead of two.
-            total_column = func.count().over().label("search_total")
-            rows = (
-                self._connection.execute(
-                    select(products, total_column)
-                    .select_from(source)
-                    .where(matches)
-                    .order_by(self._name_in_code_point_order(), products.c.id)
-                    .limit(limit)
-                    .offset(max(offset, 0))
-                )
-                .mappings()
-                .all()
-            )
+        if candidates is not None and candidates < RAREST_CAP and limit > 0:
+            # Few candidates: reading them all costs less than anything
+            # cleverer, and gives the page and the exact total at once.
+            rows = self._sorted_page(source, matches, limit, offset, with_total=True)
             if rows:
-                total = int(rows[0]["search_total"])
-                return ProductPage(items=[_product_from(row) for row in rows], total=total)
-        # No page asked for, or past the last match: the count alone.
-        total = self._connection.execute(
-            select(func.count()).select_from(source).where(matches)
-        ).scalar_one()
-        return ProductPage(items=[], total=total)
+                # Counted exactly, reported as every adapter reports it: up
+                # to the bound, whatever the plan.
+                counted = min(int(rows[0]["search_total"]), bound)
+                items = [_product_from(row) for row in rows]
+                return ProductPage.counted(items, counted=counted, bound=bound)
+        # Many candidates (a common word) or no index (a short text): count
+        # no further than the bound, then fetch the page.
+        counted = int(
+            self._connection.execute(
+                select(func.count()).select_from(
+                    select(literal(1)).select_from(source).where(matches).limit(bound).subquery()
+                )
+            ).scalar_one()
+        )
+        if limit <= 0 or offset >= counted:
+            return ProductPage.counted([], counted=counted, bound=bound)
+        if counted >= bound and offset + limit <= SEARCH_COUNT_CAP:
+            # More than SEARCH_COUNT_CAP matches (at least one in a hundred
+            # products of this catalog): walking the products in name order
+            # (the name index) meets offset + limit of them sooner than
+            # reading and sorting every match would.
+            rows = self._walked_page(matches, limit, offset)
+        else:
+            rows = self._sorted_page(source, matches, limit, offset, with_total=False)
+        return ProductPage.counted(
+            [_product_from(row) for row in rows], counted=counted, bound=bound
+        )
 
-    def _rarest(self, grams: set[str]) -> str | None:
-        """The trigram with the fewest products (counted up to RAREST_CAP:
-        beyond that, which is rarer hardly matters), or None if one has none."""
+    def _sorted_page(
+        self,
+        source: FromClause,
+        matches: ColumnElement[bool],
+        limit: int,
+        offset: int,
+        *,
+        with_total: bool,
+    ) -> Sequence[RowMapping]:
+        """Every match in `source`, sorted, and the page of them (with the
+        total in `search_total` if asked). Only ids and names are sorted
+        (and counted): with the description in the sort, MariaDB sorts and
+        counts through an on-disk temporary table, twice as slowly."""
+        columns: list[Any] = [products.c.id, products.c.name]
+        if with_total:
+            columns.append(func.count().over().label("search_total"))
+        page = (
+            select(*columns)
+            .select_from(source)
+            .where(matches)
+            .order_by(self._in_code_point_order(products.c.name), products.c.id)
+            .limit(limit)
+            .offset(offset)
+            .subquery("page")
+        )
+        extra = [page.c.search_total] if with_total else []
+        return (
+            self._connection.execute(
+                select(products, *extra)
+                .join(page, page.c.id == products.c.id)
+                .order_by(self._in_code_point_order(page.c.name), page.c.id)
+            )
+            .mappings()
+            .all()
+        )
+
+    def _walked_page(
+        self, matches: ColumnElement[bool], limit: int, offset: int
+    ) -> Sequence[RowMapping]:
+        """The page read off the products in (name, id) order, stopping at
+        offset + limit matches: the name index serves the order, so nothing
+        is sorted and the matches past the page are never read."""
+        return (
+            self._connection.execute(
+                select(products)
+                .where(matches)
+                .order_by(self._in_code_point_order(products.c.name), products.c.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            .mappings()
+            .all()
+        )
+
+    def _rarest(self, grams: set[str]) -> tuple[str, int]:
+        """The trigram with the fewest products, and how many (counted up to
+        RAREST_CAP: beyond that, which is rarer matters less than the time
+        it takes to count them); 0 if some trigram has none. Counts come
+        from the process's recent probes where it has them (search_stats.py);
+        a 0 always comes from a probe made now."""
         # Digits are rare in names and descriptions: try those trigrams first.
         chosen = sorted(grams, key=lambda g: (not any(c.isdigit() for c in g), g))[:MAX_PROBES]
-        probes = [
-            select(literal(gram, String()).label("gram"), func.count().label("n")).select_from(
-                select(product_trigrams.c.product_id)
-                .where(product_trigrams.c.trigram == gram)
-                .limit(RAREST_CAP)
-                .subquery()
-            )
-            for gram in chosen
-        ]
-        counts = self._connection.execute(union_all(*probes)).all()
-        gram, count = min(((row.gram, row.n) for row in counts), key=lambda pair: pair[1])
-        return None if count == 0 else str(gram)
+        remembered = trigram_counts(self._connection.engine)
+        counts = remembered.known(chosen)
+        unknown = [gram for gram in chosen if gram not in counts]
+        if unknown:
+            probes = [
+                select(literal(gram, String()).label("gram"), func.count().label("n")).select_from(
+                    select(product_trigrams.c.product_id)
+                    .where(product_trigrams.c.trigram == gram)
+                    .limit(RAREST_CAP)
+                    .subquery()
+                )
+                for gram in unknown
+            ]
+            probed = {
+                str(row.gram): int(row.n) for row in self._connection.execute(union_all(*probes))
+            }
+            remembered.remember(probed)
+            counts.update(probed)
+        count, gram = min((count, gram) for gram, count in counts.items())
+        return gram, count
 
     @translated
     def count(self) -> int:
@@ -453,9 +537,9 @@ class SqlProductRepository(ProductRepository):
             CaseFold(products.c.description).like(pattern, escape=LIKE_ESCAPE),
         )
 
-    def _name_in_code_point_order(self) -> ColumnElement[str]:
+    def _in_code_point_order(self, name: ColumnElement[str]) -> ColumnElement[str]:
         # MySQL's utf8mb4_bin columns and SQLite already sort by code point,
         # like the in-memory adapter; PostgreSQL's database collation may not.
         if self._connection.dialect.name == "postgresql":
-            return products.c.name.collate("C")
-        return products.c.name
+            return name.collate("C")
+        return name
