@@ -14,6 +14,7 @@ from sqlalchemy import Engine, insert
 
 from orderflow.adapters.sqlalchemy.search_index import index_rows, trigrams
 from orderflow.adapters.sqlalchemy.tables import product_trigrams, products
+from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.bench.data import catalog
 from orderflow.domain.model import Product
 from orderflow.ports.repositories import SEARCH_COUNT_CAP, ProductRepository
@@ -119,3 +120,17 @@ PLAN_PAGES = (
     (20, 3990),
     (20, 4000),
 )
+
+
+def check_every_plan(database_url: str) -> list[str]:
+    """PLAN_TEXTS x PLAN_PAGES over PLAN_CATALOG products loaded into the
+    (empty, migrated) database; the differences from the reference. A
+    factory of its own: its trigram counts start empty, so the plans are
+    chosen from this catalog's probes."""
+    factory = SqlUnitOfWorkFactory.from_url(database_url)
+    try:
+        rows = load_in_bulk(factory.engine, PLAN_CATALOG)
+        with factory() as uow:
+            return check_pages(uow.products, rows, PLAN_TEXTS, PLAN_PAGES)
+    finally:
+        factory.close()

@@ -29,13 +29,7 @@ from orderflow.ports.notifier import NotificationLedger
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.persistence_contract import PersistenceContract, an_order
 from tests.contracts.row_locking_contract import RowLockingContract
-from tests.contracts.search_reference import (
-    PLAN_CATALOG,
-    PLAN_PAGES,
-    PLAN_TEXTS,
-    check_pages,
-    load_in_bulk,
-)
+from tests.contracts.search_reference import check_every_plan
 
 MYSQL_SERVER = os.environ.get(
     "ORDERFLOW_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -134,16 +128,9 @@ class ServerChecks:
     def test_every_search_plan_answers_as_the_plain_reference(
         self, uow_factory: SqlUnitOfWorkFactory, database_url: str
     ) -> None:
-        # A factory of its own: its trigram counts start empty, so the plans
-        # are chosen from this catalog's probes (search_reference.py).
-        factory = SqlUnitOfWorkFactory.from_url(database_url)
-        try:
-            rows = load_in_bulk(factory.engine, PLAN_CATALOG)
-            with factory() as uow:
-                wrong = check_pages(uow.products, rows, PLAN_TEXTS, PLAN_PAGES)
-            assert not wrong, "\n".join(wrong)
-        finally:
-            factory.close()
+        # uow_factory: the tables emptied (tests/contracts/search_reference.py).
+        wrong = check_every_plan(database_url)
+        assert not wrong, "\n".join(wrong)
 
 
 class TestMariaDbPersistence(PersistenceContract, RowLockingContract, ServerChecks):

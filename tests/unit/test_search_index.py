@@ -15,13 +15,7 @@ from orderflow.adapters.sqlalchemy.search_index import query_trigrams, trigrams
 from orderflow.adapters.sqlalchemy.tables import product_trigrams
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.model import Product
-from tests.contracts.search_reference import (
-    PLAN_CATALOG,
-    PLAN_PAGES,
-    PLAN_TEXTS,
-    check_pages,
-    load_in_bulk,
-)
+from tests.contracts.search_reference import check_every_plan
 
 
 @pytest.fixture
@@ -91,11 +85,5 @@ def test_every_plan_answers_as_the_plain_reference(tmp_path: Path) -> None:
     over the bench's catalog, loaded in bulk as the bench loads it."""
     url = f"sqlite:///{tmp_path / 'plans.sqlite3'}"
     upgrade(url)
-    factory = SqlUnitOfWorkFactory.from_url(url)
-    try:
-        rows = load_in_bulk(factory.engine, PLAN_CATALOG)
-        with factory() as uow:
-            wrong = check_pages(uow.products, rows, PLAN_TEXTS, PLAN_PAGES)
-        assert not wrong, "\n".join(wrong)
-    finally:
-        factory.close()
+    wrong = check_every_plan(url)
+    assert not wrong, "\n".join(wrong)
