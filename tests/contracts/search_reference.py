@@ -31,7 +31,7 @@ def load_in_bulk(engine: Engine, size: int) -> list[dict[str, Any]]:
     grams = [
         entry
         for row in rows
-        for entry in index_rows(row["id"], trigrams(row["name"], row["description"]))
+        for entry in index_rows(row["id"], row["name"], trigrams(row["name"], row["description"]))
     ]
     with engine.begin() as connection:
         connection.execute(insert(products), rows)
@@ -84,17 +84,16 @@ def check_pages(
     return wrong
 
 
-# The SQL adapters choose between three plans by the trigram counts they
-# probe (repositories.SqlProductRepository.search); these texts and pages
-# take each of them on a catalog of PLAN_CATALOG products:
-# - few candidates, read, sorted and counted at once: "Lamp", "Deluxe Lamp",
-#   "model 00042", "OAK";
-# - many candidates (every product holds "mod", "ode", "del", "shi", ...),
-#   counted to the bound, the page walked off the name index: "model",
-#   "Ships in", and "e" or "" (no trigram: the counting scans);
-# - many candidates but fewer matches than the bound, or a page past the
-#   cap: sorted ("model 01" has exactly SEARCH_COUNT_CAP matches, "model 00"
-#   one fewer, deep offsets of "model").
+# The ways the SQL adapters read a search (repositories.SqlProductRepository
+# .search), and texts that take them on a catalog of PLAN_CATALOG products:
+# - the products under the rarest trigram, in the index key's (name, id)
+#   order: "Lamp", "OAK", "model 00042" (a rare trigram), "model" and
+#   "Ships in" (every product holds theirs), "model 01" (exactly
+#   SEARCH_COUNT_CAP matches) and "model 00" (one fewer);
+# - the same joined with a trigram of another word: "Deluxe Lamp";
+# - no trigram, the products in name-index order: "e", "" (everything);
+# - each of them for a page that is short (no count), full (counted to the
+#   bound) or past the end, at offsets below, at and past the cap.
 PLAN_CATALOG = 4000
 PLAN_TEXTS = (
     "model",

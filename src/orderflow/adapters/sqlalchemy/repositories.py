@@ -30,7 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from orderflow.adapters.sqlalchemy.errors import translated
-from orderflow.adapters.sqlalchemy.search_index import index_rows, query_trigrams, trigrams
+from orderflow.adapters.sqlalchemy.search_index import (
+    index_rows,
+    query_trigrams,
+    query_words,
+    trigrams,
+)
 from orderflow.adapters.sqlalchemy.search_stats import trigram_counts
 from orderflow.adapters.sqlalchemy.statements import (
     LIKE_ESCAPE,
@@ -57,7 +62,6 @@ from orderflow.domain.model import (
     Transition,
 )
 from orderflow.ports.repositories import (
-    SEARCH_COUNT_CAP,
     OrderRepository,
     ProductPage,
     ProductRepository,
@@ -254,9 +258,15 @@ def _product_row(product: Product) -> dict[str, Any]:
 
 _UPSERTED_COLUMNS = ("name", "description", "price", "stock")
 MAX_PROBES = 8  # trigrams of a search text whose frequency is probed
-# Up to this many candidates a search reads them all and counts exactly;
-# beyond, it counts up to SEARCH_COUNT_CAP and may walk the name index.
-RAREST_CAP = 3000
+RAREST_CAP = 10_000  # trigram frequencies are counted up to this
+
+
+def _in_join_order(statement: Select[Any]) -> Select[Any]:
+    """Join the tables in the order the statement names them: MariaDB would
+    otherwise read each product before the index lookup meant to spare it."""
+    for dialect in MYSQL_DIALECTS:
+        statement = statement.prefix_with("STRAIGHT_JOIN", dialect=dialect)
+    return statement
 
 
 class SqlProductRepository(ProductRepository):
@@ -298,27 +308,30 @@ class SqlProductRepository(ProductRepository):
             )
         else:  # pragma: no cover - make_engine accepts only the three above
             raise NotImplementedError(f"upsert on {dialect}")
-        self._reindex(product, set() if old is None else trigrams(old.name, old.description))
+        self._reindex(product, None if old is None else (old.name, old.description))
 
-    def _reindex(self, product: Product, before: set[str]) -> None:
-        """Bring the product's search-index rows from `before` to its text.
-        Rows are only ever a superset of the text's trigrams (two first
-        inserts of one product may both add theirs): the index filters,
-        the LIKE decides."""
+    def _reindex(self, product: Product, old: tuple[str, str] | None) -> None:
+        """Bring the product's search-index rows from its `old` name and
+        description to its new ones. Every row holds the name, so a rename
+        replaces them all. Rows are only ever a superset of the current
+        ones (two first inserts of one product may both add theirs): the
+        searches match a row's name with the product's, and the LIKE decides."""
         now = trigrams(product.name, product.description)
-        stale = sorted(before - now)
-        if stale:
+        before = set() if old is None else trigrams(*old)
+        renamed = old is not None and old[0] != product.name
+        stale, added = (before, now) if renamed else (before - now, now - before)
+        if stale and old is not None:
             self._connection.execute(
                 delete(product_trigrams).where(
+                    product_trigrams.c.trigram.in_(sorted(stale)),
+                    product_trigrams.c.name == old[0],
                     product_trigrams.c.product_id == product.id,
-                    product_trigrams.c.trigram.in_(stale),
                 )
             )
-        added = now - before
         if added:
             self._connection.execute(
                 insert_ignoring_duplicates(self._connection, product_trigrams),
-                index_rows(product.id, added),
+                index_rows(product.id, product.name, added),
             )
 
     @translated
@@ -394,112 +407,77 @@ class SqlProductRepository(ProductRepository):
         bound = search_count_bound(limit=limit, offset=offset)
         matches = self._matching(text)
         source: FromClause = products
+        order: list[ColumnElement[Any]] = [
+            self._in_code_point_order(products.c.name),
+            products.c.id,
+        ]
         grams = query_trigrams(text)
-        candidates = None  # products under the rarest trigram, counted up to RAREST_CAP
         if grams:
-            rarest, candidates = self._rarest(grams)
-            if candidates == 0:  # a trigram no product holds: nothing can match
+            counts = self._trigram_counts(grams)
+            rarest = min(counts, key=lambda gram: (counts[gram], gram))
+            if counts[rarest] == 0:  # a trigram no product holds: nothing can match
                 return ProductPage(items=[], total=0)
-            source = products.join(
-                product_trigrams,
-                and_(
-                    product_trigrams.c.product_id == products.c.id,
-                    product_trigrams.c.trigram == rarest,
-                ),
+            # The products holding the rarest trigram, in the index key's
+            # order, which is the search's: (name, product_id).
+            key = product_trigrams
+            source = key
+            conditions = [key.c.trigram == rarest]
+            other = self._other_word(text, rarest, counts)
+            if other is not None:
+                # ... that also hold a trigram of another word: a lookup in
+                # the index instead of reading a product that cannot match.
+                also = product_trigrams.alias("also")
+                source = source.join(
+                    also, and_(also.c.name == key.c.name, also.c.product_id == key.c.product_id)
+                )
+                conditions.append(also.c.trigram == other)
+            source = source.join(
+                products, and_(products.c.id == key.c.product_id, products.c.name == key.c.name)
             )
-        if candidates is not None and candidates < RAREST_CAP and limit > 0:
-            # Few candidates: reading them all costs less than anything
-            # cleverer, and gives the page and the exact total at once.
-            rows = self._sorted_page(source, matches, limit, offset, with_total=True)
-            if rows:
-                # Counted exactly, reported as every adapter reports it: up
-                # to the bound, whatever the plan.
-                counted = min(int(rows[0]["search_total"]), bound)
-                items = [_product_from(row) for row in rows]
-                return ProductPage.counted(items, counted=counted, bound=bound)
-        # Many candidates (a common word) or no index (a short text): count
-        # no further than the bound, then fetch the page.
+            matches = and_(*conditions, matches)
+            order = [self._in_code_point_order(key.c.name), key.c.product_id]
+        items: list[Product] = []
+        if limit > 0:
+            # Read in order off an index (the trigram key, or the name index
+            # for a text without a trigram), stopping at the page's last
+            # match: nothing is sorted, and matches past the page are not read.
+            rows = self._connection.execute(
+                _in_join_order(select(products))
+                .select_from(source)
+                .where(matches)
+                .order_by(*order)
+                .limit(limit)
+                .offset(offset)
+            ).mappings()
+            items = [_product_from(row) for row in rows]
+            if len(items) < limit and (items or offset == 0):
+                # The last page: every match has been seen.
+                return ProductPage.counted(items, counted=offset + len(items), bound=bound)
+        # Counting stops at the bound (SEARCH_COUNT_CAP): a common word is
+        # not read to its last match.
         counted = int(
             self._connection.execute(
                 select(func.count()).select_from(
-                    select(literal(1)).select_from(source).where(matches).limit(bound).subquery()
+                    _in_join_order(select(literal(1)))
+                    .select_from(source)
+                    .where(matches)
+                    .limit(bound)
+                    .subquery()
                 )
             ).scalar_one()
         )
-        if limit <= 0 or offset >= counted:
-            return ProductPage.counted([], counted=counted, bound=bound)
-        if counted >= bound and offset + limit <= SEARCH_COUNT_CAP:
-            # More than SEARCH_COUNT_CAP matches (at least one in a hundred
-            # products of this catalog): walking the products in name order
-            # (the name index) meets offset + limit of them sooner than
-            # reading and sorting every match would.
-            rows = self._walked_page(matches, limit, offset)
-        else:
-            rows = self._sorted_page(source, matches, limit, offset, with_total=False)
-        return ProductPage.counted(
-            [_product_from(row) for row in rows], counted=counted, bound=bound
-        )
+        if items:
+            # Two statements, two snapshots (READ COMMITTED): never report
+            # fewer than the page has shown.
+            counted = min(max(counted, offset + len(items)), bound)
+        return ProductPage.counted(items, counted=counted, bound=bound)
 
-    def _sorted_page(
-        self,
-        source: FromClause,
-        matches: ColumnElement[bool],
-        limit: int,
-        offset: int,
-        *,
-        with_total: bool,
-    ) -> Sequence[RowMapping]:
-        """Every match in `source`, sorted, and the page of them (with the
-        total in `search_total` if asked). Only ids and names are sorted
-        (and counted): with the description in the sort, MariaDB sorts and
-        counts through an on-disk temporary table, twice as slowly."""
-        columns: list[Any] = [products.c.id, products.c.name]
-        if with_total:
-            columns.append(func.count().over().label("search_total"))
-        page = (
-            select(*columns)
-            .select_from(source)
-            .where(matches)
-            .order_by(self._in_code_point_order(products.c.name), products.c.id)
-            .limit(limit)
-            .offset(offset)
-            .subquery("page")
-        )
-        extra = [page.c.search_total] if with_total else []
-        return (
-            self._connection.execute(
-                select(products, *extra)
-                .join(page, page.c.id == products.c.id)
-                .order_by(self._in_code_point_order(page.c.name), page.c.id)
-            )
-            .mappings()
-            .all()
-        )
-
-    def _walked_page(
-        self, matches: ColumnElement[bool], limit: int, offset: int
-    ) -> Sequence[RowMapping]:
-        """The page read off the products in (name, id) order, stopping at
-        offset + limit matches: the name index serves the order, so nothing
-        is sorted and the matches past the page are never read."""
-        return (
-            self._connection.execute(
-                select(products)
-                .where(matches)
-                .order_by(self._in_code_point_order(products.c.name), products.c.id)
-                .limit(limit)
-                .offset(offset)
-            )
-            .mappings()
-            .all()
-        )
-
-    def _rarest(self, grams: set[str]) -> tuple[str, int]:
-        """The trigram with the fewest products, and how many (counted up to
-        RAREST_CAP: beyond that, which is rarer matters less than the time
-        it takes to count them); 0 if some trigram has none. Counts come
-        from the process's recent probes where it has them (search_stats.py);
-        a 0 always comes from a probe made now."""
+    def _trigram_counts(self, grams: set[str]) -> dict[str, int]:
+        """How many products hold each of (up to MAX_PROBES of) `grams`,
+        counted up to RAREST_CAP: beyond that, which is rarer matters less
+        than the time it takes to count. Counts come from the process's
+        recent probes where it has them (search_stats.py); a 0 always comes
+        from a probe made now."""
         # Digits are rare in names and descriptions: try those trigrams first.
         chosen = sorted(grams, key=lambda g: (not any(c.isdigit() for c in g), g))[:MAX_PROBES]
         remembered = trigram_counts(self._connection.engine)
@@ -520,8 +498,17 @@ class SqlProductRepository(ProductRepository):
             }
             remembered.remember(probed)
             counts.update(probed)
-        count, gram = min((count, gram) for gram, count in counts.items())
-        return gram, count
+        return counts
+
+    @staticmethod
+    def _other_word(text: str, rarest: str, counts: dict[str, int]) -> str | None:
+        """The rarest probed trigram of a word of `text` other than the
+        rarest trigram's, if it is rarer than RAREST_CAP (a word nearly
+        every product holds filters nothing); else None."""
+        words = query_words(text)
+        own = set().union(*(word for word in words if rarest in word))
+        others = [gram for gram in counts if gram not in own and counts[gram] < RAREST_CAP]
+        return min(others, key=lambda gram: (counts[gram], gram)) if others else None
 
     @translated
     def count(self) -> int:
