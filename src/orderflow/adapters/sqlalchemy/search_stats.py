@@ -2,9 +2,9 @@
 while: the statistics a search plans with (search_index.py).
 
 Probing the index for a text's trigrams reads up to RAREST_CAP index entries
-per trigram, which for a text of common words costs about as much as the
-search itself. The counts change only as the catalog does, and a stale count
-can only make a plan slower, never an answer different: the statements that
+per trigram, which for a text of common words costs more than the search
+itself. The counts change only as the catalog does, and a stale count
+can only make a search slower, never its answer different: the statements that
 find the matches always run against the database. A trigram that no product
 held is never remembered, so "nothing matches" is always a fresh answer."""
 
