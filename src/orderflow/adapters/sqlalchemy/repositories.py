@@ -10,19 +10,15 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    ColumnElement,
     Connection,
-    FromClause,
     RowMapping,
     Select,
     String,
-    and_,
     bindparam,
     delete,
     func,
     insert,
     literal,
-    or_,
     select,
     union_all,
     update,
@@ -36,9 +32,17 @@ from orderflow.adapters.sqlalchemy.search_index import (
     query_words,
     trigrams,
 )
+from orderflow.adapters.sqlalchemy.search_statements import (
+    BOUND,
+    FIRST,
+    LIMIT,
+    OFFSET,
+    PATTERN,
+    SECOND,
+    search_statements,
+)
 from orderflow.adapters.sqlalchemy.search_stats import trigram_counts
 from orderflow.adapters.sqlalchemy.statements import (
-    LIKE_ESCAPE,
     CaseFold,
     bulk_update,
     contains_pattern,
@@ -261,14 +265,6 @@ MAX_PROBES = 8  # trigrams of a search text whose frequency is probed
 RAREST_CAP = 10_000  # trigram frequencies are counted up to this
 
 
-def _in_join_order(statement: Select[Any]) -> Select[Any]:
-    """Join the tables in the order the statement names them: MariaDB would
-    otherwise read each product before the index lookup meant to spare it."""
-    for dialect in MYSQL_DIALECTS:
-        statement = statement.prefix_with("STRAIGHT_JOIN", dialect=dialect)
-    return statement
-
-
 class SqlProductRepository(ProductRepository):
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -405,49 +401,25 @@ class SqlProductRepository(ProductRepository):
     def search(self, *, text: str, limit: int, offset: int) -> ProductPage:
         offset = max(offset, 0)
         bound = search_count_bound(limit=limit, offset=offset)
-        matches = self._matching(text)
-        source: FromClause = products
-        order: list[ColumnElement[Any]] = [
-            self._in_code_point_order(products.c.name),
-            products.c.id,
-        ]
+        values: dict[str, Any] = {PATTERN: contains_pattern(text)}
         grams = query_trigrams(text)
         if grams:
             counts = self._trigram_counts(grams)
             rarest = min(counts, key=lambda gram: (counts[gram], gram))
             if counts[rarest] == 0:  # a trigram no product holds: nothing can match
                 return ProductPage(items=[], total=0)
-            # The products holding the rarest trigram, in the index key's
-            # order, which is the search's: (name, product_id).
-            key = product_trigrams
-            source = key
-            conditions = [key.c.trigram == rarest]
+            values[FIRST] = rarest
             other = self._other_word(text, rarest, counts)
             if other is not None:
-                # ... that also hold a trigram of another word: a lookup in
-                # the index instead of reading a product that cannot match.
-                also = product_trigrams.alias("also")
-                source = source.join(
-                    also, and_(also.c.name == key.c.name, also.c.product_id == key.c.product_id)
-                )
-                conditions.append(also.c.trigram == other)
-            source = source.join(
-                products, and_(products.c.id == key.c.product_id, products.c.name == key.c.name)
-            )
-            matches = and_(*conditions, matches)
-            order = [self._in_code_point_order(key.c.name), key.c.product_id]
+                values[SECOND] = other
+        statements = search_statements(self._connection.dialect.name, len(values) - 1)
         items: list[Product] = []
         if limit > 0:
             # Read in order off an index (the trigram key, or the name index
             # for a text without a trigram), stopping at the page's last
             # match: nothing is sorted, and matches past the page are not read.
             rows = self._connection.execute(
-                _in_join_order(select(products))
-                .select_from(source)
-                .where(matches)
-                .order_by(*order)
-                .limit(limit)
-                .offset(offset)
+                statements.page, {**values, LIMIT: limit, OFFSET: offset}
             ).mappings()
             items = [_product_from(row) for row in rows]
             if len(items) < limit and (items or offset == 0):
@@ -456,15 +428,7 @@ class SqlProductRepository(ProductRepository):
         # Counting stops at the bound (SEARCH_COUNT_CAP): a common word is
         # not read to its last match.
         counted = int(
-            self._connection.execute(
-                select(func.count()).select_from(
-                    _in_join_order(select(literal(1)))
-                    .select_from(source)
-                    .where(matches)
-                    .limit(bound)
-                    .subquery()
-                )
-            ).scalar_one()
+            self._connection.execute(statements.count, {**values, BOUND: bound}).scalar_one()
         )
         if items:
             # Two statements, two snapshots (READ COMMITTED): never report
@@ -515,18 +479,3 @@ class SqlProductRepository(ProductRepository):
         return int(
             self._connection.execute(select(func.count()).select_from(products)).scalar_one()
         )
-
-    @staticmethod
-    def _matching(text: str) -> ColumnElement[bool]:
-        pattern = CaseFold(literal(contains_pattern(text)))
-        return or_(
-            CaseFold(products.c.name).like(pattern, escape=LIKE_ESCAPE),
-            CaseFold(products.c.description).like(pattern, escape=LIKE_ESCAPE),
-        )
-
-    def _in_code_point_order(self, name: ColumnElement[str]) -> ColumnElement[str]:
-        # MySQL's utf8mb4_bin columns and SQLite already sort by code point,
-        # like the in-memory adapter; PostgreSQL's database collation may not.
-        if self._connection.dialect.name == "postgresql":
-            return name.collate("C")
-        return name
