@@ -33,7 +33,9 @@ from orderflow.domain.model import (
 )
 from orderflow.ports.idempotency import IdempotencyRecord
 from orderflow.ports.outbox import OutboxMessage
+from orderflow.ports.repositories import SEARCH_COUNT_CAP
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
+from tests.contracts.search_reference import as_product, check_pages, realistic_catalog
 
 T = TypeVar("T")
 
@@ -718,6 +720,23 @@ class PersistenceContract:
         expected = _reference_search(TRICKY_CATALOG, text)
         assert [p.id for p in page.items] == expected
         assert page.total == len(expected)
+
+    def test_search_counts_to_a_cap_and_pages_past_it_like_a_plain_scan(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        # 1,100 products: "model" and "e" match them all, past the count cap.
+        rows = realistic_catalog(1100)
+        with uow_factory() as uow:
+            for row in rows:
+                uow.products.upsert(as_product(row))
+            uow.commit()
+        texts = ["model", "e", "", "Lamp", "Deluxe Lamp", "OAK", "model 00042", "zzqx-none"]
+        pages = [(20, 0), (100, 950), (20, 981), (20, 1000), (20, 1080), (20, 1100)]
+        with uow_factory() as uow:
+            wrong = check_pages(uow.products, rows, texts, pages)
+            first = uow.products.search(text="model", limit=20, offset=0)
+        assert not wrong, "\n".join(wrong)
+        assert (first.total, first.total_exact) == (SEARCH_COUNT_CAP + 1, False)
 
     def test_get_many_for_update_returns_only_known_products(
         self, uow_factory: UnitOfWorkFactory

@@ -29,6 +29,7 @@ from orderflow.ports.notifier import NotificationLedger
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.persistence_contract import PersistenceContract, an_order
 from tests.contracts.row_locking_contract import RowLockingContract
+from tests.contracts.search_reference import check_every_plan
 
 MYSQL_SERVER = os.environ.get(
     "ORDERFLOW_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -123,6 +124,13 @@ class ServerChecks:
 
     def test_ping_answers(self, uow_factory: SqlUnitOfWorkFactory) -> None:
         uow_factory.ping()
+
+    def test_every_search_plan_answers_as_the_plain_reference(
+        self, uow_factory: SqlUnitOfWorkFactory, database_url: str
+    ) -> None:
+        # uow_factory: the tables emptied (tests/contracts/search_reference.py).
+        wrong = check_every_plan(database_url)
+        assert not wrong, "\n".join(wrong)
 
 
 class TestMariaDbPersistence(PersistenceContract, RowLockingContract, ServerChecks):

@@ -8,13 +8,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 
+from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.adapters.sqlalchemy.migrate import upgrade
-from orderflow.adapters.sqlalchemy.search_index import query_trigrams, trigrams
+from orderflow.adapters.sqlalchemy.search_index import (
+    index_rows,
+    query_trigrams,
+    query_words,
+    trigrams,
+)
 from orderflow.adapters.sqlalchemy.tables import product_trigrams
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.model import Product
+from tests.contracts.search_reference import check_every_plan
 
 
 @pytest.fixture
@@ -77,3 +84,69 @@ def test_searches_answer_as_a_scan_would(factory: SqlUnitOfWorkFactory) -> None:
     assert search(factory, "CAFÉ") == (1, ["c"])  # non-ASCII: a scan
     assert search(factory, "la") == (3, ["b", "a", "d"])  # too short for a trigram
     assert search(factory, "zzq") == (0, [])  # a trigram no product holds
+
+
+def test_every_plan_answers_as_the_plain_reference(tmp_path: Path) -> None:
+    """The plans a search chooses from (tests/contracts/search_reference.py)
+    over the bench's catalog, loaded in bulk as the bench loads it."""
+    url = f"sqlite:///{tmp_path / 'plans.sqlite3'}"
+    upgrade(url)
+    wrong = check_every_plan(url)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_words_keep_their_trigrams_apart() -> None:
+    assert query_words("Deluxe LAMP, 4") == [
+        {"del", "elu", "lux", "uxe"},
+        {"lam", "amp"},
+    ]
+    assert query_words("café lamp") == []  # non-ASCII: the search scans
+
+
+def test_index_rows_under_a_name_the_product_no_longer_has_are_ignored(
+    factory: SqlUnitOfWorkFactory,
+) -> None:
+    # As two concurrent first inserts of one product may leave them: the
+    # rows of the losing name stay, and must neither add nor misplace it.
+    put(
+        factory,
+        Product("a", "Brass lamp", "solid", Decimal("1.00"), 1),
+        Product("z", "Zinc lamp", "solid", Decimal("1.00"), 1),
+    )
+    with factory() as uow:
+        uow._connection.execute(  # type: ignore[attr-defined]
+            insert(product_trigrams), index_rows("z", "Aardvark lamp", trigrams("Zinc lamp"))
+        )
+        uow.commit()
+    assert search(factory, "lamp") == (2, ["a", "z"])
+    assert search(factory, "zinc") == (1, ["z"])
+
+
+def test_revision_0005_puts_the_names_into_the_index(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(url, "0004")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:  # rows as the 0004 code wrote them
+            connection.execute(
+                text("INSERT INTO products VALUES ('d1', 'Walnut Desk', 'solid', 10, 1)")
+            )
+            connection.execute(
+                text("INSERT INTO product_trigrams (trigram, product_id) VALUES (:g, 'd1')"),
+                [{"g": gram} for gram in sorted(trigrams("Walnut Desk", "solid"))],
+            )
+    finally:
+        engine.dispose()
+
+    upgrade(url)
+
+    migrated = SqlUnitOfWorkFactory.from_url(url)
+    try:
+        with migrated() as uow:
+            rows = uow._connection.execute(  # type: ignore[attr-defined]
+                select(product_trigrams.c.name).distinct()
+            )
+            assert [row[0] for row in rows] == ["Walnut Desk"]
+        assert search(migrated, "walnut") == (1, ["d1"])
+    finally:
+        migrated.close()

@@ -154,19 +154,25 @@ def load_catalog(engine: Engine, size: int) -> None:
     nothing in the files needs escaping."""
     with tempfile.TemporaryDirectory(prefix="orderflow-bench-catalog-") as folder:
         product_file, index_file = Path(folder) / "products.tsv", Path(folder) / "index.tsv"
-        with product_file.open("w") as items, index_file.open("w") as index:
+        # The index rows go in key order (trigram, name, id): InnoDB then
+        # appends instead of splitting pages, twice as fast and half the size.
+        by_gram: dict[str, list[tuple[str, str]]] = {}
+        with product_file.open("w") as items:
             for row in catalog(size):
                 fields = (row["id"], row["name"], row["description"], row["price"], row["stock"])
                 items.write("\t".join(str(f) for f in fields) + "\n")
-                for gram in sorted(trigrams(row["name"], row["description"])):
-                    index.write(f"{gram}\t{row['id']}\n")
+                for gram in trigrams(row["name"], row["description"]):
+                    by_gram.setdefault(gram, []).append((row["name"], row["id"]))
+        with index_file.open("w") as index:
+            for gram in sorted(by_gram):
+                index.writelines(f"{gram}\t{name}\t{pid}\n" for name, pid in sorted(by_gram[gram]))
         url = engine.url.render_as_string(hide_password=False)
         connection = mysql_connect(url, local_infile=True)
         try:
             with connection.cursor() as cursor:
                 for path, table, columns in (
                     (product_file, "products", "id, name, description, price, stock"),
-                    (index_file, "product_trigrams", "trigram, product_id"),
+                    (index_file, "product_trigrams", "trigram, name, product_id"),
                 ):
                     cursor.execute(
                         f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "

@@ -57,10 +57,32 @@ class OrderRepository(ABC):
         """Orders in one of `statuses` not updated since `older_than`, oldest first."""
 
 
+# A search counts its matches up to this many (or up to the end of the page
+# asked for, if that is further): beyond it the total is a lower bound, as a
+# search engine's "1,000+ results". Counting every match of a common word
+# means reading every match; a page needs only the first offset + limit.
+SEARCH_COUNT_CAP = 1000
+
+
+def search_count_bound(*, limit: int, offset: int) -> int:
+    """How many matches a search counts at most: one more than the cap or
+    than the end of the page, so that a count reaching it proves there are
+    more matches than that (and than the page shows)."""
+    return max(SEARCH_COUNT_CAP, max(offset, 0) + max(limit, 0)) + 1
+
+
 @dataclass(frozen=True, slots=True)
 class ProductPage:
     items: list[Product]
+    # Every match when total_exact; otherwise a lower bound that is larger
+    # than offset + limit (there are more matches than the page reaches).
     total: int
+    total_exact: bool = True
+
+    @classmethod
+    def counted(cls, items: list[Product], *, counted: int, bound: int) -> ProductPage:
+        """A page whose total was counted up to `bound` (search_count_bound)."""
+        return cls(items=items, total=counted, total_exact=counted < bound)
 
 
 class ProductRepository(ABC):
@@ -108,7 +130,9 @@ class ProductRepository(ABC):
     @abstractmethod
     def search(self, *, text: str, limit: int, offset: int) -> ProductPage:
         """Case-insensitive substring match over name and description, ordered
-        by name then id. The text is a literal: no pattern or operator syntax."""
+        by name then id. The text is a literal: no pattern or operator syntax.
+        The total is exact up to search_count_bound(limit=, offset=) - 1
+        matches; at the bound it is the bound and total_exact is False."""
 
     @abstractmethod
     def count(self) -> int:

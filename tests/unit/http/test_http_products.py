@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from flask.testing import FlaskClient
 
+from orderflow import Orderflow
+from orderflow.domain.model import Product
 from orderflow.entrypoints.http.schemas import ProductOut, ProductPageOut
 from tests.unit.http.support import CATALOG, assert_problem
 
@@ -38,6 +42,36 @@ def test_search_pages_with_limit_and_offset(client: FlaskClient) -> None:
     body = response.get_json()
     assert names(body) == ["Laptop", "Mouse"]
     assert (body["total"], body["limit"], body["offset"]) == (4, 2, 1)
+
+
+def test_a_total_below_the_cap_is_exact(client: FlaskClient) -> None:
+    body = client.get("/api/products?search=laptop").get_json()
+
+    assert list(body) == ["items", "total", "total_exact", "limit", "offset"]
+    assert (body["total"], body["total_exact"]) == (2, True)
+
+
+def test_past_the_count_cap_the_total_is_a_lower_bound_beyond_the_page(
+    client: FlaskClient, flow: Orderflow
+) -> None:
+    flow.catalog.upsert_many(
+        [
+            Product(f"bulk-{i:04d}", f"Bulk item {i:04d}", "filler", Decimal("1.00"), 1)
+            for i in range(1100)
+        ]
+    )
+
+    first = client.get("/api/products?search=bulk").get_json()
+    assert (first["total"], first["total_exact"]) == (1001, False)
+    assert [item["id"] for item in first["items"]][:2] == ["bulk-0000", "bulk-0001"]
+
+    deep = client.get("/api/products?search=bulk&limit=50&offset=1040").get_json()
+    assert [item["id"] for item in deep["items"]] == [f"bulk-{i:04d}" for i in range(1040, 1090)]
+    assert (deep["total"], deep["total_exact"]) == (1091, False)  # > offset + limit
+
+    last = client.get("/api/products?search=bulk&limit=100&offset=1050").get_json()
+    assert len(last["items"]) == 50
+    assert (last["total"], last["total_exact"]) == (1100, True)
 
 
 def test_an_offset_past_the_end_is_an_empty_page(client: FlaskClient) -> None:

@@ -18,7 +18,12 @@ from orderflow.domain.errors import DuplicateKey, OrderNotFound, ProductNotFound
 from orderflow.domain.model import Order, OrderStatus, Product
 from orderflow.ports.idempotency import IdempotencyRecord, IdempotencyStore
 from orderflow.ports.outbox import Outbox, OutboxMessage
-from orderflow.ports.repositories import OrderRepository, ProductPage, ProductRepository
+from orderflow.ports.repositories import (
+    OrderRepository,
+    ProductPage,
+    ProductRepository,
+    search_count_bound,
+)
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -125,8 +130,11 @@ class _Products(ProductRepository):
             ),
             key=lambda row: (row["name"], row["id"]),
         )
-        return ProductPage(
-            items=[_product_from(row) for row in rows[offset : offset + limit]], total=len(rows)
+        bound = search_count_bound(limit=limit, offset=offset)
+        return ProductPage.counted(
+            [_product_from(row) for row in rows[offset : offset + limit]],
+            counted=min(len(rows), bound),
+            bound=bound,
         )
 
     def count(self) -> int:

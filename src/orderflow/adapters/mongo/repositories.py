@@ -29,7 +29,12 @@ from orderflow.adapters.mongo.staging import Staging
 from orderflow.adapters.mongo.store import MongoStore
 from orderflow.domain.errors import DuplicateKey
 from orderflow.domain.model import TERMINAL_STATUSES, Order, OrderStatus, Product
-from orderflow.ports.repositories import OrderRepository, ProductPage, ProductRepository
+from orderflow.ports.repositories import (
+    OrderRepository,
+    ProductPage,
+    ProductRepository,
+    search_count_bound,
+)
 
 
 def _is_id(value: object) -> bool:
@@ -197,16 +202,20 @@ class MongoProductRepository(ProductRepository):
             # re.escape: the text is a literal, never pattern syntax.
             pattern = {"$regex": re.escape(text), "$options": "i"}
             query = {"$or": [{"name": pattern}, {"description": pattern}]}
-        total = self._store.products.count_documents(query)
-        if limit <= 0 or offset >= total:
-            return ProductPage(items=[], total=total)
+        # Counting stops at the bound: a common word need not be counted
+        # to its last match (ports.repositories.SEARCH_COUNT_CAP).
+        bound = search_count_bound(limit=limit, offset=offset)
+        counted = self._store.products.count_documents(query, limit=bound)
+        if limit <= 0 or offset >= counted:
+            return ProductPage.counted([], counted=counted, bound=bound)
         cursor = (
             self._store.products.find(query, PRODUCT_PROJECTION)
             .sort([("name", 1), ("_id", 1)])
             .skip(max(offset, 0))
             .limit(limit)
         )
-        return ProductPage(items=[self._with_staged_stock(doc) for doc in cursor], total=total)
+        items = [self._with_staged_stock(doc) for doc in cursor]
+        return ProductPage.counted(items, counted=counted, bound=bound)
 
     @translated
     def count(self) -> int:

@@ -10,19 +10,15 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    ColumnElement,
     Connection,
-    FromClause,
     RowMapping,
     Select,
     String,
-    and_,
     bindparam,
     delete,
     func,
     insert,
     literal,
-    or_,
     select,
     union_all,
     update,
@@ -30,9 +26,23 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from orderflow.adapters.sqlalchemy.errors import translated
-from orderflow.adapters.sqlalchemy.search_index import index_rows, query_trigrams, trigrams
+from orderflow.adapters.sqlalchemy.search_index import (
+    index_rows,
+    query_trigrams,
+    query_words,
+    trigrams,
+)
+from orderflow.adapters.sqlalchemy.search_statements import (
+    BOUND,
+    FIRST,
+    LIMIT,
+    OFFSET,
+    PATTERN,
+    SECOND,
+    search_statements,
+)
+from orderflow.adapters.sqlalchemy.search_stats import trigram_counts
 from orderflow.adapters.sqlalchemy.statements import (
-    LIKE_ESCAPE,
     CaseFold,
     bulk_update,
     contains_pattern,
@@ -55,7 +65,12 @@ from orderflow.domain.model import (
     Product,
     Transition,
 )
-from orderflow.ports.repositories import OrderRepository, ProductPage, ProductRepository
+from orderflow.ports.repositories import (
+    OrderRepository,
+    ProductPage,
+    ProductRepository,
+    search_count_bound,
+)
 
 
 def _order_row(order: Order) -> dict[str, Any]:
@@ -247,7 +262,7 @@ def _product_row(product: Product) -> dict[str, Any]:
 
 _UPSERTED_COLUMNS = ("name", "description", "price", "stock")
 MAX_PROBES = 8  # trigrams of a search text whose frequency is probed
-RAREST_CAP = 2000
+RAREST_CAP = 10_000  # trigram frequencies are counted up to this
 
 
 class SqlProductRepository(ProductRepository):
@@ -289,27 +304,30 @@ class SqlProductRepository(ProductRepository):
             )
         else:  # pragma: no cover - make_engine accepts only the three above
             raise NotImplementedError(f"upsert on {dialect}")
-        self._reindex(product, set() if old is None else trigrams(old.name, old.description))
+        self._reindex(product, None if old is None else (old.name, old.description))
 
-    def _reindex(self, product: Product, before: set[str]) -> None:
-        """Bring the product's search-index rows from `before` to its text.
-        Rows are only ever a superset of the text's trigrams (two first
-        inserts of one product may both add theirs): the index filters,
-        the LIKE decides."""
+    def _reindex(self, product: Product, old: tuple[str, str] | None) -> None:
+        """Bring the product's search-index rows from its `old` name and
+        description to its new ones. Every row holds the name, so a rename
+        replaces them all. Rows are only ever a superset of the current
+        ones (two first inserts of one product may both add theirs): the
+        searches match a row's name with the product's, and the LIKE decides."""
         now = trigrams(product.name, product.description)
-        stale = sorted(before - now)
-        if stale:
+        before = set() if old is None else trigrams(*old)
+        renamed = old is not None and old[0] != product.name
+        stale, added = (before, now) if renamed else (before - now, now - before)
+        if stale and old is not None:
             self._connection.execute(
                 delete(product_trigrams).where(
+                    product_trigrams.c.trigram.in_(sorted(stale)),
+                    product_trigrams.c.name == old[0],
                     product_trigrams.c.product_id == product.id,
-                    product_trigrams.c.trigram.in_(stale),
                 )
             )
-        added = now - before
         if added:
             self._connection.execute(
                 insert_ignoring_duplicates(self._connection, product_trigrams),
-                index_rows(product.id, added),
+                index_rows(product.id, product.name, added),
             )
 
     @translated
@@ -381,81 +399,83 @@ class SqlProductRepository(ProductRepository):
 
     @translated
     def search(self, *, text: str, limit: int, offset: int) -> ProductPage:
-        matches = self._matching(text)
-        source: FromClause = products
+        offset = max(offset, 0)
+        bound = search_count_bound(limit=limit, offset=offset)
+        values: dict[str, Any] = {PATTERN: contains_pattern(text)}
         grams = query_trigrams(text)
         if grams:
-            rarest = self._rarest(grams)
-            if rarest is None:  # a trigram no product holds: nothing can match
+            counts = self._trigram_counts(grams)
+            rarest = min(counts, key=lambda gram: (counts[gram], gram))
+            if counts[rarest] == 0:  # a trigram no product holds: nothing can match
                 return ProductPage(items=[], total=0)
-            source = products.join(
-                product_trigrams,
-                and_(
-                    product_trigrams.c.product_id == products.c.id,
-                    product_trigrams.c.trigram == rarest,
-                ),
-            )
+            values[FIRST] = rarest
+            other = self._other_word(text, rarest, counts)
+            if other is not None:
+                values[SECOND] = other
+        statements = search_statements(self._connection.dialect.name, len(values) - 1)
+        items: list[Product] = []
         if limit > 0:
-            # The page and the total in one statement: a substring match
-            # cannot use an index, so every statement is a scan of the
-            # catalog, and this needs one instead of two.
-            total_column = func.count().over().label("search_total")
-            rows = (
-                self._connection.execute(
-                    select(products, total_column)
-                    .select_from(source)
-                    .where(matches)
-                    .order_by(self._name_in_code_point_order(), products.c.id)
-                    .limit(limit)
-                    .offset(max(offset, 0))
-                )
-                .mappings()
-                .all()
-            )
-            if rows:
-                total = int(rows[0]["search_total"])
-                return ProductPage(items=[_product_from(row) for row in rows], total=total)
-        # No page asked for, or past the last match: the count alone.
-        total = self._connection.execute(
-            select(func.count()).select_from(source).where(matches)
-        ).scalar_one()
-        return ProductPage(items=[], total=total)
+            # Read in order off an index (the trigram key, or the name index
+            # for a text without a trigram), stopping at the page's last
+            # match: nothing is sorted, and matches past the page are not read.
+            rows = self._connection.execute(
+                statements.page, {**values, LIMIT: limit, OFFSET: offset}
+            ).mappings()
+            items = [_product_from(row) for row in rows]
+            if len(items) < limit and (items or offset == 0):
+                # The last page: every match has been seen.
+                return ProductPage.counted(items, counted=offset + len(items), bound=bound)
+        # Counting stops at the bound (SEARCH_COUNT_CAP): a common word is
+        # not read to its last match.
+        counted = int(
+            self._connection.execute(statements.count, {**values, BOUND: bound}).scalar_one()
+        )
+        if items:
+            # Two statements, two snapshots (READ COMMITTED): never report
+            # fewer than the page has shown.
+            counted = min(max(counted, offset + len(items)), bound)
+        return ProductPage.counted(items, counted=counted, bound=bound)
 
-    def _rarest(self, grams: set[str]) -> str | None:
-        """The trigram with the fewest products (counted up to RAREST_CAP:
-        beyond that, which is rarer hardly matters), or None if one has none."""
+    def _trigram_counts(self, grams: set[str]) -> dict[str, int]:
+        """How many products hold each of (up to MAX_PROBES of) `grams`,
+        counted up to RAREST_CAP: beyond that, which is rarer matters less
+        than the time it takes to count. Counts come from the process's
+        recent probes where it has them (search_stats.py); a 0 always comes
+        from a probe made now."""
         # Digits are rare in names and descriptions: try those trigrams first.
         chosen = sorted(grams, key=lambda g: (not any(c.isdigit() for c in g), g))[:MAX_PROBES]
-        probes = [
-            select(literal(gram, String()).label("gram"), func.count().label("n")).select_from(
-                select(product_trigrams.c.product_id)
-                .where(product_trigrams.c.trigram == gram)
-                .limit(RAREST_CAP)
-                .subquery()
-            )
-            for gram in chosen
-        ]
-        counts = self._connection.execute(union_all(*probes)).all()
-        gram, count = min(((row.gram, row.n) for row in counts), key=lambda pair: pair[1])
-        return None if count == 0 else str(gram)
+        remembered = trigram_counts(self._connection.engine)
+        counts = remembered.known(chosen)
+        unknown = [gram for gram in chosen if gram not in counts]
+        if unknown:
+            probes = [
+                select(literal(gram, String()).label("gram"), func.count().label("n")).select_from(
+                    select(product_trigrams.c.product_id)
+                    .where(product_trigrams.c.trigram == gram)
+                    .limit(RAREST_CAP)
+                    .subquery()
+                )
+                for gram in unknown
+            ]
+            probed = {
+                str(row.gram): int(row.n) for row in self._connection.execute(union_all(*probes))
+            }
+            remembered.remember(probed)
+            counts.update(probed)
+        return counts
+
+    @staticmethod
+    def _other_word(text: str, rarest: str, counts: dict[str, int]) -> str | None:
+        """The rarest probed trigram of a word of `text` other than the
+        rarest trigram's, if it is rarer than RAREST_CAP (a word nearly
+        every product holds filters nothing); else None."""
+        words = query_words(text)
+        own = set().union(*(word for word in words if rarest in word))
+        others = [gram for gram in counts if gram not in own and counts[gram] < RAREST_CAP]
+        return min(others, key=lambda gram: (counts[gram], gram)) if others else None
 
     @translated
     def count(self) -> int:
         return int(
             self._connection.execute(select(func.count()).select_from(products)).scalar_one()
         )
-
-    @staticmethod
-    def _matching(text: str) -> ColumnElement[bool]:
-        pattern = CaseFold(literal(contains_pattern(text)))
-        return or_(
-            CaseFold(products.c.name).like(pattern, escape=LIKE_ESCAPE),
-            CaseFold(products.c.description).like(pattern, escape=LIKE_ESCAPE),
-        )
-
-    def _name_in_code_point_order(self) -> ColumnElement[str]:
-        # MySQL's utf8mb4_bin columns and SQLite already sort by code point,
-        # like the in-memory adapter; PostgreSQL's database collation may not.
-        if self._connection.dialect.name == "postgresql":
-            return products.c.name.collate("C")
-        return products.c.name

@@ -104,11 +104,13 @@ products = Table(
 )
 
 # The search index of products (search_index.py): one row per product and
-# trigram of its name and description. The primary key serves the lookups.
+# trigram of its name and description, with the product's name, so that the
+# key reads the products holding a trigram in search order (name, then id).
 product_trigrams = Table(
     "product_trigrams",
     metadata,
     Column("trigram", String(3), primary_key=True),
+    Column("name", String(255), primary_key=True),
     Column("product_id", String(64), primary_key=True),
     **MYSQL_TABLE_OPTIONS,
 )

@@ -229,7 +229,17 @@ class ProductOut(BaseModel):
 class ProductPageOut(BaseModel):
     model_config = _RESPONSE
     items: list[ProductOut]
-    total: int = Field(description="Matches over all pages.")
+    total: int = Field(
+        description=(
+            "Matches over all pages when total_exact is true. Searches count at most"
+            " 1,000 matches (or up to the end of the page asked for, if further): past"
+            " that, total_exact is false and total is a lower bound greater than"
+            " offset + limit, so another page exists."
+        )
+    )
+    total_exact: bool = Field(
+        description="Whether total counts every match (false: there are at least total)."
+    )
     limit: int
     offset: int
 

@@ -17,6 +17,7 @@ def search_products() -> Response:
         {
             "items": [product.to_dict() for product in page.items],
             "total": page.total,
+            "total_exact": page.total_exact,
             "limit": query.limit,
             "offset": query.offset,
         }

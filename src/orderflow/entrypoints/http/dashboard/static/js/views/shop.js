@@ -54,7 +54,7 @@ export function shopView(outlet, _params, signal) {
       shown = (append ? shown : 0) + page.items.length;
       more.hidden = shown >= page.total;
       problem.hidden = true;
-      status.textContent = resultText(page.total, search);
+      status.textContent = resultText(page.total, page.total_exact, search);
       if (append) cards[0]?.querySelector("button")?.focus();
     } catch (error) {
       if (isAbort(error)) return;
@@ -121,10 +121,12 @@ export function shopView(outlet, _params, signal) {
   return { title: "Shop", nav: "shop" };
 }
 
-function resultText(total, search) {
+function resultText(total, exact, search) {
   if (total === 0) return search ? `No products match “${search}”.` : "The catalog is empty.";
-  const noun = total === 1 ? "product" : "products";
-  return search ? `${total} ${noun} match “${search}”.` : `${total} ${noun}`;
+  // Past the server's count cap, total is a lower bound: at least that many.
+  const count = exact === false ? `More than ${total - 1}` : `${total}`;
+  const noun = total === 1 && exact !== false ? "product" : "products";
+  return search ? `${count} ${noun} match “${search}”.` : `${count} ${noun}`;
 }
 
 function showInCart(element) {
