@@ -269,3 +269,20 @@ def test_an_oversized_chunked_body_is_413(app: Flask, stored: Callable[[], Store
     assert Headers(headers)["Content-Type"] == "application/problem+json"
     assert json.loads(b"".join(chunks))["status"] == 413
     assert stored() == before
+
+
+def test_control_character_check_is_unicode_cc_and_cs() -> None:
+    """The regex behind `_Printable` refuses exactly the code points Unicode
+    puts in Cc (control) and Cs (surrogate), and nothing else."""
+    import sys
+    import unicodedata
+
+    from orderflow.entrypoints.http.schemas import has_control_characters
+
+    differs = [
+        code
+        for code in range(sys.maxunicode + 1)
+        if has_control_characters(chr(code)) != (unicodedata.category(chr(code)) in ("Cc", "Cs"))
+    ]
+    assert differs == []
+    assert not has_control_characters("Ada Lovelace, 12 Rue de l'Été")

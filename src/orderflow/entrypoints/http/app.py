@@ -10,11 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
-from flask.json.provider import DefaultJSONProvider
 
 from orderflow.bootstrap import Orderflow
 from orderflow.entrypoints.http import dashboard, problems, routes
-from orderflow.entrypoints.http.context import EXTENSION, current_orderflow
+from orderflow.entrypoints.http.context import EXTENSION, FastJSONProvider, current_orderflow
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +29,7 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     app = Flask(__name__, static_folder=None)
     app.config.update(DEFAULTS)
     app.config.update(config or {})
-    if isinstance(app.json, DefaultJSONProvider):
-        app.json.sort_keys = False  # keep the documented field order
+    app.json = FastJSONProvider(app)
     app.extensions[EXTENSION] = orderflow
 
     problems.register(app)

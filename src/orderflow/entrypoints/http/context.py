@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app
+from flask.json.provider import DefaultJSONProvider
 
+from orderflow.adapters import fast_json
 from orderflow.bootstrap import Orderflow
 
 EXTENSION = "orderflow"
+
+
+class FastJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider with orjson encoding (adapters/fast_json.py):
+    the same values out (dates, Decimal, UUID and dataclasses still go
+    through Flask's `default`), in insertion order, at a fraction of the CPU
+    of `json.dumps` (the response was about 5% of an order's intake).
+    Responses are always compact, in debug mode too."""
+
+    sort_keys = False  # keep the documented field order
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if kwargs:  # a caller asking for json.dumps's own options gets them
+            return super().dumps(obj, **kwargs)
+        return fast_json.dumps(obj, default=self.default)
+
+    def encode(self, obj: Any) -> bytes:
+        return fast_json.dumps_bytes(obj, default=self.default)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(self.encode(obj) + b"\n", mimetype=self.mimetype)
 
 
 def orderflow_of(app: Flask) -> Orderflow:
@@ -23,8 +47,8 @@ def current_orderflow() -> Orderflow:
 def json_response(
     body: object, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    response = jsonify(body)
+    response = current_app.json.response(body)
     response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
+    if headers:
+        response.headers.update(headers)
     return response
