@@ -96,6 +96,7 @@ _PRICES_BY_ID = select(products.c.id, products.c.price).where(products.c.id.in_(
 _PRODUCTS_FOR_UPDATE = (
     select(products).where(products.c.id.in_(_IDS)).order_by(products.c.id).with_for_update()
 )
+_INSERT_ORDERS = insert(orders)
 _ORDERS_FOR_UPDATE = (
     select(orders).where(orders.c.id.in_(_IDS)).order_by(orders.c.id).with_for_update()
 )
@@ -160,7 +161,7 @@ class SqlOrderRepository(OrderRepository):
             self.add(added[0])
             return
         # One multi-row INSERT; a taken id fails it all (DuplicateKey).
-        self._connection.execute(insert(orders), [_order_row(order) for order in added])
+        self._connection.execute(_INSERT_ORDERS, [_order_row(order) for order in added])
 
     @translated
     def get(self, order_id: str) -> Order | None:

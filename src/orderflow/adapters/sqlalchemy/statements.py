@@ -10,7 +10,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Column, Connection, String, Table, TextClause, bindparam, insert, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Insert,
+    String,
+    Table,
+    TextClause,
+    bindparam,
+    insert,
+    text,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
@@ -78,11 +88,18 @@ def insert_new(
             raise DuplicateKey(f"{what} already exists")
         return
     try:
-        connection.execute(insert(table), dict(row))
+        connection.execute(_insert_into(table), dict(row))
     except sa_exc.IntegrityError as error:
         if is_duplicate_key(error):
             raise DuplicateKey(f"{what} already exists") from error
         raise
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_into(table: Table) -> Insert:
+    # One per table: building the statement (and its cache key) on every
+    # insert cost more than the compiled cache saved.
+    return insert(table)
 
 
 def bulk_update(

@@ -33,7 +33,8 @@ class FastJSONProvider(DefaultJSONProvider):
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(self.encode(obj) + b"\n", mimetype=self.mimetype)
+        response_class = cast(type[Response], self._app.response_class)
+        return response_class(self.encode(obj) + b"\n", mimetype=self.mimetype)
 
 
 def orderflow_of(app: Flask) -> Orderflow:
@@ -47,7 +48,7 @@ def current_orderflow() -> Orderflow:
 def json_response(
     body: object, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    response = current_app.json.response(body)
+    response = cast(Response, current_app.json.response(body))
     response.status_code = status
     if headers:
         response.headers.update(headers)
