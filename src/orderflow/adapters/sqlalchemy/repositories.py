@@ -20,7 +20,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -34,6 +33,7 @@ from orderflow.adapters.sqlalchemy.search_index import index_rows, query_trigram
 from orderflow.adapters.sqlalchemy.statements import (
     LIKE_ESCAPE,
     CaseFold,
+    DriverInsert,
     bulk_update,
     contains_pattern,
     insert_ignoring_duplicates,
@@ -96,7 +96,7 @@ _PRICES_BY_ID = select(products.c.id, products.c.price).where(products.c.id.in_(
 _PRODUCTS_FOR_UPDATE = (
     select(products).where(products.c.id.in_(_IDS)).order_by(products.c.id).with_for_update()
 )
-_INSERT_ORDERS = insert(orders)
+_INSERT_ORDERS = DriverInsert(orders, [column.name for column in orders.columns])
 _ORDERS_FOR_UPDATE = (
     select(orders).where(orders.c.id.in_(_IDS)).order_by(orders.c.id).with_for_update()
 )
@@ -161,7 +161,7 @@ class SqlOrderRepository(OrderRepository):
             self.add(added[0])
             return
         # One multi-row INSERT; a taken id fails it all (DuplicateKey).
-        self._connection.execute(_INSERT_ORDERS, [_order_row(order) for order in added])
+        _INSERT_ORDERS.execute(self._connection, [_order_row(order) for order in added])
 
     @translated
     def get(self, order_id: str) -> Order | None:
