@@ -13,7 +13,13 @@ from flask import Flask, Response, g, request
 
 from orderflow.bootstrap import Orderflow
 from orderflow.entrypoints.http import dashboard, problems, routes
-from orderflow.entrypoints.http.context import EXTENSION, FastJSONProvider, current_orderflow
+from orderflow.entrypoints.http.context import (
+    EXTENSION,
+    FastJSONProvider,
+    current_orderflow,
+    observe_request,
+)
+from orderflow.entrypoints.http.fast_lane import PlaceOrderLane
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,7 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     dashboard.register(app)
     app.before_request(_start_timer)
     app.after_request(_observe_latency)
+    app.wsgi_app = PlaceOrderLane(app)  # type: ignore[method-assign]
     return app
 
 
@@ -51,14 +58,11 @@ def _observe_latency(response: Response) -> Response:
     # Route templates and a closed set of methods keep label cardinality bounded
     # whatever URLs and verbs clients make up.
     rule = request.url_rule
-    try:
-        current_orderflow().metrics.observe(
-            "http_request_seconds",
-            time.perf_counter() - started,
-            route=rule.rule if rule is not None else "unmatched",
-            method=request.method if request.method in _METHODS else "other",
-            status=str(response.status_code),
-        )
-    except Exception:  # a metrics fault must not turn a good answer into an error
-        log.exception("could not record request latency")
+    observe_request(
+        current_orderflow().metrics,
+        started,
+        route=rule.rule if rule is not None else "unmatched",
+        method=request.method if request.method in _METHODS else "other",
+        status=response.status_code,
+    )
     return response

@@ -141,16 +141,25 @@ def json_body() -> Any:
             "JSON bodies must be UTF-8",
             [FieldError("Content-Type", "charset must be utf-8")],
         )
-    raw = _read_body()
+    return parse_body(_read_body())
+
+
+def parse_body(raw: bytes) -> Any:
+    """A body's bytes as JSON, refused (400/422) if they are not JSON or
+    hold operator keys."""
     data = parse_json(raw)
     if may_hold_operators(raw):
         reject_operators(data)
     return data
 
 
-def validated_body(model: type[Model]) -> Model:
-    data = json_body()
+def validated(model: type[Model], data: Any) -> Model:
+    """`data` as `model`, or ApiProblem(422) naming every field at fault."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise unprocessable(validation_errors(exc)) from None
+
+
+def validated_body(model: type[Model]) -> Model:
+    return validated(model, json_body())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -10,6 +12,9 @@ from flask.json.provider import DefaultJSONProvider
 
 from orderflow.adapters import fast_json
 from orderflow.bootstrap import Orderflow
+from orderflow.ports.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "orderflow"
 
@@ -53,3 +58,18 @@ def json_response(
     if headers:
         response.headers.update(headers)
     return response
+
+
+def observe_request(
+    metrics: Metrics, started: float, *, route: str, method: str, status: int
+) -> None:
+    try:
+        metrics.observe(
+            "http_request_seconds",
+            time.perf_counter() - started,
+            route=route,
+            method=method,
+            status=str(status),
+        )
+    except Exception:  # a metrics fault must not turn a good answer into an error
+        log.exception("could not record request latency")
