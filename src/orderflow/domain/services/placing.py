@@ -11,9 +11,10 @@ StorageUnavailable/BrokerUnavailable (503).
 Group commit: where the unit of work allows batches, requests without an
 Idempotency-Key that arrive while another placement is being committed are
 placed together, in one transaction (one catalog read, one multi-row insert
-per table, one commit), by whichever thread gets the turn; each caller still
-returns only once its own order is committed. A batch that fails for
-anything but an outage is placed again one request at a time."""
+per table, one commit), by the first of them to have arrived, whom the
+previous batch's thread hands the turn to; each caller still returns only
+once its own order is committed. A batch that fails for anything but an
+outage is placed again one request at a time."""
 
 from __future__ import annotations
 
