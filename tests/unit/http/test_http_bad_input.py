@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
@@ -167,6 +169,43 @@ def test_every_error_of_a_body_is_reported_at_once(client: FlaskClient) -> None:
     }
 
 
+def test_an_operator_key_spelled_with_an_escape_is_refused(client: FlaskClient) -> None:
+    raw = '{"customer": {"\\u0024gt": ""}}'  # the key is "$gt": no "$" byte in the body
+
+    response = client.post("/api/orders", data=raw, content_type="application/json")
+
+    problem = assert_problem(response, 422, "customer.$gt")
+    assert problem.detail.startswith("the body contains operator keys")
+
+
+KEY_CHARACTERS = "a$\u00e9\\"  # "$" often; a backslash, which JSON escapes
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(KEY_CHARACTERS, max_size=5),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(KEY_CHARACTERS, max_size=4), children, max_size=3)
+        ),
+        max_leaves=60,
+    ),
+    st.booleans(),
+)
+def test_the_byte_check_skips_only_bodies_the_walk_would_pass(value: Any, escape: bool) -> None:
+    """json_body walks a body for `$` keys and depth only when
+    may_hold_operators(raw) says it must: whenever it says not, the walk
+    finds nothing and raises nothing."""
+    from orderflow.entrypoints.http.body import may_hold_operators, reject_operators
+
+    raw = json.dumps(value, ensure_ascii=False).encode()
+    if escape:  # "$" as JSON may also spell it
+        raw = raw.replace(b"$", b"\\u0024")
+    if not may_hold_operators(raw):
+        reject_operators(json.loads(raw))  # raises ApiProblem if it finds anything
+
+
 def test_operator_keys_are_reported_at_most_twenty_times(client: FlaskClient) -> None:
     body = {f"$k{i}": i for i in range(500)}
 
@@ -269,3 +308,20 @@ def test_an_oversized_chunked_body_is_413(app: Flask, stored: Callable[[], Store
     assert Headers(headers)["Content-Type"] == "application/problem+json"
     assert json.loads(b"".join(chunks))["status"] == 413
     assert stored() == before
+
+
+def test_control_character_check_is_unicode_cc_and_cs() -> None:
+    """The regex behind `_Printable` refuses exactly the code points Unicode
+    puts in Cc (control) and Cs (surrogate), and nothing else."""
+    import sys
+    import unicodedata
+
+    from orderflow.entrypoints.http.schemas import has_control_characters
+
+    differs = [
+        code
+        for code in range(sys.maxunicode + 1)
+        if has_control_characters(chr(code)) != (unicodedata.category(chr(code)) in ("Cc", "Cs"))
+    ]
+    assert differs == []
+    assert not has_control_characters("Ada Lovelace, 12 Rue de l'Été")

@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, select, update
 
 from orderflow.adapters.sqlalchemy.errors import translated
+from orderflow.adapters.sqlalchemy.statements import DriverInsert
 from orderflow.adapters.sqlalchemy.tables import MYSQL_DIALECTS, outbox
 from orderflow.ports.outbox import Outbox, OutboxMessage
 
 # MariaDB >= 10.6, MySQL >= 8.0.1 and PostgreSQL support SKIP LOCKED. SQLite
 # needs nothing: BEGIN IMMEDIATE lets one relay in at a time.
 _SKIP_LOCKED_DIALECTS = (*MYSQL_DIALECTS, "postgresql")
+# Every placed order's OrderPlaced goes through here: compiled once, run
+# through the driver (statements.DriverInsert).
+_INSERT = DriverInsert(
+    outbox,
+    ["message_id", "topic", "key", "type_name", "payload", "created_at", "published_at"],
+)
 
 
 def _message_from(row: RowMapping) -> OutboxMessage:
@@ -36,8 +43,8 @@ class SqlOutbox(Outbox):
     def add(self, messages: Sequence[OutboxMessage]) -> None:
         if not messages:
             return
-        self._connection.execute(
-            insert(outbox),
+        _INSERT.execute(
+            self._connection,
             [
                 {
                     "message_id": message.message_id,

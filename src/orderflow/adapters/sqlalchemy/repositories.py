@@ -17,7 +17,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     literal,
     select,
     union_all,
@@ -44,6 +43,7 @@ from orderflow.adapters.sqlalchemy.search_statements import (
 from orderflow.adapters.sqlalchemy.search_stats import trigram_counts
 from orderflow.adapters.sqlalchemy.statements import (
     CaseFold,
+    DriverInsert,
     bulk_update,
     contains_pattern,
     insert_ignoring_duplicates,
@@ -111,6 +111,7 @@ _PRICES_BY_ID = select(products.c.id, products.c.price).where(products.c.id.in_(
 _PRODUCTS_FOR_UPDATE = (
     select(products).where(products.c.id.in_(_IDS)).order_by(products.c.id).with_for_update()
 )
+_INSERT_ORDERS = DriverInsert(orders, [column.name for column in orders.columns])
 _ORDERS_FOR_UPDATE = (
     select(orders).where(orders.c.id.in_(_IDS)).order_by(orders.c.id).with_for_update()
 )
@@ -175,7 +176,7 @@ class SqlOrderRepository(OrderRepository):
             self.add(added[0])
             return
         # One multi-row INSERT; a taken id fails it all (DuplicateKey).
-        self._connection.execute(insert(orders), [_order_row(order) for order in added])
+        _INSERT_ORDERS.execute(self._connection, [_order_row(order) for order in added])
 
     @translated
     def get(self, order_id: str) -> Order | None:

@@ -7,10 +7,22 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, String, Table, TextClause, bindparam, insert, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Dialect,
+    Insert,
+    String,
+    Table,
+    TextClause,
+    bindparam,
+    insert,
+    text,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
@@ -78,11 +90,84 @@ def insert_new(
             raise DuplicateKey(f"{what} already exists")
         return
     try:
-        connection.execute(insert(table), dict(row))
+        connection.execute(_insert_into(table), dict(row))
     except sa_exc.IntegrityError as error:
         if is_duplicate_key(error):
             raise DuplicateKey(f"{what} already exists") from error
         raise
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_into(table: Table) -> Insert:
+    # One per table: building the statement (and its cache key) on every
+    # insert cost more than the compiled cache saved.
+    return insert(table)
+
+
+_Processor = Callable[[Any], Any] | None
+
+
+class DriverInsert:
+    """An INSERT of whole rows into one table, compiled once per dialect and
+    handed to the driver as it is (Connection.exec_driver_sql), each value
+    through its column's own bind processing (JSON, UtcDateTime...) here.
+
+    What it skips is SQLAlchemy's work around every execution (the cache
+    key, the compiled-cache lookup, an execution context that processes each
+    parameter): a third of the CPU of intake's two inserts. Driver errors
+    still come as SQLAlchemy's (so they are translated as any other), and a
+    lost connection is still invalidated. Several rows go as one executemany
+    (on MySQL, one multi-row INSERT, as before)."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self._table = table
+        self._columns = tuple(columns)
+        # Per dialect instance: its bind processors capture its settings
+        # (the engine's JSON serializer).
+        self._prepared: weakref.WeakKeyDictionary[
+            Dialect, tuple[str, tuple[tuple[str, _Processor], ...]]
+        ] = weakref.WeakKeyDictionary()
+
+    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        dialect = connection.dialect
+        prepared = self._prepared.get(dialect)
+        if prepared is None:
+            prepared = self._prepared[dialect] = self._prepare(dialect)
+        sql, columns = prepared
+        params: list[Any]
+        if dialect.positional:
+            params = [
+                tuple(
+                    row[name] if process is None else process(row[name])
+                    for name, process in columns
+                )
+                for row in rows
+            ]
+        else:
+            params = [
+                {
+                    name: row[name] if process is None else process(row[name])
+                    for name, process in columns
+                }
+                for row in rows
+            ]
+        connection.exec_driver_sql(sql, params)
+
+    def _prepare(self, dialect: Dialect) -> tuple[str, tuple[tuple[str, _Processor], ...]]:
+        statement = insert(self._table).values({name: bindparam(name) for name in self._columns})
+        compiled = statement.compile(dialect=dialect)
+        names = compiled.positiontup if dialect.positional else self._columns
+        if (
+            names is None
+            or sorted(names) != sorted(self._columns)
+            or getattr(compiled, "escaped_bind_names", None)
+        ):  # the parameters below are named (or ordered) as the columns
+            raise ValueError(f"cannot prepare an insert of {self._columns} for {dialect.name}")
+        columns = tuple(
+            (name, self._table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names
+        )
+        return compiled.string, columns
 
 
 def bulk_update(

@@ -10,11 +10,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
-from flask.json.provider import DefaultJSONProvider
 
 from orderflow.bootstrap import Orderflow
 from orderflow.entrypoints.http import dashboard, problems, routes
-from orderflow.entrypoints.http.context import EXTENSION, current_orderflow
+from orderflow.entrypoints.http.context import (
+    EXTENSION,
+    FastJSONProvider,
+    current_orderflow,
+    observe_request,
+)
+from orderflow.entrypoints.http.fast_lane import PlaceOrderLane
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,7 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     app = Flask(__name__, static_folder=None)
     app.config.update(DEFAULTS)
     app.config.update(config or {})
-    if isinstance(app.json, DefaultJSONProvider):
-        app.json.sort_keys = False  # keep the documented field order
+    app.json = FastJSONProvider(app)
     app.extensions[EXTENSION] = orderflow
 
     problems.register(app)
@@ -39,6 +43,7 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     dashboard.register(app)
     app.before_request(_start_timer)
     app.after_request(_observe_latency)
+    app.wsgi_app = PlaceOrderLane(app)  # type: ignore[method-assign]
     return app
 
 
@@ -53,14 +58,11 @@ def _observe_latency(response: Response) -> Response:
     # Route templates and a closed set of methods keep label cardinality bounded
     # whatever URLs and verbs clients make up.
     rule = request.url_rule
-    try:
-        current_orderflow().metrics.observe(
-            "http_request_seconds",
-            time.perf_counter() - started,
-            route=rule.rule if rule is not None else "unmatched",
-            method=request.method if request.method in _METHODS else "other",
-            status=str(response.status_code),
-        )
-    except Exception:  # a metrics fault must not turn a good answer into an error
-        log.exception("could not record request latency")
+    observe_request(
+        current_orderflow().metrics,
+        started,
+        route=rule.rule if rule is not None else "unmatched",
+        method=request.method if request.method in _METHODS else "other",
+        status=response.status_code,
+    )
     return response

@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app
+from flask.json.provider import DefaultJSONProvider
 
+from orderflow.adapters import fast_json
 from orderflow.bootstrap import Orderflow
+from orderflow.ports.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "orderflow"
+
+
+class FastJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider with orjson encoding (adapters/fast_json.py):
+    the same values out (dates, Decimal, UUID and dataclasses still go
+    through Flask's `default`), in insertion order, at a fraction of the CPU
+    of `json.dumps` (the response was about 5% of an order's intake).
+    Responses are always compact, in debug mode too."""
+
+    sort_keys = False  # keep the documented field order
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if kwargs:  # a caller asking for json.dumps's own options gets them
+            return super().dumps(obj, **kwargs)
+        return fast_json.dumps(obj, default=self.default)
+
+    def encode(self, obj: Any) -> bytes:
+        return fast_json.dumps_bytes(obj, default=self.default)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        response_class = cast(type[Response], self._app.response_class)
+        return response_class(self.encode(obj) + b"\n", mimetype=self.mimetype)
 
 
 def orderflow_of(app: Flask) -> Orderflow:
@@ -23,8 +53,23 @@ def current_orderflow() -> Orderflow:
 def json_response(
     body: object, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    response = jsonify(body)
+    response = cast(Response, current_app.json.response(body))
     response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
+    if headers:
+        response.headers.update(headers)
     return response
+
+
+def observe_request(
+    metrics: Metrics, started: float, *, route: str, method: str, status: int
+) -> None:
+    try:
+        metrics.observe(
+            "http_request_seconds",
+            time.perf_counter() - started,
+            route=route,
+            method=method,
+            status=str(status),
+        )
+    except Exception:  # a metrics fault must not turn a good answer into an error
+        log.exception("could not record request latency")

@@ -9,7 +9,6 @@ the tests check real responses against them so the two cannot drift."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -35,12 +34,17 @@ PRODUCT_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 _PRODUCT_ID = re.compile(PRODUCT_ID_PATTERN)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+# Unicode's Cc (C0, DEL, C1) and Cs (surrogates) categories, which are fixed
+# ranges: one regex search instead of a unicodedata lookup per character
+# (about 40 us of every order placed). tests/unit/http checks it against
+# unicodedata over every code point.
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def has_control_characters(value: str) -> bool:
     """Control characters (Cc) and lone surrogates (Cs, which JSON's \\ud800
     escapes can produce and no database can store as UTF-8)."""
-    return any(unicodedata.category(char) in ("Cc", "Cs") for char in value)
+    return _CONTROL_OR_SURROGATE.search(value) is not None
 
 
 def _printable(value: str) -> str:
