@@ -11,18 +11,28 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, func, select, update
 
 from orderflow.adapters.sqlalchemy.errors import translate_errors
-from orderflow.adapters.sqlalchemy.statements import insert_new
+from orderflow.adapters.sqlalchemy.statements import bulk_update, insert_ignoring_duplicates
 from orderflow.adapters.sqlalchemy.tables import MYSQL_DIALECTS, notifications
-from orderflow.domain.errors import DuplicateKey
 from orderflow.ports.notifier import (
     DeliveryState,
     Notification,
     NotificationLedger,
     NotificationRecord,
+    Outcome,
 )
 
 _SKIP_LOCKED_DIALECTS = (*MYSQL_DIALECTS, "postgresql")
 _OPEN = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
+
+
+def _changes(outcome: Outcome) -> dict[str, Any]:
+    """The columns an outcome writes."""
+    if outcome.state is DeliveryState.SENT:
+        return {"state": outcome.state.value, "sent_at": outcome.at}
+    error = (outcome.error or "")[:2000]
+    if outcome.state is DeliveryState.PENDING:
+        return {"state": outcome.state.value, "next_attempt_at": outcome.at, "last_error": error}
+    return {"state": outcome.state.value, "last_error": error}
 
 
 def _record_from(row: RowMapping) -> NotificationRecord:
@@ -49,10 +59,11 @@ class SqlNotificationLedger(NotificationLedger):
         self._engine = engine
 
     def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> int:
-        new = 0
-        with self._transaction() as connection:
-            for notification_id, n in items:
-                row: dict[str, Any] = {
+        rows: dict[str, dict[str, Any]] = {}
+        for notification_id, n in items:
+            rows.setdefault(
+                notification_id,
+                {
                     "id": notification_id,
                     "order_id": n.order_id,
                     "status": n.status,
@@ -62,13 +73,22 @@ class SqlNotificationLedger(NotificationLedger):
                     "state": DeliveryState.PENDING.value,
                     "attempts": 0,
                     "next_attempt_at": now,
-                }
-                try:
-                    insert_new(connection, notifications, row, key=notifications.c.id, what="")
-                except DuplicateKey:
-                    continue
-                new += 1
-        return new
+                    "claimed_at": None,
+                    "sent_at": None,
+                    "last_error": None,
+                },
+            )
+        if not rows:
+            return 0
+        with self._transaction() as connection:
+            # One statement for the batch (multi-row on MySQL and PostgreSQL),
+            # skipping the ids already stored instead of failing on them.
+            statement = insert_ignoring_duplicates(connection, notifications)
+            if connection.dialect.name == "postgresql":
+                # psycopg reports no row count for a batch: count what comes back.
+                returning = statement.returning(notifications.c.id)
+                return len(connection.execute(returning, list(rows.values())).all())
+            return int(connection.execute(statement, list(rows.values())).rowcount)
 
     def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
         if limit <= 0:
@@ -105,19 +125,24 @@ class SqlNotificationLedger(NotificationLedger):
             ).mappings()
             return [_record_from(row) for row in claimed]
 
-    def mark_sent(self, notification_id: str, *, at: datetime) -> None:
-        self._settle(notification_id, state=DeliveryState.SENT.value, sent_at=at)
-
-    def retry_at(self, notification_id: str, *, at: datetime, error: str) -> None:
-        self._settle(
-            notification_id,
-            state=DeliveryState.PENDING.value,
-            next_attempt_at=at,
-            last_error=error[:2000],
-        )
-
-    def give_up(self, notification_id: str, *, error: str) -> None:
-        self._settle(notification_id, state=DeliveryState.GIVEN_UP.value, last_error=error[:2000])
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        # One UPDATE per kind of outcome (each sets its own columns), in one
+        # transaction; only the claim's outcome settles a record, so an
+        # abandoned one stays unknown and a repeated outcome changes nothing.
+        by_kind: dict[DeliveryState, dict[str, dict[str, Any]]] = {}
+        for outcome in outcomes:
+            by_kind.setdefault(outcome.state, {})[outcome.notification_id] = _changes(outcome)
+        if not by_kind:
+            return
+        with self._transaction() as connection:
+            for state in sorted(by_kind):  # the same order in every transaction
+                bulk_update(
+                    connection,
+                    notifications,
+                    notifications.c.id,
+                    dict(sorted(by_kind[state].items())),
+                    only_where={"state": DeliveryState.SENDING.value},
+                )
 
     def abandon_claims(self, *, claimed_before: datetime) -> list[str]:
         stale = (
@@ -155,18 +180,6 @@ class SqlNotificationLedger(NotificationLedger):
                     .select_from(notifications)
                     .where(notifications.c.state.in_(_OPEN))
                 ).scalar_one()
-            )
-
-    def _settle(self, notification_id: str, **values: Any) -> None:
-        with self._transaction() as connection:
-            # Only the claim's outcome settles it: an abandoned record stays unknown.
-            connection.execute(
-                update(notifications)
-                .where(
-                    notifications.c.id == notification_id,
-                    notifications.c.state == DeliveryState.SENDING.value,
-                )
-                .values(**values)
             )
 
     @contextmanager
