@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -108,22 +109,26 @@ class SqlNotificationLedger(NotificationLedger):
             rows = list(connection.execute(statement).mappings())
             if not rows:
                 return []
-            ids = [row["id"] for row in rows]
             connection.execute(
                 update(notifications)
-                .where(notifications.c.id.in_(ids))
+                .where(notifications.c.id.in_([row["id"] for row in rows]))
                 .values(
                     state=DeliveryState.SENDING.value,
                     attempts=notifications.c.attempts + 1,
                     claimed_at=now,
                 )
             )
-            claimed = connection.execute(
-                select(notifications)
-                .where(notifications.c.id.in_(ids))
-                .order_by(notifications.c.next_attempt_at, notifications.c.id)
-            ).mappings()
-            return [_record_from(row) for row in claimed]
+            # The rows are locked (or, on SQLite, the database is) until the
+            # commit: the claimed records are the rows read, as just updated.
+            return [
+                replace(
+                    _record_from(row),
+                    state=DeliveryState.SENDING,
+                    attempts=row["attempts"] + 1,
+                    claimed_at=now,
+                )
+                for row in rows
+            ]
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
         # One UPDATE per kind of outcome (each sets its own columns), in one
