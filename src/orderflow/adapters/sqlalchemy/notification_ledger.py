@@ -3,13 +3,14 @@ its own, so a dispatcher's claim is committed before it sends."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, func, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Select, bindparam, func, select, update
 
 from orderflow.adapters.sqlalchemy.errors import translate_errors
 from orderflow.adapters.sqlalchemy.statements import bulk_update, insert_ignoring_duplicates
@@ -24,6 +25,34 @@ from orderflow.ports.notifier import (
 
 _SKIP_LOCKED_DIALECTS = (*MYSQL_DIALECTS, "postgresql")
 _OPEN = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
+
+
+# The dispatcher's statements, built once (building them cost more than
+# SQLAlchemy's compiled cache saved).
+_CLAIM = (
+    update(notifications)
+    .where(notifications.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        state=DeliveryState.SENDING.value,
+        attempts=notifications.c.attempts + 1,
+        claimed_at=bindparam("now"),
+    )
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _due_statement(limit: int, skip_locked: bool) -> Select[Any]:
+    """Up to `limit` pending records due at :now, oldest due first."""
+    statement = (
+        select(notifications)
+        .where(
+            notifications.c.state == DeliveryState.PENDING.value,
+            notifications.c.next_attempt_at <= bindparam("now"),
+        )
+        .order_by(notifications.c.next_attempt_at, notifications.c.id)
+        .limit(limit)
+    )
+    return statement.with_for_update(skip_locked=True) if skip_locked else statement
 
 
 def _changes(outcome: Outcome) -> dict[str, Any]:
@@ -95,36 +124,18 @@ class SqlNotificationLedger(NotificationLedger):
         if limit <= 0:
             return []
         with self._transaction() as connection:
-            statement = (
-                select(notifications)
-                .where(
-                    notifications.c.state == DeliveryState.PENDING.value,
-                    notifications.c.next_attempt_at <= now,
-                )
-                .order_by(notifications.c.next_attempt_at, notifications.c.id)
-                .limit(limit)
-            )
-            if connection.dialect.name in _SKIP_LOCKED_DIALECTS:
-                statement = statement.with_for_update(skip_locked=True)
-            rows = list(connection.execute(statement).mappings())
+            skip_locked = connection.dialect.name in _SKIP_LOCKED_DIALECTS
+            rows = list(connection.execute(_due_statement(limit, skip_locked), {"now": now}))
             if not rows:
                 return []
-            connection.execute(
-                update(notifications)
-                .where(notifications.c.id.in_([row["id"] for row in rows]))
-                .values(
-                    state=DeliveryState.SENDING.value,
-                    attempts=notifications.c.attempts + 1,
-                    claimed_at=now,
-                )
-            )
+            connection.execute(_CLAIM, {"ids": [row.id for row in rows], "now": now})
             # The rows are locked (or, on SQLite, the database is) until the
             # commit: the claimed records are the rows read, as just updated.
             return [
                 replace(
-                    _record_from(row),
+                    _record_from(row._mapping),
                     state=DeliveryState.SENDING,
-                    attempts=row["attempts"] + 1,
+                    attempts=row.attempts + 1,
                     claimed_at=now,
                 )
                 for row in rows
