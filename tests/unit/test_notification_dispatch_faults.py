@@ -132,6 +132,19 @@ def drain(dispatch: NotificationDispatcher) -> None:
         pass
 
 
+def while_it_is_down(
+    dispatch: NotificationDispatcher, notifier: RecordingNotifier, *, sent: int
+) -> None:
+    """The call that meets the outage has sent `sent` notifications; the next
+    one, the database still down, sends nothing more."""
+    with pytest.raises(StorageUnavailable):
+        dispatch.dispatch_once()
+    assert len(notifier.sent) == sent
+    with pytest.raises(StorageUnavailable):
+        dispatch.dispatch_once()
+    assert len(notifier.sent) == sent
+
+
 def sent_once_each(notifier: RecordingNotifier, ledger: NotificationLedger) -> bool:
     orders = sorted(n.order_id for n in notifier.sent)
     return orders == [f"order-{i}" for i in range(5)] and states(ledger) == {DeliveryState.SENT}
@@ -162,13 +175,8 @@ def test_an_outage_while_a_batch_is_sent_records_it_later_and_sends_nothing_twic
     dispatch = dispatcher(ledger, notifier)
     ledger.down_after_claim = True  # the batch is claimed, then the database goes
 
-    with pytest.raises(StorageUnavailable):
-        dispatch.dispatch_once()
-    assert len(notifier.sent) == 5  # sent; their outcomes not recorded
+    while_it_is_down(dispatch, notifier, sent=5)  # sent; their outcomes not recorded
     assert states(ledger) == {DeliveryState.SENDING}
-    with pytest.raises(StorageUnavailable):
-        dispatch.dispatch_once()  # still down: nothing more is sent
-    assert len(notifier.sent) == 5
 
     ledger.down = False
     drain(dispatch)
@@ -185,13 +193,7 @@ def test_an_outage_in_the_middle_of_a_batch_still_sends_each_notification_once(
     dispatch = dispatcher(ledger, notifier, record_within=timedelta(0))
     ledger.down_after_settles = 2
 
-    with pytest.raises(StorageUnavailable):
-        dispatch.dispatch_once()
-    assert len(notifier.sent) == 3  # the third was sent, its outcome not recorded
-    with pytest.raises(StorageUnavailable):
-        dispatch.dispatch_once()  # still down: nothing more is sent
-    assert len(notifier.sent) == 3
-
+    while_it_is_down(dispatch, notifier, sent=3)  # the third's outcome not recorded
     ledger.down = False
     drain(dispatch)
 
