@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orderflow.ports.notifier import DeliveryState, Notification, NotificationLedger
+from orderflow.ports.notifier import (
+    DeliveryState,
+    Notification,
+    NotificationLedger,
+    NotificationRecord,
+    Outcome,
+)
 from tests.contracts.persistence_contract import run_together
 
 T0 = datetime(2024, 5, 17, 12, 30, 45, 123456, tzinfo=UTC)
@@ -110,3 +116,84 @@ class NotificationLedgerContract:
 
         ids = [r.notification_id for batch in batches for r in batch]
         assert len(ids) == len(set(ids)) == 12
+
+    def test_a_batch_is_recorded_at_once_counting_only_new_ids(
+        self, ledger: NotificationLedger
+    ) -> None:
+        stored, first, second = a_notification(), a_notification(), a_notification()
+        ledger.record([stored], now=T0)
+        ledger.claim_due(now=T0, limit=10)
+
+        later = T0 + timedelta(minutes=1)
+        assert ledger.record([stored, first, second, first], now=later) == 2
+
+        kept = ledger.get(stored[0])
+        assert kept is not None and (kept.state, kept.attempts) == (DeliveryState.SENDING, 1)
+        for notification_id, notification in (first, second):
+            record = ledger.get(notification_id)
+            assert record is not None and record.notification == notification
+            assert (record.state, record.attempts, record.next_attempt_at) == (
+                DeliveryState.PENDING,
+                0,
+                later,
+            )
+        assert ledger.record([], now=later) == 0
+
+    def test_one_settle_writes_each_outcome_of_a_batch_once(
+        self, ledger: NotificationLedger
+    ) -> None:
+        sent, retried, given_up, unclaimed = (a_notification() for _ in range(4))
+        ledger.record([sent, retried, given_up], now=T0)
+        ledger.claim_due(now=T0, limit=10)
+        ledger.record([unclaimed], now=T0)
+        sent_at = T0 + timedelta(seconds=1, microseconds=7)
+        due_at = T0 + timedelta(seconds=9, microseconds=11)
+        outcomes = [
+            Outcome.sent(sent[0], at=sent_at),
+            Outcome.retry(retried[0], at=due_at, error="421 try later"),
+            Outcome.given_up(given_up[0], error="550 no such user"),
+            Outcome.sent(unclaimed[0], at=sent_at),  # not claimed: not its outcome
+        ]
+
+        ledger.settle(outcomes)
+        ledger.settle(outcomes)  # again, as after a lost acknowledgement: no change
+        ledger.settle([])
+
+        def record(item: tuple[str, Notification]) -> NotificationRecord:
+            found = ledger.get(item[0])
+            assert found is not None
+            return found
+
+        assert (record(sent).state, record(sent).sent_at) == (DeliveryState.SENT, sent_at)
+        assert (record(retried).state, record(retried).next_attempt_at) == (
+            DeliveryState.PENDING,
+            due_at,
+        )
+        assert record(retried).last_error == "421 try later"
+        assert record(retried).sent_at is None
+        assert (record(given_up).state, record(given_up).last_error) == (
+            DeliveryState.GIVEN_UP,
+            "550 no such user",
+        )
+        assert (record(unclaimed).state, record(unclaimed).sent_at) == (DeliveryState.PENDING, None)
+        again = ledger.claim_due(now=due_at, limit=10)
+        assert sorted(r.notification_id for r in again) == sorted([retried[0], unclaimed[0]])
+        assert record(retried).attempts == 2
+
+    def test_hundreds_are_recorded_and_settled_in_one_call_each(
+        self, ledger: NotificationLedger
+    ) -> None:
+        items = [a_notification() for _ in range(300)]
+        assert ledger.record(items, now=T0) == 300
+
+        claimed = ledger.claim_due(now=T0, limit=300)
+        ledger.settle(
+            [Outcome.sent(r.notification_id, at=T0 + timedelta(seconds=1)) for r in claimed]
+        )
+
+        assert len(claimed) == 300
+        assert ledger.pending_count() == 0
+        assert all(
+            (r := ledger.get(notification_id)) is not None and r.state is DeliveryState.SENT
+            for notification_id, _ in items
+        )

@@ -109,13 +109,13 @@ def test_an_email_arrives_once_through_duplicates_and_crashes(
         assert app.notification_ledger.pending_count() == 1
 
         # The dispatcher dies between the SMTP send and recording it.
-        real_sent = SqlNotificationLedger.mark_sent
+        real_settle = SqlNotificationLedger.settle
         monkeypatch.setattr(
-            SqlNotificationLedger, "mark_sent", lambda *a, **k: (_ for _ in ()).throw(_Crash())
+            SqlNotificationLedger, "settle", lambda *a, **k: (_ for _ in ()).throw(_Crash())
         )
         with pytest.raises(_Crash):
             app.notification_dispatcher.dispatch_once()
-        monkeypatch.setattr(SqlNotificationLedger, "mark_sent", real_sent)
+        monkeypatch.setattr(SqlNotificationLedger, "settle", real_settle)
         assert len(inbox.messages) == 1
 
         # A restarted dispatcher, and one after the claim's lease: no resend.

@@ -1,5 +1,6 @@
-"""The notification dispatcher when the database goes away in the middle of a
-claimed batch: the sends it made are recorded once the ledger answers again,
+"""The notification dispatcher writes a batch's outcomes together, and when the
+database goes away in the middle of a claimed batch, the sends it made are
+recorded once the ledger answers again,
 the records it had claimed but not attempted yet are still sent, and every
 notification goes out exactly once (found by the fault suite's database
 outage, where a batch's unattempted notifications stayed `sending`, turned
@@ -7,8 +8,10 @@ outage, where a batch's unattempted notifications stayed `sending`, turned
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,6 +26,8 @@ from orderflow.ports.notifier import (
     Notification,
     NotificationLedger,
     NotificationRecord,
+    Notifier,
+    Outcome,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -35,14 +40,19 @@ class FixedClock(Clock):
 
 class OutageLedger(NotificationLedger):
     """The memory ledger; while `down`, every call raises StorageUnavailable.
-    `fail_after_write` makes the next mark_sent land and then raise, as when
-    the connection dies before the acknowledgement arrives."""
+    `down_after_claim` takes the database away once a claim has been made;
+    `down_after_settles` after that many settle calls; `fail_after_write`
+    makes the next settle land and then raise, as when the connection dies
+    before the acknowledgement arrives. `settled` keeps each settle call's
+    outcomes."""
 
     def __init__(self) -> None:
         self.inner = MemoryNotificationLedger()
         self.down = False
+        self.down_after_claim = False
+        self.down_after_settles = -1
         self.fail_after_write = False
-        self.go_down_after_sends = -1  # the database goes away after this many mark_sent
+        self.settled: list[list[Outcome]] = []
 
     def _check(self) -> None:
         if self.down:
@@ -54,25 +64,21 @@ class OutageLedger(NotificationLedger):
 
     def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
         self._check()
-        return self.inner.claim_due(now=now, limit=limit)
+        claimed = self.inner.claim_due(now=now, limit=limit)
+        if self.down_after_claim and claimed:
+            self.down_after_claim, self.down = False, True
+        return claimed
 
-    def mark_sent(self, notification_id: str, *, at: datetime) -> None:
-        if self.go_down_after_sends == 0:
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        if self.down_after_settles == 0:
             self.down = True
-        self.go_down_after_sends -= 1
+        self.down_after_settles -= 1
         self._check()
-        self.inner.mark_sent(notification_id, at=at)
+        self.inner.settle(outcomes)
+        self.settled.append(list(outcomes))
         if self.fail_after_write:
             self.fail_after_write = False
             raise StorageUnavailable("connection lost after the commit (injected)")
-
-    def retry_at(self, notification_id: str, *, at: datetime, error: str) -> None:
-        self._check()
-        self.inner.retry_at(notification_id, at=at, error=error)
-
-    def give_up(self, notification_id: str, *, error: str) -> None:
-        self._check()
-        self.inner.give_up(notification_id, error=error)
 
     def abandon_claims(self, *, claimed_before: datetime) -> list[str]:
         self._check()
@@ -103,36 +109,95 @@ def ledger() -> OutageLedger:
     return ledger
 
 
-def dispatcher(ledger: NotificationLedger, notifier: RecordingNotifier) -> NotificationDispatcher:
+def dispatcher(
+    ledger: NotificationLedger,
+    notifier: Notifier,
+    *,
+    record_within: timedelta | None = None,
+) -> NotificationDispatcher:
+    policy = DeliveryPolicy(batch_size=50)
+    if record_within is not None:
+        policy = replace(policy, record_within=record_within)
     return NotificationDispatcher(
         ledger=ledger,
         notifier=notifier,
         clock=FixedClock(),
         metrics=MemoryMetrics(),
-        policy=DeliveryPolicy(batch_size=50),
+        policy=policy,
     )
+
+
+def drain(dispatch: NotificationDispatcher) -> None:
+    while dispatch.dispatch_once():
+        pass
+
+
+def while_it_is_down(
+    dispatch: NotificationDispatcher, notifier: RecordingNotifier, *, sent: int
+) -> None:
+    """The call that meets the outage has sent `sent` notifications; the next
+    one, the database still down, sends nothing more."""
+    with pytest.raises(StorageUnavailable):
+        dispatch.dispatch_once()
+    assert len(notifier.sent) == sent
+    with pytest.raises(StorageUnavailable):
+        dispatch.dispatch_once()
+    assert len(notifier.sent) == sent
+
+
+def sent_once_each(notifier: RecordingNotifier, ledger: NotificationLedger) -> bool:
+    orders = sorted(n.order_id for n in notifier.sent)
+    return orders == [f"order-{i}" for i in range(5)] and states(ledger) == {DeliveryState.SENT}
+
+
+def test_a_batch_s_outcomes_are_written_in_one_call(ledger: OutageLedger) -> None:
+    notifier = RecordingNotifier()
+
+    assert dispatcher(ledger, notifier).dispatch_once() == 5
+
+    assert [len(outcomes) for outcomes in ledger.settled] == [5]
+    assert sent_once_each(notifier, ledger)
+
+
+def test_a_slow_notifier_s_outcomes_are_written_as_they_age(ledger: OutageLedger) -> None:
+    notifier = SlowNotifier(delay_s=0.02)
+
+    dispatcher(ledger, notifier, record_within=timedelta(milliseconds=1)).dispatch_once()
+
+    assert [len(outcomes) for outcomes in ledger.settled] == [1] * 5
+    assert sent_once_each(notifier, ledger)
+
+
+def test_an_outage_while_a_batch_is_sent_records_it_later_and_sends_nothing_twice(
+    ledger: OutageLedger,
+) -> None:
+    notifier = RecordingNotifier()
+    dispatch = dispatcher(ledger, notifier)
+    ledger.down_after_claim = True  # the batch is claimed, then the database goes
+
+    while_it_is_down(dispatch, notifier, sent=5)  # sent; their outcomes not recorded
+    assert states(ledger) == {DeliveryState.SENDING}
+
+    ledger.down = False
+    drain(dispatch)
+
+    assert sent_once_each(notifier, ledger)
 
 
 def test_an_outage_in_the_middle_of_a_batch_still_sends_each_notification_once(
     ledger: OutageLedger,
 ) -> None:
     notifier = RecordingNotifier()
-    dispatch = dispatcher(ledger, notifier)
-    ledger.go_down_after_sends = 2  # two sends recorded, then the database goes
+    # Every outcome written at once (as with a slow notifier): two writes
+    # land, then the database goes.
+    dispatch = dispatcher(ledger, notifier, record_within=timedelta(0))
+    ledger.down_after_settles = 2
 
-    with pytest.raises(StorageUnavailable):
-        dispatch.dispatch_once()
-    assert len(notifier.sent) == 3  # the third was sent, its outcome not recorded
-    with pytest.raises(StorageUnavailable):
-        dispatch.dispatch_once()  # still down: nothing more is sent
-    assert len(notifier.sent) == 3
-
+    while_it_is_down(dispatch, notifier, sent=3)  # the third's outcome not recorded
     ledger.down = False
-    while dispatch.dispatch_once():
-        pass
+    drain(dispatch)
 
-    assert sorted(n.order_id for n in notifier.sent) == [f"order-{i}" for i in range(5)]
-    assert states(ledger) == {DeliveryState.SENT}
+    assert sent_once_each(notifier, ledger)
 
 
 def test_an_outcome_whose_acknowledgement_was_lost_is_recorded_once_and_not_sent_again(
@@ -144,8 +209,17 @@ def test_an_outcome_whose_acknowledgement_was_lost_is_recorded_once_and_not_sent
 
     with pytest.raises(StorageUnavailable):
         dispatch.dispatch_once()
-    while dispatch.dispatch_once():
-        pass
+    drain(dispatch)
 
-    assert sorted(n.order_id for n in notifier.sent) == [f"order-{i}" for i in range(5)]
-    assert states(ledger) == {DeliveryState.SENT}
+    assert sent_once_each(notifier, ledger)
+    assert [len(outcomes) for outcomes in ledger.settled] == [5, 5]  # written again: no change
+
+
+class SlowNotifier(RecordingNotifier):
+    def __init__(self, *, delay_s: float) -> None:
+        super().__init__()
+        self._delay_s = delay_s
+
+    def send(self, notification: Notification) -> None:
+        time.sleep(self._delay_s)
+        super().send(notification)

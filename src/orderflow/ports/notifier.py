@@ -33,6 +33,38 @@ class DeliveryState(StrEnum):
     UNKNOWN = "unknown"  # a dispatcher died mid-send: never sent again automatically
 
 
+_SETTLED = (DeliveryState.SENT, DeliveryState.PENDING, DeliveryState.GIVEN_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one claimed send came to, for NotificationLedger.settle: its
+    record goes from sending to `state`."""
+
+    notification_id: str
+    state: DeliveryState  # SENT, PENDING (to be tried again) or GIVEN_UP
+    at: datetime | None = None  # SENT: when it went out; PENDING: when it is due again
+    error: str | None = None  # PENDING and GIVEN_UP: why the send failed
+
+    def __post_init__(self) -> None:
+        if self.state not in _SETTLED:
+            raise ValueError(f"not an outcome of a send: {self.state}")
+        if self.at is None and self.state is not DeliveryState.GIVEN_UP:
+            raise ValueError(f"a {self.state} outcome needs its time")
+
+    @classmethod
+    def sent(cls, notification_id: str, *, at: datetime) -> Outcome:
+        return cls(notification_id, DeliveryState.SENT, at=at)
+
+    @classmethod
+    def retry(cls, notification_id: str, *, at: datetime, error: str) -> Outcome:
+        return cls(notification_id, DeliveryState.PENDING, at=at, error=error)
+
+    @classmethod
+    def given_up(cls, notification_id: str, *, error: str) -> Outcome:
+        return cls(notification_id, DeliveryState.GIVEN_UP, error=error)
+
+
 @dataclass(frozen=True, slots=True)
 class NotificationRecord:
     """The delivery state of one notification, stored once per id."""
@@ -55,8 +87,9 @@ class NotificationLedger(ABC):
 
     @abstractmethod
     def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> int:
-        """Store each (id, notification) not stored yet as pending, due now.
-        An id already stored is left exactly as it is. Returns how many were new."""
+        """Store each (id, notification) not stored yet as pending, due now,
+        in one transaction. An id already stored (or named twice: the first
+        counts) is left exactly as it is. Returns how many were new."""
 
     @abstractmethod
     def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
@@ -64,16 +97,26 @@ class NotificationLedger(ABC):
         to sending with one more attempt, so no other dispatcher claims them."""
 
     @abstractmethod
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        """Write each outcome on its record: sending -> sent (at `at`), ->
+        pending due again at `at` with the error, or -> given_up with the
+        error. All of them in one transaction (MongoDB: one bulk write, each
+        outcome atomic on its own). A record that is no longer `sending`
+        (abandoned as unknown meanwhile, or settled already by a call whose
+        acknowledgement was lost) is left as it is, so writing the same
+        outcomes again changes nothing."""
+
     def mark_sent(self, notification_id: str, *, at: datetime) -> None:
         """sending -> sent."""
+        self.settle([Outcome.sent(notification_id, at=at)])
 
-    @abstractmethod
     def retry_at(self, notification_id: str, *, at: datetime, error: str) -> None:
         """sending -> pending, due again at `at` (a send that failed for sure)."""
+        self.settle([Outcome.retry(notification_id, at=at, error=error)])
 
-    @abstractmethod
     def give_up(self, notification_id: str, *, error: str) -> None:
         """sending -> given_up."""
+        self.settle([Outcome.given_up(notification_id, error=error)])
 
     @abstractmethod
     def abandon_claims(self, *, claimed_before: datetime) -> list[str]:

@@ -14,6 +14,7 @@ from orderflow.ports.notifier import (
     Notification,
     NotificationLedger,
     NotificationRecord,
+    Outcome,
 )
 
 
@@ -55,16 +56,26 @@ class MemoryNotificationLedger(NotificationLedger):
                 claimed.append(record)
             return claimed
 
-    def mark_sent(self, notification_id: str, *, at: datetime) -> None:
-        self._settle(notification_id, state=DeliveryState.SENT, sent_at=at)
-
-    def retry_at(self, notification_id: str, *, at: datetime, error: str) -> None:
-        self._settle(
-            notification_id, state=DeliveryState.PENDING, next_attempt_at=at, last_error=error
-        )
-
-    def give_up(self, notification_id: str, *, error: str) -> None:
-        self._settle(notification_id, state=DeliveryState.GIVEN_UP, last_error=error)
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        with self._lock:
+            for outcome in outcomes:
+                record = self._records.get(outcome.notification_id)
+                # Only the claim's outcome may settle it: a record that moved
+                # on (abandoned as unknown, say) stays as it is.
+                if record is None or record.state is not DeliveryState.SENDING:
+                    continue
+                if outcome.state is DeliveryState.SENT:
+                    record = replace(record, state=outcome.state, sent_at=outcome.at)
+                elif outcome.state is DeliveryState.PENDING and outcome.at is not None:
+                    record = replace(
+                        record,
+                        state=outcome.state,
+                        next_attempt_at=outcome.at,
+                        last_error=outcome.error,
+                    )
+                else:
+                    record = replace(record, state=outcome.state, last_error=outcome.error)
+                self._records[outcome.notification_id] = record
 
     def abandon_claims(self, *, claimed_before: datetime) -> list[str]:
         with self._lock:
@@ -91,11 +102,3 @@ class MemoryNotificationLedger(NotificationLedger):
                 r.state in (DeliveryState.PENDING, DeliveryState.SENDING)
                 for r in self._records.values()
             )
-
-    def _settle(self, notification_id: str, **changes: object) -> None:
-        with self._lock:
-            record = self._records.get(notification_id)
-            # Only the claim's outcome may settle it: a record that moved on
-            # (abandoned as unknown, say) stays as it is.
-            if record is not None and record.state is DeliveryState.SENDING:
-                self._records[notification_id] = replace(record, **changes)  # type: ignore[arg-type]

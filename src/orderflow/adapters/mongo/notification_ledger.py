@@ -1,6 +1,7 @@
 """The notification ledger on MongoDB: one document per notification in the
 `notifications` collection; every change is a single-document atomic update
-(an upsert for record, find_one_and_update for each claim)."""
+(upserts for record and outcomes for settle, each batch in one bulk write;
+find_one_and_update for each claim)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from orderflow.adapters.mongo.documents import (
     Document,
@@ -18,13 +20,14 @@ from orderflow.adapters.mongo.documents import (
     time_fields,
     time_sort,
 )
-from orderflow.adapters.mongo.errors import translated
+from orderflow.adapters.mongo.errors import is_duplicate_key, translated
 from orderflow.adapters.mongo.store import MongoStore
 from orderflow.ports.notifier import (
     DeliveryState,
     Notification,
     NotificationLedger,
     NotificationRecord,
+    Outcome,
 )
 
 NOTIFICATIONS = "notifications"
@@ -42,6 +45,18 @@ def _due(now: datetime) -> Document:
             },
         ]
     }
+
+
+def _changes(outcome: Outcome) -> Document:
+    """The fields an outcome sets."""
+    changes: Document = {"state": outcome.state.value}
+    if outcome.state is DeliveryState.SENT:
+        changes.update(time_fields("sent_at", outcome.at))
+        return changes
+    changes["last_error"] = (outcome.error or "")[:2000]
+    if outcome.state is DeliveryState.PENDING:
+        changes.update(time_fields("next_attempt_at", outcome.at))
+    return changes
 
 
 def _record_from(doc: Mapping[str, Any]) -> NotificationRecord:
@@ -71,8 +86,10 @@ class MongoNotificationLedger(NotificationLedger):
     @translated
     def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> int:
         self._ensure_index()
-        new = 0
+        upserts: dict[str, UpdateOne] = {}
         for notification_id, n in items:
+            if notification_id in upserts:
+                continue
             doc: Document = {
                 "order_id": n.order_id,
                 "status": n.status,
@@ -86,11 +103,22 @@ class MongoNotificationLedger(NotificationLedger):
             put_time(doc, "next_attempt_at", now)
             put_time(doc, "claimed_at", None)
             put_time(doc, "sent_at", None)
-            result = self._collection.update_one(
+            upserts[notification_id] = UpdateOne(
                 {"_id": notification_id}, {"$setOnInsert": doc}, upsert=True
             )
-            new += result.upserted_id is not None
-        return new
+        if not upserts:
+            return 0
+        # One round trip; each upsert is atomic on its own and leaves a stored
+        # id as it is, so a batch cut short is completed by recording it again.
+        try:
+            result = self._collection.bulk_write(list(upserts.values()), ordered=False)
+        except BulkWriteError as error:
+            # Another relay inserted some of these ids between our upserts'
+            # lookups and inserts: those are not new, the others are stored.
+            if not is_duplicate_key(error):
+                raise
+            return int((error.details or {}).get("nUpserted", 0))
+        return int(result.upserted_count)
 
     @translated
     def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
@@ -113,24 +141,22 @@ class MongoNotificationLedger(NotificationLedger):
             claimed.append(_record_from(doc))
         return claimed
 
-    def mark_sent(self, notification_id: str, *, at: datetime) -> None:
-        self._settle(
-            notification_id, {"state": DeliveryState.SENT.value, **time_fields("sent_at", at)}
-        )
-
-    def retry_at(self, notification_id: str, *, at: datetime, error: str) -> None:
-        self._settle(
-            notification_id,
-            {
-                "state": DeliveryState.PENDING.value,
-                "last_error": error[:2000],
-                **time_fields("next_attempt_at", at),
-            },
-        )
-
-    def give_up(self, notification_id: str, *, error: str) -> None:
-        self._settle(
-            notification_id, {"state": DeliveryState.GIVEN_UP.value, "last_error": error[:2000]}
+    @translated
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        if not outcomes:
+            return
+        # One round trip; only the claim's outcome settles a record (an
+        # abandoned one stays unknown), so writing the batch again after a
+        # lost acknowledgement changes nothing.
+        self._collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": outcome.notification_id, "state": DeliveryState.SENDING.value},
+                    {"$set": _changes(outcome)},
+                )
+                for outcome in outcomes
+            ],
+            ordered=False,
         )
 
     @translated
@@ -155,13 +181,6 @@ class MongoNotificationLedger(NotificationLedger):
     def pending_count(self) -> int:
         open_states = [DeliveryState.PENDING.value, DeliveryState.SENDING.value]
         return int(self._collection.count_documents({"state": {"$in": open_states}}))
-
-    @translated
-    def _settle(self, notification_id: str, changes: Document) -> None:
-        # Only the claim's outcome settles it: an abandoned record stays unknown.
-        self._collection.update_one(
-            {"_id": notification_id, "state": DeliveryState.SENDING.value}, {"$set": changes}
-        )
 
     def _ensure_index(self) -> None:
         if not self._indexed:

@@ -3,26 +3,66 @@ its own, so a dispatcher's claim is committed before it sends."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, func, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Select, bindparam, func, select, update
 
 from orderflow.adapters.sqlalchemy.errors import translate_errors
-from orderflow.adapters.sqlalchemy.statements import insert_new
+from orderflow.adapters.sqlalchemy.statements import bulk_update, insert_ignoring_duplicates
 from orderflow.adapters.sqlalchemy.tables import MYSQL_DIALECTS, notifications
-from orderflow.domain.errors import DuplicateKey
 from orderflow.ports.notifier import (
     DeliveryState,
     Notification,
     NotificationLedger,
     NotificationRecord,
+    Outcome,
 )
 
 _SKIP_LOCKED_DIALECTS = (*MYSQL_DIALECTS, "postgresql")
 _OPEN = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
+
+
+# The dispatcher's statements, built once (building them cost more than
+# SQLAlchemy's compiled cache saved).
+_CLAIM = (
+    update(notifications)
+    .where(notifications.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        state=DeliveryState.SENDING.value,
+        attempts=notifications.c.attempts + 1,
+        claimed_at=bindparam("now"),
+    )
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _due_statement(limit: int, skip_locked: bool) -> Select[Any]:
+    """Up to `limit` pending records due at :now, oldest due first."""
+    statement = (
+        select(notifications)
+        .where(
+            notifications.c.state == DeliveryState.PENDING.value,
+            notifications.c.next_attempt_at <= bindparam("now"),
+        )
+        .order_by(notifications.c.next_attempt_at, notifications.c.id)
+        .limit(limit)
+    )
+    return statement.with_for_update(skip_locked=True) if skip_locked else statement
+
+
+def _changes(outcome: Outcome) -> dict[str, Any]:
+    """The columns an outcome writes."""
+    if outcome.state is DeliveryState.SENT:
+        return {"state": outcome.state.value, "sent_at": outcome.at}
+    error = (outcome.error or "")[:2000]
+    if outcome.state is DeliveryState.PENDING:
+        return {"state": outcome.state.value, "next_attempt_at": outcome.at, "last_error": error}
+    return {"state": outcome.state.value, "last_error": error}
 
 
 def _record_from(row: RowMapping) -> NotificationRecord:
@@ -49,10 +89,11 @@ class SqlNotificationLedger(NotificationLedger):
         self._engine = engine
 
     def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> int:
-        new = 0
-        with self._transaction() as connection:
-            for notification_id, n in items:
-                row: dict[str, Any] = {
+        rows: dict[str, dict[str, Any]] = {}
+        for notification_id, n in items:
+            rows.setdefault(
+                notification_id,
+                {
                     "id": notification_id,
                     "order_id": n.order_id,
                     "status": n.status,
@@ -62,62 +103,62 @@ class SqlNotificationLedger(NotificationLedger):
                     "state": DeliveryState.PENDING.value,
                     "attempts": 0,
                     "next_attempt_at": now,
-                }
-                try:
-                    insert_new(connection, notifications, row, key=notifications.c.id, what="")
-                except DuplicateKey:
-                    continue
-                new += 1
-        return new
+                    "claimed_at": None,
+                    "sent_at": None,
+                    "last_error": None,
+                },
+            )
+        if not rows:
+            return 0
+        with self._transaction() as connection:
+            # One statement for the batch (multi-row on MySQL and PostgreSQL),
+            # skipping the ids already stored instead of failing on them.
+            statement = insert_ignoring_duplicates(connection, notifications)
+            if connection.dialect.name == "postgresql":
+                # psycopg reports no row count for a batch: count what comes back.
+                returning = statement.returning(notifications.c.id)
+                return len(connection.execute(returning, list(rows.values())).all())
+            return int(connection.execute(statement, list(rows.values())).rowcount)
 
     def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
         if limit <= 0:
             return []
         with self._transaction() as connection:
-            statement = (
-                select(notifications)
-                .where(
-                    notifications.c.state == DeliveryState.PENDING.value,
-                    notifications.c.next_attempt_at <= now,
-                )
-                .order_by(notifications.c.next_attempt_at, notifications.c.id)
-                .limit(limit)
-            )
-            if connection.dialect.name in _SKIP_LOCKED_DIALECTS:
-                statement = statement.with_for_update(skip_locked=True)
-            rows = list(connection.execute(statement).mappings())
+            skip_locked = connection.dialect.name in _SKIP_LOCKED_DIALECTS
+            rows = list(connection.execute(_due_statement(limit, skip_locked), {"now": now}))
             if not rows:
                 return []
-            ids = [row["id"] for row in rows]
-            connection.execute(
-                update(notifications)
-                .where(notifications.c.id.in_(ids))
-                .values(
-                    state=DeliveryState.SENDING.value,
-                    attempts=notifications.c.attempts + 1,
+            connection.execute(_CLAIM, {"ids": [row.id for row in rows], "now": now})
+            # The rows are locked (or, on SQLite, the database is) until the
+            # commit: the claimed records are the rows read, as just updated.
+            return [
+                replace(
+                    _record_from(row._mapping),
+                    state=DeliveryState.SENDING,
+                    attempts=row.attempts + 1,
                     claimed_at=now,
                 )
-            )
-            claimed = connection.execute(
-                select(notifications)
-                .where(notifications.c.id.in_(ids))
-                .order_by(notifications.c.next_attempt_at, notifications.c.id)
-            ).mappings()
-            return [_record_from(row) for row in claimed]
+                for row in rows
+            ]
 
-    def mark_sent(self, notification_id: str, *, at: datetime) -> None:
-        self._settle(notification_id, state=DeliveryState.SENT.value, sent_at=at)
-
-    def retry_at(self, notification_id: str, *, at: datetime, error: str) -> None:
-        self._settle(
-            notification_id,
-            state=DeliveryState.PENDING.value,
-            next_attempt_at=at,
-            last_error=error[:2000],
-        )
-
-    def give_up(self, notification_id: str, *, error: str) -> None:
-        self._settle(notification_id, state=DeliveryState.GIVEN_UP.value, last_error=error[:2000])
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        # One UPDATE per kind of outcome (each sets its own columns), in one
+        # transaction; only the claim's outcome settles a record, so an
+        # abandoned one stays unknown and a repeated outcome changes nothing.
+        by_kind: dict[DeliveryState, dict[str, dict[str, Any]]] = {}
+        for outcome in outcomes:
+            by_kind.setdefault(outcome.state, {})[outcome.notification_id] = _changes(outcome)
+        if not by_kind:
+            return
+        with self._transaction() as connection:
+            for state in sorted(by_kind):  # the same order in every transaction
+                bulk_update(
+                    connection,
+                    notifications,
+                    notifications.c.id,
+                    dict(sorted(by_kind[state].items())),
+                    only_where={"state": DeliveryState.SENDING.value},
+                )
 
     def abandon_claims(self, *, claimed_before: datetime) -> list[str]:
         stale = (
@@ -155,18 +196,6 @@ class SqlNotificationLedger(NotificationLedger):
                     .select_from(notifications)
                     .where(notifications.c.state.in_(_OPEN))
                 ).scalar_one()
-            )
-
-    def _settle(self, notification_id: str, **values: Any) -> None:
-        with self._transaction() as connection:
-            # Only the claim's outcome settles it: an abandoned record stays unknown.
-            connection.execute(
-                update(notifications)
-                .where(
-                    notifications.c.id == notification_id,
-                    notifications.c.state == DeliveryState.SENDING.value,
-                )
-                .values(**values)
             )
 
     @contextmanager

@@ -175,10 +175,13 @@ def bulk_update(
     table: Table,
     key: Column[Any],
     changes: Mapping[Any, Mapping[str, Any]],
+    *,
+    only_where: Mapping[str, Any] | None = None,
 ) -> int:
     """Set different values on many rows in one statement (UPDATE ... SET
     col = CASE key WHEN ... END WHERE key IN (...)); every row names the same
-    columns. Returns how many rows matched.
+    columns. `only_where` (column: value) leaves the rows whose columns hold
+    other values as they are. Returns how many rows matched.
 
     The statement is built once per column set and size bucket (a power of
     two; the last row repeats to fill it, which changes nothing), because
@@ -194,15 +197,18 @@ def bulk_update(
         params[f"k{index}"] = row_key
         for number, name in enumerate(columns):
             params[f"v{number}_{index}"] = row[name]
-    statement = _bulk_update_statement(table, key.name, columns, size)
+    conditions = tuple(only_where or ())
+    for number, name in enumerate(conditions):
+        params[f"w{number}"] = (only_where or {})[name]
+    statement = _bulk_update_statement(table, key.name, columns, size, conditions)
     return int(connection.execute(statement, params).rowcount)
 
 
 @functools.lru_cache(maxsize=256)
 def _bulk_update_statement(
-    table: Table, key: str, columns: tuple[str, ...], size: int
+    table: Table, key: str, columns: tuple[str, ...], size: int, conditions: tuple[str, ...]
 ) -> TextClause:
-    for name in (table.name, key, *columns):
+    for name in (table.name, key, *columns, *conditions):
         if not _IDENTIFIER.fullmatch(name):  # spelled into SQL: plain names only
             raise ValueError(f"not a plain SQL identifier: {name!r}")
     keys = ", ".join(f":k{i}" for i in range(size))
@@ -214,12 +220,16 @@ def _bulk_update_statement(
     )
     # Each value bound with its column's type, so that type decorators
     # (UtcDateTime) process it as they would in a plain UPDATE.
+    where = "".join(f" AND {name} = :w{number}" for number, name in enumerate(conditions))
     binds = [bindparam(f"k{i}", type_=table.c[key].type) for i in range(size)] + [
         bindparam(f"v{number}_{i}", type_=table.c[name].type)
         for number, name in enumerate(columns)
         for i in range(size)
     ]
-    return text(f"UPDATE {table.name} SET {sets} WHERE {key} IN ({keys})").bindparams(*binds)
+    binds += [
+        bindparam(f"w{number}", type_=table.c[name].type) for number, name in enumerate(conditions)
+    ]
+    return text(f"UPDATE {table.name} SET {sets} WHERE {key} IN ({keys}){where}").bindparams(*binds)
 
 
 def insert_ignoring_duplicates(connection: Connection, table: Table) -> Any:

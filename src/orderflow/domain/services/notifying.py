@@ -4,13 +4,14 @@ when a send fails for sure, never in the way of an order.
 The relay moves a notification from the outbox into the NotificationLedger
 (idempotent by id) and is done with it: no network call in the relay, so a
 slow or dead mail server never holds back the broker. The dispatcher then
-claims due records (a durable claim, committed before the send), sends, and
-records the outcome:
+claims a batch of due records (a durable claim, committed before the send),
+sends them, and records their outcomes, the batch's in one write:
 
 - sent: done;
 - NotificationFailed (the server refused it or could not be reached): due
   again after an exponential backoff, until `max_attempts`, then given up;
-- no outcome (the dispatcher died between claim and record): after
+- no outcome (the dispatcher died between claim and record, which for a
+  batch means every send since its last write): after
   `claim_lease` the record becomes `unknown` and is not sent again, because
   the mail may well have gone out. At most once, by choice: a duplicate
   order confirmation is worse than one an operator re-sends by hand."""
@@ -18,15 +19,19 @@ records the outcome:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 from orderflow.domain.errors import InfrastructureError, NotificationFailed
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics
-from orderflow.ports.notifier import NotificationLedger, NotificationRecord, Notifier
+from orderflow.ports.notifier import (
+    NotificationLedger,
+    NotificationRecord,
+    Notifier,
+    Outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,12 @@ class DeliveryPolicy:
     initial_backoff: timedelta = timedelta(seconds=2)
     max_backoff: timedelta = timedelta(minutes=10)
     claim_lease: timedelta = timedelta(minutes=5)
-    batch_size: int = 50
+    batch_size: int = 200
+    # The longest a send's outcome waits to be written with the rest of its
+    # batch. The batch's outcomes go in one write; with a slow notifier
+    # (SMTP) this bounds how many sends a crash leaves unrecorded (they turn
+    # `unknown`, never sent twice).
+    record_within: timedelta = timedelta(milliseconds=500)
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt: 2 s, 4 s, 8 s, ..."""
@@ -68,7 +78,7 @@ class NotificationDispatcher:
         # sends them; dropped, they would stay `sending`, turn `unknown`
         # after the lease and never go out (the fault suite's database
         # outage lost a batch's notifications that way).
-        self._unrecorded: list[Callable[[], None]] = []
+        self._unrecorded: list[Outcome] = []
         self._unattempted: list[NotificationRecord] = []
 
     def dispatch_once(self) -> int:
@@ -88,29 +98,36 @@ class NotificationDispatcher:
                     notification_id,
                 )
             claimed = self._ledger.claim_due(now=now, limit=self._policy.batch_size)
+        # The outcomes are written together (one transaction) at the end of
+        # the batch, or sooner when the oldest has waited `record_within`.
+        record_by = time.monotonic() + self._policy.record_within.total_seconds()
         for index, record in enumerate(claimed):
             self._unrecorded.append(self._attempt(record))
+            if index + 1 < len(claimed) and time.monotonic() < record_by:
+                continue
             try:
                 self._record_outcomes()
             except InfrastructureError:
                 self._unattempted = list(claimed[index + 1 :])
                 raise
+            record_by = time.monotonic() + self._policy.record_within.total_seconds()
         return len(claimed)
 
     def _record_outcomes(self) -> None:
-        while self._unrecorded:
-            write = self._unrecorded.pop(0)
-            try:
-                write()
-            except InfrastructureError:
-                # Written again on the next call. An outcome only settles a
-                # record still `sending`, so writing one again (its first
-                # write landed, the acknowledgement was lost) changes nothing.
-                self._unrecorded.insert(0, write)
-                raise
+        if not self._unrecorded:
+            return
+        outcomes, self._unrecorded = self._unrecorded, []
+        try:
+            self._ledger.settle(outcomes)
+        except InfrastructureError:
+            # Written again on the next call. An outcome only settles a
+            # record still `sending`, so writing one again (its first write
+            # landed, the acknowledgement was lost) changes nothing.
+            self._unrecorded = outcomes
+            raise
 
-    def _attempt(self, record: NotificationRecord) -> Callable[[], None]:
-        """Send one claimed record; returns the ledger write of the outcome."""
+    def _attempt(self, record: NotificationRecord) -> Outcome:
+        """Send one claimed record; returns its outcome, to be written."""
         notification = record.notification
         context = {"order_id": notification.order_id, "status": notification.status}
         try:
@@ -125,7 +142,7 @@ class NotificationDispatcher:
                     exc,
                     extra=context,
                 )
-                return partial(self._ledger.give_up, record.notification_id, error=str(exc))
+                return Outcome.given_up(record.notification_id, error=str(exc))
             wait = self._policy.backoff(record.attempts)
             self._metrics.increment(NOTIFICATIONS, result="retry")
             log.warning(
@@ -136,12 +153,9 @@ class NotificationDispatcher:
                 exc,
                 extra=context,
             )
-            return partial(
-                self._ledger.retry_at,
-                record.notification_id,
-                at=self._clock.now() + wait,
-                error=str(exc),
+            return Outcome.retry(
+                record.notification_id, at=self._clock.now() + wait, error=str(exc)
             )
         self._metrics.increment(NOTIFICATIONS, result="sent")
         log.info("notification for order %s sent", notification.order_id, extra=context)
-        return partial(self._ledger.mark_sent, record.notification_id, at=self._clock.now())
+        return Outcome.sent(record.notification_id, at=self._clock.now())
