@@ -9,8 +9,8 @@ The terminal status events (OrderCompleted, OrderFailed) do not go through
 the outbox: the worker emits them on the events topic in one broker
 transaction with the offsets it consumed, built by `status_event` from the
 stored order, so the event a redelivery emits again is the same event (same
-id, same content). OrderProcessingStarted and the customer notification stay
-in the outbox."""
+id, same content). OrderProcessingStarted stays in the outbox; the customer
+notification is staged in the same transaction (stage_notifications)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from orderflow.domain.events import Event, OrderCompleted, OrderFailed, OrderPla
 from orderflow.domain.inventory import reserve
 from orderflow.domain.model import Order, OrderStatus, Product
 from orderflow.domain.services.caching import BestEffortCache
-from orderflow.domain.services.notifications import notification_for, to_outbox_message
+from orderflow.domain.services.notifications import notification_for, stage_notifications
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.outbox import OutboxMessage
@@ -236,7 +236,7 @@ class OrderProcessor:
         """A processing order to completed (its stock taken from `products`)
         or failed (nothing taken); the ids of the products whose stock moved.
         The status event is the worker's to emit (status_event), not the
-        outbox's; the customer notification goes to the outbox."""
+        outbox's; the customer notification is staged by _save_all."""
         wanted = order.quantities()
         try:
             reserve(products, wanted)
@@ -265,7 +265,9 @@ class OrderProcessor:
         self, uow: UnitOfWork, orders: Sequence[Order], *, finished_at: datetime | None = None
     ) -> None:
         """Stage the orders with their events in the outbox and, for orders
-        that just finished (`finished_at`), the customer notification."""
+        that just finished (`finished_at`), the customer notification
+        (stage_notifications: in the ledger where the unit of work reaches
+        it, else in the outbox)."""
         if not orders:
             return
         uow.orders.save_many(orders)
@@ -273,7 +275,11 @@ class OrderProcessor:
         for order in orders:
             messages.extend(to_outbox(order.events, topics=self._topics))
             order.events.clear()
-            if finished_at is not None:
-                notice = notification_for(order)
-                messages.append(to_outbox_message(notice, topics=self._topics, now=finished_at))
         uow.outbox.add(messages)
+        if finished_at is not None:
+            stage_notifications(
+                uow,
+                [notification_for(order) for order in orders],
+                topics=self._topics,
+                now=finished_at,
+            )
