@@ -37,7 +37,7 @@ from orderflow.adapters.kafka.publisher import KafkaPublisher
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.envelope import decode, encode
 from orderflow.domain.errors import BrokerUnavailable
-from orderflow.domain.events import OrderCompleted
+from orderflow.domain.events import OrderCompleted, OrderProcessingStarted
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.runtime import build_worker
 from orderflow.ports.messaging import Delivery
@@ -444,9 +444,14 @@ def test_the_worker_emits_each_status_event_with_its_offsets_on_kafka(
     finally:
         app.close()
 
-    events = status_events(watcher.read(at_least=len(ids)))
+    # Each order's OrderProcessingStarted then its OrderCompleted, both the worker's.
+    values = watcher.read(at_least=2 * len(ids))
+    events = status_events(values)
     assert sorted(e.order_id for e in events) == sorted(ids)
     assert len({e.event_id for e in events}) == len(ids)
+    for order_id in ids:
+        mine = [e for e in map(decode, values) if e.order_id == order_id]
+        assert [type(e) for e in mine] == [OrderProcessingStarted, OrderCompleted]
     assert set(committed_offsets(kafka_url, f"workers-{suffix}", topics["orders_topic"]).values())
 
 

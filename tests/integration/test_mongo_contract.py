@@ -38,7 +38,9 @@ from orderflow.domain.errors import (
 from orderflow.domain.inventory import reserve
 from orderflow.domain.model import Customer, Order, OrderLine, OrderStatus, PaymentMethod
 from orderflow.ports.notifier import NotificationLedger
+from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
+from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import (
     T0,
     PersistenceContract,
@@ -469,4 +471,15 @@ class TestMongoNotificationLedger(NotificationLedgerContract):
     @pytest.fixture
     def ledger(self, mongo_factory: MongoUnitOfWorkFactory) -> NotificationLedger:
         clear(mongo_factory)
+        return MongoNotificationLedger(mongo_factory.store)
+
+
+class TestMongoNotificationStaging(NotificationStagingContract):
+    @pytest.fixture
+    def uow_factory(self, mongo_factory: MongoUnitOfWorkFactory) -> UnitOfWorkFactory:
+        clear(mongo_factory)
+        return mongo_factory
+
+    @pytest.fixture
+    def ledger(self, mongo_factory: MongoUnitOfWorkFactory) -> NotificationLedger:
         return MongoNotificationLedger(mongo_factory.store)

@@ -1,7 +1,7 @@
 """Customer emails reach a real SMTP server (aiosmtpd) exactly once: the
-orders-topic message delivered twice, the relay crashing after it recorded
-the notification, the dispatcher crashing between the send and its record,
-and the mail server down while the order completes."""
+orders-topic message delivered twice, the worker crashing in the commit that
+records the notification, the dispatcher crashing between the send and its
+record, and the mail server down while the order completes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -17,7 +16,7 @@ from aiosmtpd.controller import Controller
 import orderflow
 from orderflow import Orderflow
 from orderflow.adapters.sqlalchemy.notification_ledger import SqlNotificationLedger
-from orderflow.adapters.sqlalchemy.outbox import SqlOutbox
+from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWork
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.domain.services.notifying import DeliveryPolicy, NotificationDispatcher
 from orderflow.entrypoints.runtime import build_worker
@@ -29,6 +28,10 @@ from tests.unit.conftest import place_command
 
 class _Crash(BaseException):
     """Stands for the process dying at that point."""
+
+
+def _raise(error: BaseException) -> None:
+    raise error
 
 
 def make_app(tmp_path: Path, smtp_port: int) -> Orderflow:
@@ -80,33 +83,33 @@ def test_an_email_arrives_once_through_duplicates_and_crashes(
             placed_event = uow.outbox.claim_batch(limit=10)[0]
         app.relay.drain_once()
         app.publisher.publish([placed_event])  # the orders-topic message, twice
+
+        # The worker dies in its commit: neither the status change nor the
+        # notification staged with it (the ledger's table, on SQL) is kept.
+        real_commit = SqlUnitOfWork.commit
+        monkeypatch.setattr(SqlUnitOfWork, "commit", lambda self: _raise(_Crash()))
+        worker = build_worker(app, poll_timeout_s=0.05)
+        try:
+            with pytest.raises(_Crash):
+                worker.run_once()
+        finally:
+            worker.close()
+        monkeypatch.setattr(SqlUnitOfWork, "commit", real_commit)
+        assert app.queries.get(order_id).status is OrderStatus.PENDING
+        assert app.notification_ledger.pending_count() == 0
+
+        # Both deliveries come again: one notification, recorded by the
+        # worker's transaction itself (no outbox row for the relay).
         worker = build_worker(app, poll_timeout_s=0.05)
         try:
             assert worker.run_once() == 2
         finally:
             worker.close()
         assert app.queries.get(order_id).status is OrderStatus.COMPLETED
-
-        # The relay dies after recording the notification, before marking
-        # its outbox row: the row is relayed again by the next drain.
-        real_mark = SqlOutbox.mark_published
-        marks: list[object] = []
-
-        def crash_at_the_second_mark(self: SqlOutbox, **kwargs: Any) -> None:
-            marks.append(kwargs["seqs"])
-            if len(marks) == 2:  # the first marks the broker rows, the second the note
-                raise _Crash
-            real_mark(self, **kwargs)
-
-        monkeypatch.setattr(SqlOutbox, "mark_published", crash_at_the_second_mark)
-        with pytest.raises(_Crash):
-            app.relay.drain_once()
-        monkeypatch.setattr(SqlOutbox, "mark_published", real_mark)
-        assert app.notification_ledger.pending_count() == 1  # recorded, row not marked
-        with app.uow_factory() as uow:
-            assert uow.outbox.pending_count() == 1
-        assert app.relay.drain_once() == 1  # the note's row, relayed again
         assert app.notification_ledger.pending_count() == 1
+        with app.uow_factory() as uow:
+            assert uow.outbox.pending_count() == 0
+        assert app.relay.drain_once() == 0
 
         # The dispatcher dies between the SMTP send and recording it.
         real_settle = SqlNotificationLedger.settle

@@ -26,7 +26,9 @@ from orderflow.adapters.sqlalchemy.tables import metadata
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.errors import StorageUnavailable
 from orderflow.ports.notifier import NotificationLedger
+from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
+from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import PersistenceContract, an_order
 from tests.contracts.row_locking_contract import RowLockingContract
 from tests.contracts.search_reference import check_every_plan
@@ -185,4 +187,26 @@ class TestPostgresNotificationLedger(NotificationLedgerContract):
     @pytest.fixture
     def ledger(self, postgres_factory: SqlUnitOfWorkFactory) -> NotificationLedger:
         clear_tables(postgres_factory.engine)
+        return SqlNotificationLedger(postgres_factory.engine)
+
+
+class TestMariaDbNotificationStaging(NotificationStagingContract):
+    @pytest.fixture
+    def uow_factory(self, mysql_factory: SqlUnitOfWorkFactory) -> UnitOfWorkFactory:
+        clear_tables(mysql_factory.engine)
+        return mysql_factory
+
+    @pytest.fixture
+    def ledger(self, mysql_factory: SqlUnitOfWorkFactory) -> NotificationLedger:
+        return SqlNotificationLedger(mysql_factory.engine)
+
+
+class TestPostgresNotificationStaging(NotificationStagingContract):
+    @pytest.fixture
+    def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> UnitOfWorkFactory:
+        clear_tables(postgres_factory.engine)
+        return postgres_factory
+
+    @pytest.fixture
+    def ledger(self, postgres_factory: SqlUnitOfWorkFactory) -> NotificationLedger:
         return SqlNotificationLedger(postgres_factory.engine)

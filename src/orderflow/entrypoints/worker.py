@@ -40,7 +40,7 @@ from orderflow.domain.errors import (
 from orderflow.domain.events import Event
 from orderflow.domain.model import Order
 from orderflow.domain.services import OrderProcessor
-from orderflow.domain.services.processing import status_event
+from orderflow.domain.services.processing import status_events
 from orderflow.entrypoints.dead_letters import dead_letter
 from orderflow.ports.clock import Clock
 from orderflow.ports.messaging import Delivery, MessageConsumer
@@ -220,10 +220,9 @@ class Worker:
         )
 
     def _status_messages(self, order: Order | None) -> list[OutboxMessage]:
-        event = None if order is None else status_event(order)
-        # A redelivery of a finished order emits the same event again (same
-        # id): at-least-once on the events topic, deduplicable by event id.
-        return [] if event is None else to_outbox([event], topics=self._topics)
+        # A redelivery of a finished order emits the same events again (same
+        # ids): at-least-once on the events topic, deduplicable by event id.
+        return [] if order is None else to_outbox(status_events(order), topics=self._topics)
 
     def _commit(self, settled: Sequence[Delivery], outgoing: dict[str, OutboxMessage]) -> bool:
         """Commit the settled deliveries with what they emit; False if the

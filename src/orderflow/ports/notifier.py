@@ -79,6 +79,22 @@ class NotificationRecord:
     last_error: str | None = None
 
 
+class NotificationRecorder(ABC):
+    """The notification ledger seen from inside a unit of work
+    (`UnitOfWork.notifications`): what it records is part of that unit of
+    work's transaction, so a notification exists exactly when the status
+    change it announces was committed, and a crash before the commit leaves
+    neither."""
+
+    @abstractmethod
+    def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> None:
+        """Stage each (id, notification) not stored yet as pending, due at
+        `now`, as NotificationLedger.record does: an id already stored (or
+        named twice: the first counts) is left exactly as it is, so staging
+        the same notifications again, in this or a later unit of work, adds
+        nothing."""
+
+
 class NotificationLedger(ABC):
     """One record per notification id, the gate that makes each customer
     notification go out at most once. Every method is atomic on its own

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from orderflow.ports.idempotency import IdempotencyStore
+from orderflow.ports.notifier import NotificationRecorder
 from orderflow.ports.outbox import Outbox
 from orderflow.ports.repositories import OrderRepository, ProductRepository
 
@@ -21,6 +22,14 @@ class UnitOfWork(ABC):
     products: ProductRepository
     outbox: Outbox
     idempotency: IdempotencyStore
+    #: The notification ledger inside this transaction, where the adapter
+    #: keeps both in one database and can write them atomically (SQL). None
+    #: where it cannot (memory, MongoDB): notifications then travel through
+    #: the outbox and the relay records them
+    #: (domain/services/notifications.py, `stage_notifications`).
+    #: Annotated only, no default: a DelegatingUnitOfWork must look it up on
+    #: its inner unit of work.
+    notifications: NotificationRecorder | None
 
     def __enter__(self) -> Self:
         return self

@@ -204,6 +204,10 @@ class _Idempotency(IdempotencyStore):
 
 
 class MemoryUnitOfWork(UnitOfWork):
+    # The ledger is a store of its own (MemoryNotificationLedger), outside
+    # these tables' transactions: notifications go through the outbox.
+    notifications = None
+
     def __init__(self, database: MemoryDatabase) -> None:
         self._db = database
         self._working: _Tables | None = None

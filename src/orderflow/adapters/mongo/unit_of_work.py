@@ -71,6 +71,10 @@ class MongoUnitOfWork(UnitOfWork):
     products: MongoProductRepository
     outbox: MongoOutbox
     idempotency: MongoIdempotencyStore
+    # A commit is atomic per document (the order with its embedded outbox),
+    # and a ledger record is a document of another collection: notifications
+    # go through the outbox.
+    notifications = None
 
     def __init__(self, store: MongoStore) -> None:
         self._store = store

@@ -12,19 +12,38 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, Select, bindparam, func, select, update
 
-from orderflow.adapters.sqlalchemy.errors import translate_errors
-from orderflow.adapters.sqlalchemy.statements import bulk_update, insert_ignoring_duplicates
+from orderflow.adapters.sqlalchemy.errors import translate_errors, translated
+from orderflow.adapters.sqlalchemy.statements import (
+    DriverInsert,
+    bulk_update,
+    insert_ignoring_duplicates,
+)
 from orderflow.adapters.sqlalchemy.tables import MYSQL_DIALECTS, notifications
 from orderflow.ports.notifier import (
     DeliveryState,
     Notification,
     NotificationLedger,
     NotificationRecord,
+    NotificationRecorder,
     Outcome,
 )
 
 _SKIP_LOCKED_DIALECTS = (*MYSQL_DIALECTS, "postgresql")
 _OPEN = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
+_COLUMNS = (
+    "id",
+    "order_id",
+    "status",
+    "recipient",
+    "subject",
+    "body",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "claimed_at",
+    "sent_at",
+    "last_error",
+)
 
 
 # The dispatcher's statements, built once (building them cost more than
@@ -84,41 +103,64 @@ def _record_from(row: RowMapping) -> NotificationRecord:
     )
 
 
+def _rows(items: Sequence[tuple[str, Notification]], now: datetime) -> list[dict[str, Any]]:
+    """The new records' rows, the first of each id."""
+    rows: dict[str, dict[str, Any]] = {}
+    for notification_id, n in items:
+        rows.setdefault(
+            notification_id,
+            {
+                "id": notification_id,
+                "order_id": n.order_id,
+                "status": n.status,
+                "recipient": n.recipient,
+                "subject": n.subject,
+                "body": n.body,
+                "state": DeliveryState.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "claimed_at": None,
+                "sent_at": None,
+                "last_error": None,
+            },
+        )
+    return list(rows.values())
+
+
+# Every finished order's notification goes through here, in the worker's
+# transaction: compiled once, run through the driver (statements.DriverInsert),
+# one statement for the batch (multi-row on MySQL) that skips stored ids.
+_RECORD = DriverInsert(notifications, _COLUMNS, skip_duplicates=True)
+
+
+class SqlNotificationRecorder(NotificationRecorder):
+    """The ledger inside a SqlUnitOfWork's transaction (its connection)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    @translated
+    def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> None:
+        rows = _rows(items, now)
+        if rows:
+            _RECORD.execute(self._connection, rows)
+
+
 class SqlNotificationLedger(NotificationLedger):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> int:
-        rows: dict[str, dict[str, Any]] = {}
-        for notification_id, n in items:
-            rows.setdefault(
-                notification_id,
-                {
-                    "id": notification_id,
-                    "order_id": n.order_id,
-                    "status": n.status,
-                    "recipient": n.recipient,
-                    "subject": n.subject,
-                    "body": n.body,
-                    "state": DeliveryState.PENDING.value,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "claimed_at": None,
-                    "sent_at": None,
-                    "last_error": None,
-                },
-            )
+        rows = _rows(items, now)
         if not rows:
             return 0
         with self._transaction() as connection:
-            # One statement for the batch (multi-row on MySQL and PostgreSQL),
-            # skipping the ids already stored instead of failing on them.
             statement = insert_ignoring_duplicates(connection, notifications)
             if connection.dialect.name == "postgresql":
                 # psycopg reports no row count for a batch: count what comes back.
                 returning = statement.returning(notifications.c.id)
-                return len(connection.execute(returning, list(rows.values())).all())
-            return int(connection.execute(statement, list(rows.values())).rowcount)
+                return len(connection.execute(returning, rows).all())
+            return int(connection.execute(statement, rows).rowcount)
 
     def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
         if limit <= 0:

@@ -117,11 +117,15 @@ class DriverInsert:
     parameter): a third of the CPU of intake's two inserts. Driver errors
     still come as SQLAlchemy's (so they are translated as any other), and a
     lost connection is still invalidated. Several rows go as one executemany
-    (on MySQL, one multi-row INSERT, as before)."""
+    (on MySQL, one multi-row INSERT, as before). With `skip_duplicates`, a
+    row whose key is taken is skipped (insert_ignoring_duplicates)."""
 
-    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+    def __init__(
+        self, table: Table, columns: Sequence[str], *, skip_duplicates: bool = False
+    ) -> None:
         self._table = table
         self._columns = tuple(columns)
+        self._skip_duplicates = skip_duplicates
         # Per dialect instance: its bind processors capture its settings
         # (the engine's JSON serializer).
         self._prepared: weakref.WeakKeyDictionary[
@@ -154,7 +158,12 @@ class DriverInsert:
         connection.exec_driver_sql(sql, params)
 
     def _prepare(self, dialect: Dialect) -> tuple[str, tuple[tuple[str, _Processor], ...]]:
-        statement = insert(self._table).values({name: bindparam(name) for name in self._columns})
+        base = (
+            _ignoring_insert(dialect.name, self._table)
+            if self._skip_duplicates
+            else insert(self._table)
+        )
+        statement = base.values({name: bindparam(name) for name in self._columns})
         compiled = statement.compile(dialect=dialect)
         names = compiled.positiontup if dialect.positional else self._columns
         if (
@@ -234,7 +243,10 @@ def _bulk_update_statement(
 
 def insert_ignoring_duplicates(connection: Connection, table: Table) -> Any:
     """An INSERT (for executemany) that skips rows whose key is taken."""
-    dialect = connection.dialect.name
+    return _ignoring_insert(connection.dialect.name, table)
+
+
+def _ignoring_insert(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":

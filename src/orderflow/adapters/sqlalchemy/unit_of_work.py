@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from orderflow.adapters.sqlalchemy.engine import CLEAN, make_engine
 from orderflow.adapters.sqlalchemy.errors import translate_errors
 from orderflow.adapters.sqlalchemy.idempotency import SqlIdempotencyStore
+from orderflow.adapters.sqlalchemy.notification_ledger import SqlNotificationRecorder
 from orderflow.adapters.sqlalchemy.outbox import SqlOutbox
 from orderflow.adapters.sqlalchemy.repositories import SqlOrderRepository, SqlProductRepository
 from orderflow.domain.errors import StorageUnavailable
@@ -36,6 +37,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.products = SqlProductRepository(connection)
         self.outbox = SqlOutbox(connection)
         self.idempotency = SqlIdempotencyStore(connection)
+        # The ledger's table is in this database: notifications are recorded
+        # in this transaction, not copied from the outbox by the relay.
+        self.notifications = SqlNotificationRecorder(connection)
         return self
 
     def __exit__(

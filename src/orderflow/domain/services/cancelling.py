@@ -7,7 +7,7 @@ from orderflow.domain.envelope import Topics, to_outbox
 from orderflow.domain.errors import OrderNotFound
 from orderflow.domain.model import Order
 from orderflow.domain.services.caching import BestEffortCache
-from orderflow.domain.services.notifications import notification_for, to_outbox_message
+from orderflow.domain.services.notifications import notification_for, stage_notifications
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.unit_of_work import UnitOfWork
@@ -42,14 +42,10 @@ class OrderCancellation:
             order.cancel(self._clock.now())
             uow.orders.save(order)
             now = self._clock.now()
-            uow.outbox.add(
-                [
-                    *to_outbox(order.events, topics=self._topics),
-                    # Once per terminal status, cancelled included.
-                    to_outbox_message(notification_for(order), topics=self._topics, now=now),
-                ]
-            )
+            uow.outbox.add(to_outbox(order.events, topics=self._topics))
             order.events.clear()
+            # Once per terminal status, cancelled included.
+            stage_notifications(uow, [notification_for(order)], topics=self._topics, now=now)
             uow.commit()
         self._metrics.increment("orders_cancelled_total")
         log.info("order %s cancelled", order.id, extra={"order_id": order.id})

@@ -5,12 +5,12 @@ that moves the order from processing to a terminal status, under a lock on
 the order row. A redelivered or duplicated event finds the order terminal
 and changes nothing.
 
-The terminal status events (OrderCompleted, OrderFailed) do not go through
-the outbox: the worker emits them on the events topic in one broker
-transaction with the offsets it consumed, built by `status_event` from the
-stored order, so the event a redelivery emits again is the same event (same
-id, same content). OrderProcessingStarted and the customer notification stay
-in the outbox."""
+The status events (OrderProcessingStarted, OrderCompleted, OrderFailed) do
+not go through the outbox: the worker emits them on the events topic in one
+broker transaction with the offsets it consumed, built by `status_events`
+from the stored order, so the events a redelivery emits again are the same
+events (same ids, same content). The customer notification is staged in
+the same transaction as the status change (stage_notifications)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,17 @@ from datetime import datetime
 
 from orderflow.domain.envelope import Topics, to_outbox
 from orderflow.domain.errors import InsufficientStock, OrderNotFound, ProductNotFound
-from orderflow.domain.events import Event, OrderCompleted, OrderFailed, OrderPlaced
+from orderflow.domain.events import (
+    Event,
+    OrderCompleted,
+    OrderFailed,
+    OrderPlaced,
+    OrderProcessingStarted,
+)
 from orderflow.domain.inventory import reserve
 from orderflow.domain.model import Order, OrderStatus, Product
 from orderflow.domain.services.caching import BestEffortCache
-from orderflow.domain.services.notifications import notification_for, to_outbox_message
+from orderflow.domain.services.notifications import notification_for, stage_notifications
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.outbox import OutboxMessage
@@ -61,6 +67,32 @@ def status_event(order: Order) -> OrderCompleted | OrderFailed | None:
             reason=order.failure_reason or "",
         )
     return None
+
+
+def status_events(order: Order) -> list[OrderProcessingStarted | OrderCompleted | OrderFailed]:
+    """Every status event of a finished order, oldest first: its
+    OrderProcessingStarted (time and id from the processing transition of
+    its history) and its terminal event (status_event). Empty while it is
+    unfinished or cancelled. A pure function of the stored order, like
+    status_event, so a re-emission is the same events."""
+    final = status_event(order)
+    if final is None:
+        return []
+    started = next((t for t in order.history if t.status is OrderStatus.PROCESSING), None)
+    if started is None:  # pragma: no cover - a finished order went through processing
+        return [final]
+    return [
+        OrderProcessingStarted(
+            order_id=order.id,
+            occurred_at=started.at,
+            event_id=str(uuid.uuid5(STATUS_EVENTS, f"{order.id}/{OrderStatus.PROCESSING.value}")),
+        ),
+        final,
+    ]
+
+
+# The events the worker emits itself (status_events), not through the outbox.
+_WORKER_EMITS = (OrderProcessingStarted, OrderCompleted, OrderFailed)
 
 
 class OrderProcessor:
@@ -235,8 +267,8 @@ class OrderProcessor:
     def _settle(self, order: Order, products: dict[str, Product], now: datetime) -> set[str]:
         """A processing order to completed (its stock taken from `products`)
         or failed (nothing taken); the ids of the products whose stock moved.
-        The status event is the worker's to emit (status_event), not the
-        outbox's; the customer notification goes to the outbox."""
+        The status events are the worker's to emit (status_events), not the
+        outbox's; the customer notification is staged by _save_all."""
         wanted = order.quantities()
         try:
             reserve(products, wanted)
@@ -246,9 +278,6 @@ class OrderProcessor:
         else:
             order.complete(now)
             taken = set(wanted)
-        order.events[:] = [
-            e for e in order.events if not isinstance(e, OrderCompleted | OrderFailed)
-        ]
         return taken
 
     def _finished(self, order: Order) -> None:
@@ -264,16 +293,26 @@ class OrderProcessor:
     def _save_all(
         self, uow: UnitOfWork, orders: Sequence[Order], *, finished_at: datetime | None = None
     ) -> None:
-        """Stage the orders with their events in the outbox and, for orders
-        that just finished (`finished_at`), the customer notification."""
+        """Stage the orders with their events in the outbox (none of the
+        status events: the worker emits those) and, for orders
+        that just finished (`finished_at`), the customer notification
+        (stage_notifications: in the ledger where the unit of work reaches
+        it, else in the outbox)."""
         if not orders:
             return
         uow.orders.save_many(orders)
         messages: list[OutboxMessage] = []
         for order in orders:
-            messages.extend(to_outbox(order.events, topics=self._topics))
+            # The status events are the worker's to emit (status_events).
+            outgoing = [e for e in order.events if not isinstance(e, _WORKER_EMITS)]
+            messages.extend(to_outbox(outgoing, topics=self._topics))
             order.events.clear()
-            if finished_at is not None:
-                notice = notification_for(order)
-                messages.append(to_outbox_message(notice, topics=self._topics, now=finished_at))
-        uow.outbox.add(messages)
+        if messages:
+            uow.outbox.add(messages)
+        if finished_at is not None:
+            stage_notifications(
+                uow,
+                [notification_for(order) for order in orders],
+                topics=self._topics,
+                now=finished_at,
+            )
