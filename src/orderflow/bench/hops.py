@@ -10,6 +10,7 @@ millisecond (Kafka timestamps are whole milliseconds)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -87,7 +88,7 @@ def breakdown(
     # between batches are the relay's and the workers' cycles.
     for name, moment in (("relay batches: gap", "published"), ("event batches: gap", "emitted")):
         batches = sorted({round(m[moment], 3) for m in moments.values() if moment in m})
-        gaps = [(b - a) * 1000 for a, b in zip(batches, batches[1:], strict=False)]
+        gaps = [(b - a) * 1000 for a, b in itertools.pairwise(batches)]
         figures.append((name, len(batches), percentile(gaps, 50), percentile(gaps, 99)))
     return figures
 
