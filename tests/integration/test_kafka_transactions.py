@@ -165,6 +165,11 @@ class FailsAtCommit(TransactionalProducer):
         self.fail = True
 
     def _commit(self, producer: Any) -> None:
+        # The commit is what flushes the sends (TransactionalProducer.run):
+        # put them on the broker first, as a process that dies between its
+        # sends and its commit would have, so the open or aborted
+        # transaction holds records.
+        producer.flush(timeout=10)
         self.before_commit()
         if self.fail:
             raise KafkaError("the process died before the commit (injected)")

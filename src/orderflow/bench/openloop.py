@@ -36,6 +36,10 @@ class EndToEnd:
     p50_ms: float
     p99_ms: float
     post_p99_ms: float  # of that, until the POST was answered
+    # Per order (by id): wall-clock seconds when it was due, when its POST
+    # was answered and when its terminal event was read (None: never), for
+    # the per-hop breakdown (bench/hops.py).
+    timings: dict[str, tuple[float, float, float | None]]
 
 
 class _Completions:
@@ -93,6 +97,7 @@ def run_open_loop(
     client = _Client()
     sent: dict[str, float] = {}
     answered: list[float] = []
+    answered_at: dict[str, float] = {}
     errors = 0
     lock = threading.Lock()
 
@@ -113,7 +118,8 @@ def run_open_loop(
             order_id = json.loads(payload)["id"]
             with lock:
                 sent[order_id] = due
-                answered.append((time.monotonic() - due) * 1000)
+                answered_at[order_id] = time.monotonic()
+                answered.append((answered_at[order_id] - due) * 1000)
         except (OSError, http.client.HTTPException, BenchError, ValueError, KeyError):
             with lock:
                 errors += 1
@@ -143,6 +149,8 @@ def run_open_loop(
     # An order not finished when the bench gave up counts with the time it
     # had waited: the percentiles are then lower bounds, and say so.
     latencies = [(arrivals.get(i, given_up) - due) * 1000 for i, due in sent.items()]
+    wall = time.time() - time.monotonic()
+    arrived = {i: arrivals.get(i) for i in sent}
     return EndToEnd(
         offered=total,
         completed=sum(1 for i in sent if i in arrivals),
@@ -150,4 +158,9 @@ def run_open_loop(
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
         post_p99_ms=percentile(answered, 99),
+        timings={
+            i: (due + wall, answered_at[i] + wall, None if a is None else a + wall)
+            for i, due in sent.items()
+            for a in (arrived[i],)
+        },
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
-from orderflow.bench import data
+from orderflow.bench import data, hops
 from orderflow.bench.baseline_apps import BASELINE_TABLE_DDL
 from orderflow.bench.errors import BenchError
 from orderflow.bench.figures import Figure
@@ -271,7 +271,19 @@ class _Run:
 
     def end_to_end(self) -> None:
         scale = self.scale
-        self._start_pipeline()
+        if not self.pipeline_started:
+            self._start_pipeline()
+            # Just started (`--only e2e`): the workers join their group on
+            # their first poll, which takes seconds on the test broker. Wait
+            # until orders go through, or the run measures the join.
+            run_open_loop(
+                self.api,
+                data.order_bodies(20, seed=18),
+                broker_url=self.svc.broker_url,
+                events_topic=self.topics.events,
+                rate=20,
+                duration_s=2,
+            )
         result = run_open_loop(
             self.api,
             data.order_bodies(500, seed=17),
@@ -287,6 +299,19 @@ class _Run:
             f"bench: e2e: p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms "
             f"(POST answered: p99 {result.post_p99_ms:.1f} ms), {unfinished} unfinished"
         )
+        if os.environ.get("ORDERFLOW_BENCH_HOPS"):
+            # Where the time went, per hop (bench/hops.py): costs a few seconds.
+            self.say(
+                hops.report(
+                    hops.breakdown(
+                        result.timings,
+                        engine=self.engine,
+                        broker_url=self.svc.broker_url,
+                        orders_topic=self.topics.orders,
+                        events_topic=self.topics.events,
+                    )
+                )
+            )
         p50, p99 = produce_consume_latency_ms(
             self.svc.broker_url, rate=scale.e2e_rate, duration_s=scale.probe_s
         )

@@ -72,12 +72,24 @@ def send_all(
     """Send every message (key = order id, value = the envelope) and wait up to
     `timeout_s` for the acknowledgements; the errors of those that failed.
     Raises KafkaError if the producer refused a send or the wait ran out."""
-    # Send everything first so the batches share requests, then wait once.
-    futures = [
+    futures = send_now(producer, messages)
+    producer.flush(timeout=timeout_s)  # ends the linger, and waits
+    return failures(futures)
+
+
+def send_now(producer: Any, messages: Sequence[OutboxMessage]) -> list[Any]:
+    """Send every message (key = order id, value = the envelope); their
+    futures, not waited for. In a transaction, the commit sends what the
+    producer still holds (linger or not) and waits for it."""
+    # Send everything first so the batches share requests.
+    return [
         producer.send(message.topic, key=message.key.encode(), value=encode(message))
         for message in messages
     ]
-    producer.flush(timeout=timeout_s)
+
+
+def failures(futures: Sequence[Any]) -> list[BaseException]:
+    """The errors of the sends (futures of send_now) that did not succeed."""
     return [
         future.exception
         if isinstance(future.exception, BaseException)
@@ -133,13 +145,13 @@ class TransactionalProducer:
             producer = self._ensure_producer()
             try:
                 producer.begin_transaction()
-                if messages:
-                    failures = send_all(producer, messages, timeout_s=self._timeout_s)
-                    if failures:
-                        raise KafkaError(
-                            f"{len(failures)} of {len(messages)} messages were not "
-                            f"acknowledged: {failures[0]}"
-                        ) from failures[0]
+                # The sends are not waited for on their own: the commit
+                # flushes them (no linger) and kafka-python holds the EndTxn
+                # back until every batch is acknowledged, so the commit's
+                # wait covers them, and a failed send fails the commit (the
+                # transaction is then aborted). One wait and wake-up fewer
+                # per transaction than flush() then commit.
+                futures = send_now(producer, messages) if messages else []
                 if offsets:
                     self._step(
                         producer,
@@ -149,6 +161,12 @@ class TransactionalProducer:
                         "sending the offsets",
                     )
                 self._commit(producer)
+                failed = failures(futures)
+                if failed:  # not expected after a commit; never taken as sent
+                    raise KafkaError(
+                        f"{len(failed)} of {len(messages)} messages were not "
+                        f"acknowledged: {failed[0]}"
+                    ) from failed[0]
             except KafkaError as exc:
                 self._abort(producer)
                 raise BrokerUnavailable(
