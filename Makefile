@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test test-unit test-integration test-browser test-faults test-fuzz lint fmt services mongo-venv clean bench
+.PHONY: install serve test test-unit test-integration test-browser test-faults test-fuzz lint fmt services mongo-venv clean bench wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ test: test-unit test-integration test-browser test-faults test-fuzz
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test-integration: $(STAMP) mongo-venv
+test-integration: $(STAMP) mongo-venv wrk
 	$(BIN)/pytest tests/integration -q
 
 # The dashboard in headless Chromium (Debian's /usr/bin/chromium; apt-get install -y chromium).
@@ -50,24 +50,28 @@ services: $(STAMP)
 mongo-venv:
 	bash scripts/mongo-venv.sh
 
-# The benchmark (docs/PERFORMANCE.md): BENCH_ARGS=--quick for a short run.
-# It installs wrk (Debian's package) itself when missing.
+# The benchmark (docs/PERFORMANCE.md), tools/bench run from the repository
+# root: BENCH_ARGS=--quick for a short run. wrk (Debian's package) is installed
+# here when missing; the bench itself installs nothing.
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
-	$(BIN)/orderflow bench $(BENCH_ARGS)
+wrk:
+	@command -v wrk >/dev/null || bash scripts/install-wrk.sh
+
+bench: $(BENCH_STAMP) wrk
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff format --check src tests tools
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests tools
+	$(BIN)/ruff format src tests tools
 
 clean:
 	rm -rf $(VENV) .venv-mongo .pytest_cache .mypy_cache .ruff_cache

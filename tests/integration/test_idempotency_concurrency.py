@@ -22,7 +22,7 @@ from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
 from orderflow.entrypoints.schema import migrate
-from orderflow.testing import services
+from tests.support import services
 from tests.unit.http.support import valid_order
 
 THREADS = 12

@@ -42,9 +42,9 @@ from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.runtime import build_worker
 from orderflow.ports.messaging import Delivery
 from orderflow.ports.outbox import OutboxMessage
-from orderflow.testing import services
-from orderflow.testing.processes import free_port
 from tests.contracts.messaging_contract import drain, message, quiet
+from tests.support import services
+from tests.support.processes import free_port
 from tests.unit.conftest import place_command
 
 PARTITIONS = 3

@@ -1,5 +1,5 @@
 """A database that goes away in the middle of a unit of work, on MariaDB and
-PostgreSQL behind a TCP proxy (orderflow.testing.proxy): the unit of work
+PostgreSQL behind a TCP proxy (tests.support.proxy): the unit of work
 reports StorageUnavailable, and the relay loop outlives the outage and
 drains the outbox once the database is back.
 
@@ -31,8 +31,8 @@ from orderflow.entrypoints.runtime import build_relay_loop
 from orderflow.entrypoints.schema import migrate
 from orderflow.ports.messaging import MessagePublisher
 from orderflow.ports.outbox import OutboxMessage
-from orderflow.testing import services
-from orderflow.testing.proxy import TcpProxy
+from tests.support import services
+from tests.support.proxy import TcpProxy
 from tests.unit.conftest import place_command
 
 

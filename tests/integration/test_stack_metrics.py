@@ -16,10 +16,10 @@ import pytest
 import orderflow
 from orderflow.entrypoints.catalog_files import parse_rows
 from orderflow.entrypoints.schema import migrate
-from orderflow.testing import services
-from orderflow.testing.metrics import Samples, parse, total, value
 from tests.integration.test_embedded_serve import call, free_port
 from tests.integration.test_production_stack import CATALOG, Stack, order_request
+from tests.support import services
+from tests.support.metrics import Samples, parse, total, value
 
 ORDERS = 20
 

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import click
 
-from orderflow.bench.command import bench
 from orderflow.bootstrap import Orderflow, bootstrap
 from orderflow.config import Settings
 from orderflow.entrypoints.catalog_files import CatalogFileError, demo_catalog, read_catalog
@@ -382,8 +381,6 @@ def dlq_purge(everything: bool, through: Sequence[str], yes: bool) -> None:
         app.close()
     click.echo(f"purged {count} dead letters")
 
-
-main.add_command(bench)
 
 if __name__ == "__main__":
     sys.exit(main())

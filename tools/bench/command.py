@@ -1,4 +1,4 @@
-"""`orderflow bench`: the click command (cli.py adds it to the group)."""
+"""The bench's command line (`python -m tools.bench`, `make bench`)."""
 
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ def bench(
 ) -> None:
     """Benchmark the stack (MariaDB, Kafka, Redis) against baselines measured
     in the same run; prints a markdown table (see docs/PERFORMANCE.md)."""
-    from orderflow.bench.errors import BenchError
-    from orderflow.bench.figures import markdown_table, write_json
-    from orderflow.bench.runner import SCALES, Options, run
+    from tools.bench.errors import BenchError
+    from tools.bench.figures import markdown_table, write_json
+    from tools.bench.runner import SCALES, Options, run
 
     # kafka-python's warnings about its own event loop are noise in a report.
     logging.getLogger("kafka").setLevel(logging.ERROR)

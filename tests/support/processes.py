@@ -127,7 +127,7 @@ def spawn_server(
             # Its own session: a Ctrl-C meant for pytest does not reach it
             # before pytest has had the chance to stop it in order.
             start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,
+            preexec_fn=exit_with_parent if die_with_parent else None,
         )
     service = Service(
         name,
@@ -148,7 +148,7 @@ def spawn_server(
     return service
 
 
-def _die_with_parent() -> None:
+def exit_with_parent() -> None:
     """In the child: receive SIGTERM when the parent dies, so a killed pytest
     leaves no broker behind (Linux only)."""
     if sys.platform.startswith("linux"):

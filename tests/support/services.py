@@ -16,7 +16,7 @@ Service.stop() ends what the call started and drops what it created (the
 machine's MariaDB, PostgreSQL and Redis servers keep running). A service that
 cannot be started raises ServiceError naming the cause and the log's last
 lines, never a skip. docs/TEST-SERVICES.md has the details; `python -m
-orderflow.testing` (scripts/services.sh) starts them all by hand.
+tests.support` (scripts/services.sh) starts them all by hand.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from orderflow.testing.processes import (
+from tests.support.processes import (
     LOCALHOST,
     Service,
     ServiceError,
@@ -54,7 +54,7 @@ __all__ = [
     "start_mongo",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "scripts"
 TEST_DATABASE_PREFIX = "orderflow_test_"
 REDIS_CLAIM_KEY = "orderflow-test:claim"

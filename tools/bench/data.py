@@ -19,12 +19,11 @@ from kafka import KafkaProducer
 from sqlalchemy import Engine, insert
 
 from orderflow.adapters.kafka.urls import bootstrap_servers
-from orderflow.adapters.sqlalchemy.repositories import _order_row
 from orderflow.adapters.sqlalchemy.search_index import trigrams
 from orderflow.adapters.sqlalchemy.tables import orders
-from orderflow.bench.baseline_apps import mysql_connect
 from orderflow.domain.envelope import Topics, encode, to_outbox
 from orderflow.domain.model import Customer, Order, OrderLine, PaymentMethod
+from tools.bench.baseline_apps import mysql_connect
 
 HOT_PRODUCTS = 1000  # orders name these, so they have stock for every run
 HOT_STOCK = 1_000_000_000
@@ -233,8 +232,36 @@ def store_orders(engine: Engine, placed: Sequence[Order], *, chunk: int = 2000) 
     with engine.begin() as connection:
         for start in range(0, len(placed), chunk):
             connection.execute(
-                insert(orders), [_order_row(o) for o in placed[start : start + chunk]]
+                insert(orders), [order_row(o) for o in placed[start : start + chunk]]
             )
+
+
+def order_row(order: Order) -> dict[str, Any]:
+    """An order as a row of the `orders` table (its public schema), built
+    here rather than with the repository's own helper, which is private."""
+    return {
+        "id": order.id,
+        "customer_name": order.customer.name,
+        "customer_email": order.customer.email,
+        "customer_address": order.customer.address,
+        "payment_method": order.payment_method.value,
+        "status": order.status.value,
+        "failure_reason": order.failure_reason,
+        "total": order.total,
+        # Prices as strings, as the repository writes them: no float on the way.
+        "items": [
+            {
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price": str(line.unit_price),
+            }
+            for line in order.items
+        ],
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+        "version": order.version,
+        "history": [transition.to_dict() for transition in order.history],
+    }
 
 
 def publish_placed(broker_url: str, topics: Topics, placed: Sequence[Order]) -> None:

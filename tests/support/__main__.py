@@ -1,4 +1,4 @@
-"""`python -m orderflow.testing [start|stop] [--only ...] [--detach]`, what
+"""`python -m tests.support [start|stop] [--only ...] [--detach]`, what
 scripts/services.sh runs: start the integration-test services and print the
 environment variables that point the tests (tests/integration/conftest.py) at
 them."""
@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from orderflow.testing.processes import Service, ServiceError
-from orderflow.testing.services import (
+from tests.support.processes import Service, ServiceError
+from tests.support.services import (
     REPO_ROOT,
     drop_scratch_database,
     ensure_mariadb,

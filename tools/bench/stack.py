@@ -1,5 +1,5 @@
 """The system under test, as the production stack test runs it: MariaDB,
-Kafka (Tansu) and Redis from orderflow.testing.services, then `orderflow api`
+Kafka (Tansu) and Redis from tests.support.services, then `orderflow api`
 (granian), `orderflow relay` and `orderflow worker` as OS processes, and the
 baselines' gunicorn servers, each logging into the run's work directory."""
 
@@ -17,13 +17,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orderflow.bench.errors import BenchError
-from orderflow.testing import services
-from orderflow.testing.processes import (
+from tests.support import services
+from tests.support.processes import (
     LOCALHOST,
-    _die_with_parent,
+    exit_with_parent,
     free_port,
 )
+from tools.bench.errors import BenchError
 
 BIN = Path(sys.executable).parent
 
@@ -97,7 +97,7 @@ class Processes:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=exit_with_parent,
         )
         log.close()
         self.running.append((name, process))
@@ -130,6 +130,9 @@ class Processes:
                 f"{LOCALHOST}:{port}",
                 "--log-level",
                 "warning",
+                # The baseline apps are tools.bench.*: importable from the repository root.
+                "--chdir",
+                str(services.REPO_ROOT),
                 app,
             ],
             env={**self.env, **env},

@@ -13,8 +13,8 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from orderflow.adapters.kafka.urls import bootstrap_servers
-from orderflow.bench.errors import BenchError
-from orderflow.bench.figures import percentile
+from tools.bench.errors import BenchError
+from tools.bench.figures import percentile
 
 CONSUMER_SETTINGS: dict[str, Any] = {
     "enable_auto_commit": False,

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-from orderflow.testing.processes import LOCALHOST
+from tests.support.processes import LOCALHOST
 
 
 class WebhookRecorder:

@@ -30,15 +30,15 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
-from orderflow.bench import data, hops
-from orderflow.bench.baseline_apps import BASELINE_TABLE_DDL
-from orderflow.bench.errors import BenchError
-from orderflow.bench.figures import Figure
-from orderflow.bench.kafka_baselines import produce_consume_latency_ms, raw_consume_rate
-from orderflow.bench.openloop import run_open_loop
-from orderflow.bench.stack import Processes, Services, orderflow_env, running_services
-from orderflow.bench.wrk import WrkResult, combine, ensure_wrk, requests_script, run_wrk
 from orderflow.domain.envelope import Topics
+from tools.bench import data, hops
+from tools.bench.baseline_apps import BASELINE_TABLE_DDL
+from tools.bench.errors import BenchError
+from tools.bench.figures import Figure
+from tools.bench.kafka_baselines import produce_consume_latency_ms, raw_consume_rate
+from tools.bench.openloop import run_open_loop
+from tools.bench.stack import Processes, Services, orderflow_env, running_services
+from tools.bench.wrk import WrkResult, combine, ensure_wrk, requests_script, run_wrk
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ class _Run:
         elsewhere on the machine falls on both alike."""
         baseline_url = self.processes.gunicorn(
             f"baseline-{name}",
-            f"orderflow.bench.baseline_apps:{baseline_app}()",
+            f"tools.bench.baseline_apps:{baseline_app}()",
             workers=os.cpu_count() or 1,
             env=self.baseline_env,
         )

@@ -8,7 +8,6 @@ of the end-to-end figure comes from openloop.py instead."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -17,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orderflow.bench.errors import BenchError
+from tools.bench.errors import BenchError
 
 REPORT_PREFIX = "BENCH "
 
@@ -62,20 +61,11 @@ def combine(rounds: Sequence[WrkResult]) -> WrkResult:
 
 
 def ensure_wrk() -> str:
-    """The wrk binary; installed from Debian's package when missing and this
-    process may (root with apt-get), else BenchError saying how."""
+    """The wrk binary, else BenchError saying how to get it. The bench installs
+    nothing itself: `make bench` installs Debian's package when it is missing."""
     found = shutil.which("wrk")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        install = ["apt-get", "install", "-y", "-q", "wrk"]
-        if subprocess.run(install, capture_output=True, check=False, timeout=600).returncode:
-            # A fresh machine's package lists may be empty or stale.
-            subprocess.run(
-                ["apt-get", "update", "-q"], capture_output=True, check=False, timeout=600
-            )
-            subprocess.run(install, capture_output=True, check=False, timeout=600)
-        found = shutil.which("wrk")
     if found is None:
-        raise BenchError("the bench needs wrk: install it with `apt-get install -y wrk`")
+        raise BenchError("the bench needs wrk: run it with `make bench`, or `apt-get install wrk`")
     return found
 
 

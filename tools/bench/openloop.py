@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 from kafka import KafkaConsumer, TopicPartition
 
 from orderflow.adapters.kafka.urls import bootstrap_servers
-from orderflow.bench.errors import BenchError
-from orderflow.bench.figures import percentile
-from orderflow.bench.kafka_baselines import CONSUMER_SETTINGS
+from tools.bench.errors import BenchError
+from tools.bench.figures import percentile
+from tools.bench.kafka_baselines import CONSUMER_SETTINGS
 
 TERMINAL = frozenset({"OrderCompleted", "OrderFailed"})
 

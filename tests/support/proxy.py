@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from orderflow.testing.processes import LOCALHOST
+from tests.support.processes import LOCALHOST
 
 _BUFFER = 64 * 1024
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orderflow.testing.processes import free_port
+from tests.support.processes import free_port
 
 ORDERFLOW = str(Path(sys.executable).with_name("orderflow"))
 
