@@ -28,17 +28,8 @@ class Bug:
 
     def __init__(self, app: Orderflow) -> None:
         self.fixed = False
-        self._handle = app.processor.handle
         self._handle_many = app.processor.handle_many
-        # Both doors: the worker hands a batch to handle_many, and after a
-        # failed batch each event to handle, to find the culprit.
-        app.processor.handle = self  # type: ignore[method-assign]
         app.processor.handle_many = self.many  # type: ignore[method-assign]
-
-    def __call__(self, event: Event) -> Any:
-        if not self.fixed:
-            raise RuntimeError("bug: cannot handle this release's events")
-        return self._handle(event)
 
     def many(self, events: Sequence[Event]) -> Any:
         if not self.fixed:

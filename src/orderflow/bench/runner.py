@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
+from orderflow.application.messages import Topics
 from orderflow.bench import data, hops
 from orderflow.bench.baseline_apps import BASELINE_TABLE_DDL
 from orderflow.bench.errors import BenchError
@@ -38,7 +39,6 @@ from orderflow.bench.kafka_baselines import produce_consume_latency_ms, raw_cons
 from orderflow.bench.openloop import run_open_loop
 from orderflow.bench.stack import Processes, Services, orderflow_env, running_services
 from orderflow.bench.wrk import WrkResult, combine, ensure_wrk, requests_script, run_wrk
-from orderflow.domain.envelope import Topics
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from orderflow.domain.envelope import Topics, to_outbox
+from orderflow.application.messages import Topics, to_outbox
+from orderflow.application.notifications import notification_for, stage_notifications
 from orderflow.domain.errors import OrderNotFound
 from orderflow.domain.model import Order
-from orderflow.domain.services.caching import BestEffortCache
-from orderflow.domain.services.notifications import notification_for, stage_notifications
+from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.unit_of_work import UnitOfWork
@@ -21,7 +21,7 @@ class OrderCancellation:
         *,
         uow_factory: Callable[[], UnitOfWork],
         clock: Clock,
-        cache: BestEffortCache,
+        cache: OrderCache,
         topics: Topics,
         metrics: Metrics,
     ) -> None:
@@ -45,7 +45,7 @@ class OrderCancellation:
             uow.outbox.add(to_outbox(order.events, topics=self._topics))
             order.events.clear()
             # Once per terminal status, cancelled included.
-            stage_notifications(uow, [notification_for(order)], topics=self._topics, now=now)
+            stage_notifications(uow, [notification_for(order)], now=now)
             uow.commit()
         self._metrics.increment("orders_cancelled_total")
         log.info("order %s cancelled", order.id, extra={"order_id": order.id})

@@ -7,11 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from orderflow.domain.envelope import Topics
-from orderflow.domain.services.notifications import from_outbox_message
 from orderflow.ports.clock import Clock
 from orderflow.ports.messaging import MessagePublisher
-from orderflow.ports.notifier import NotificationLedger
+from orderflow.ports.notifier import NOTIFICATIONS_TOPIC, NotificationLedger, notification_of
 from orderflow.ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -25,14 +23,12 @@ class OutboxRelay:
         publisher: MessagePublisher,
         ledger: NotificationLedger,
         clock: Clock,
-        topics: Topics,
         batch_size: int = 500,
     ) -> None:
         self._uow_factory = uow_factory
         self._publisher = publisher
         self._ledger = ledger
         self._clock = clock
-        self._topics = topics
         self._batch_size = batch_size
 
     def drain_once(self) -> int:
@@ -45,8 +41,8 @@ class OutboxRelay:
             batch = uow.outbox.claim_batch(limit=self._batch_size)
             if not batch:
                 return 0
-            to_broker = [m for m in batch if m.topic != self._topics.notifications]
-            notes = [m for m in batch if m.topic == self._topics.notifications]
+            to_broker = [m for m in batch if m.topic != NOTIFICATIONS_TOPIC]
+            notes = [m for m in batch if m.topic == NOTIFICATIONS_TOPIC]
             if to_broker:
                 self._publisher.publish(to_broker)
             done = [m.seq for m in to_broker if m.seq is not None]
@@ -59,7 +55,7 @@ class OutboxRelay:
             # the mark below, or another relay claiming it meanwhile) is
             # recorded once, and so sent at most once.
             self._ledger.record(
-                [(m.message_id, from_outbox_message(m)) for m in notes], now=self._clock.now()
+                [(m.message_id, notification_of(m)) for m in notes], now=self._clock.now()
             )
             with self._uow_factory() as uow:
                 uow.outbox.mark_published(

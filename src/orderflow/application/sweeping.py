@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from orderflow.domain.envelope import Topics, to_outbox
+from orderflow.application.messages import Topics, to_outbox
 from orderflow.domain.events import OrderPlaced
 from orderflow.domain.model import OrderStatus
 from orderflow.ports.clock import Clock
