@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Protocol, TypeVar
 
 from dependency_injector import containers, providers
 
@@ -62,24 +63,31 @@ from orderflow.ports.topics import TopicStore
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
 
-def _sql_database(url: str) -> Iterator[UnitOfWorkFactory]:
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_Client = TypeVar("_Client", bound=_Closable)
+
+
+def _closing(client: _Client) -> Iterator[_Client]:
+    """A Resource's life: the client, closed by shutdown_resources()."""
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _sql_database(url: str) -> UnitOfWorkFactory:
     from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 
-    factory = SqlUnitOfWorkFactory.from_url(url)
-    try:
-        yield factory
-    finally:
-        factory.close()
+    return SqlUnitOfWorkFactory.from_url(url)
 
 
-def _mongo_database(url: str) -> Iterator[UnitOfWorkFactory]:
+def _mongo_database(url: str) -> UnitOfWorkFactory:
     from orderflow.adapters.mongo.unit_of_work import MongoUnitOfWorkFactory
 
-    factory = MongoUnitOfWorkFactory.from_url(url)
-    try:
-        yield factory
-    finally:
-        factory.close()
+    return MongoUnitOfWorkFactory.from_url(url)
 
 
 def _sql_ledger(uow_factory: UnitOfWorkFactory) -> NotificationLedger:
@@ -98,19 +106,13 @@ def _mongo_ledger(uow_factory: UnitOfWorkFactory) -> NotificationLedger:
     return MongoNotificationLedger(uow_factory.store)
 
 
-def _kafka_publisher(url: str) -> Iterator[MessagePublisher]:
+def _kafka_publisher(url: str) -> MessagePublisher:
     from orderflow.adapters.kafka.publisher import KafkaPublisher
 
     # Transactional: each relay batch is all-or-nothing for read_committed
     # readers. The id is unique per process (two live producers with one id
     # fence each other); the intake fallback shares this publisher.
-    publisher = KafkaPublisher.from_url(
-        url, transactional_id=f"orderflow-publisher-{uuid.uuid4().hex}"
-    )
-    try:
-        yield publisher
-    finally:
-        publisher.close()
+    return KafkaPublisher.from_url(url, transactional_id=f"orderflow-publisher-{uuid.uuid4().hex}")
 
 
 def _kafka_consumer(url: str, group: str, topics: list[str]) -> MessageConsumer:
@@ -131,14 +133,10 @@ def _kafka_topic_store(url: str) -> TopicStore:
     return KafkaTopicStore.from_url(url)
 
 
-def _redis_cache(url: str, ttl_s: int) -> Iterator[OrderCache]:
+def _redis_cache(url: str, ttl_s: int) -> OrderCache:
     from orderflow.adapters.redis.cache import RedisOrderCache
 
-    cache = RedisOrderCache.from_url(url, ttl_s=ttl_s)
-    try:
-        yield cache
-    finally:
-        cache.close()
+    return RedisOrderCache.from_url(url, ttl_s=ttl_s)
 
 
 def _smtp_notifier(url: str) -> Notifier:
@@ -232,8 +230,8 @@ class Container(containers.DeclarativeContainer):
     uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Selector(
         config.database_kind,
         memory=providers.Singleton(MemoryUnitOfWorkFactory),
-        sql=providers.Resource(_sql_database, config.database_url),
-        mongo=providers.Resource(_mongo_database, config.database_url),
+        sql=providers.Resource(_closing, providers.Factory(_sql_database, config.database_url)),
+        mongo=providers.Resource(_closing, providers.Factory(_mongo_database, config.database_url)),
     )
     notification_ledger: providers.Provider[NotificationLedger] = providers.Selector(
         config.database_kind,
@@ -246,7 +244,7 @@ class Container(containers.DeclarativeContainer):
     publisher: providers.Provider[MessagePublisher] = providers.Selector(
         config.broker_kind,
         memory=providers.Singleton(MemoryPublisher, memory_broker),
-        kafka=providers.Resource(_kafka_publisher, config.broker_url),
+        kafka=providers.Resource(_closing, providers.Factory(_kafka_publisher, config.broker_url)),
     )
     # A Factory: each worker thread or process is its own group member, and
     # closes its consumer when it stops.
@@ -279,7 +277,9 @@ class Container(containers.DeclarativeContainer):
     raw_cache: providers.Provider[OrderCache] = providers.Selector(
         config.cache_kind,
         memory=providers.Singleton(MemoryOrderCache, ttl_s=config.cache_ttl),
-        redis=providers.Resource(_redis_cache, config.cache_url, config.cache_ttl),
+        redis=providers.Resource(
+            _closing, providers.Factory(_redis_cache, config.cache_url, config.cache_ttl)
+        ),
     )
     # What the services see: a cache fault is counted and is a miss.
     cache: providers.Provider[OrderCache] = providers.Singleton(

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from orderflow.application.messages import Topics, to_outbox
@@ -86,27 +87,18 @@ def _prices_of(command: PlaceOrder, catalog: dict[str, Decimal]) -> dict[str, De
     return prices
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OrderPlacement(Placement):
-    def __init__(
-        self,
-        *,
-        uow_factory: UnitOfWorkFactory,
-        clock: Clock,
-        metrics: Metrics,
-        topics: Topics,
-        known_prices: KnownPrices,
-        fallback_publisher: MessagePublisher | None = None,
-    ) -> None:
-        self._uow_factory = uow_factory
-        self._clock = clock
-        self._metrics = metrics
-        self._topics = topics
-        self._known_prices = known_prices
-        self._fallback = fallback_publisher
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    metrics: Metrics
+    topics: Topics
+    known_prices: KnownPrices
+    fallback_publisher: MessagePublisher | None = None
 
     @property
     def batch_limit(self) -> int:
-        return self._uow_factory.batch_limit
+        return self.uow_factory.batch_limit
 
     def place_all(self, commands: Sequence[PlaceOrder]) -> list[Outcome]:
         if len(commands) > self.batch_limit:
@@ -142,7 +134,7 @@ class OrderPlacement(Placement):
     ) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(commands)
         later: list[int] = []  # a key already in this batch: placed after it
-        with self._uow_factory() as uow:
+        with self.uow_factory() as uow:
             keys: set[str] = set()
             fresh: list[int] = []
             for index, command in enumerate(commands):
@@ -158,7 +150,7 @@ class OrderPlacement(Placement):
             catalog = uow.products.prices(
                 [line.product_id for i in fresh for line in commands[i].items]
             )
-            self._known_prices.remember(catalog)
+            self.known_prices.remember(catalog)
             placed: list[tuple[int, Order]] = []
             for index in fresh:
                 try:
@@ -175,7 +167,7 @@ class OrderPlacement(Placement):
                     outcomes[index] = PlacementResult(order=response, created=True)
                 uow.commit()
         if placed:
-            self._metrics.increment(PLACED, len(placed), path="outbox")
+            self.metrics.increment(PLACED, len(placed), path="outbox")
         for index in later:
             (outcomes[index],) = self.place_all([commands[index]])
         return [outcome for outcome in outcomes if outcome is not None]
@@ -187,7 +179,7 @@ class OrderPlacement(Placement):
         their Idempotency-Keys; the response body of each."""
         uow.orders.add_many([order for _, order in placed])
         uow.outbox.add(
-            [m for _, order in placed for m in to_outbox(order.events, topics=self._topics)]
+            [m for _, order in placed for m in to_outbox(order.events, topics=self.topics)]
         )
         responses = []
         for command, order in placed:
@@ -235,18 +227,18 @@ class OrderPlacement(Placement):
     def _through_broker(
         self, command: PlaceOrder, order_id: str, outage: StorageUnavailable
     ) -> Outcome:
-        if self._fallback is None:
+        if self.fallback_publisher is None:
             return outage
         product_ids = {line.product_id for line in command.items}
-        prices = self._known_prices.recall(product_ids)
+        prices = self.known_prices.recall(product_ids)
         if len(prices) < len(product_ids):
             return StorageUnavailable("database unavailable and a price is not known")
         order = self._new_order(command, prices, order_id)
         try:
-            self._fallback.publish(to_outbox(order.events, topics=self._topics))
+            self.fallback_publisher.publish(to_outbox(order.events, topics=self.topics))
         except Exception as exc:
             return exc
-        self._metrics.increment(PLACED, path="broker_fallback")
+        self.metrics.increment(PLACED, path="broker_fallback")
         return PlacementResult(order=_as_placed(order), created=True)
 
     def _new_order(self, command: PlaceOrder, prices: dict[str, Decimal], order_id: str) -> Order:
@@ -258,5 +250,5 @@ class OrderPlacement(Placement):
                 for line in command.items
             ),
             payment_method=command.payment_method,
-            now=self._clock.now(),
+            now=self.clock.now(),
         )

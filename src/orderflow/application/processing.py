@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from orderflow.application.messages import Topics, to_outbox
@@ -95,34 +96,21 @@ def status_events(order: Order) -> list[OrderProcessingStarted | OrderCompleted 
 _WORKER_EMITS = (OrderProcessingStarted, OrderCompleted, OrderFailed)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OrderProcessor:
     """Processes orders in batches: every order of a batch moves in one unit
     of work (up to the store's batch_limit; a single order is a batch of one)."""
 
-    def __init__(
-        self,
-        *,
-        uow_factory: UnitOfWorkFactory,
-        clock: Clock,
-        cache: OrderCache,
-        metrics: Metrics,
-        topics: Topics,
-        processing_delay_s: float = 0.0,
-    ) -> None:
-        self._uow_factory = uow_factory
-        self._clock = clock
-        self._cache = cache
-        self._metrics = metrics
-        self._topics = topics
-        self._delay_s = processing_delay_s
-
-    @property
-    def processing_delay_s(self) -> float:
-        return self._delay_s
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    cache: OrderCache
+    metrics: Metrics
+    topics: Topics
+    processing_delay_s: float = 0.0
 
     @property
     def batch_limit(self) -> int:
-        return self._uow_factory.batch_limit
+        return self.uow_factory.batch_limit
 
     def handle_many(self, events: Sequence[Event]) -> list[Order | None]:
         """Handle events from the orders topic, in one unit of work, which
@@ -142,13 +130,13 @@ class OrderProcessor:
         """Every order of `placed` from wherever it stands to a terminal
         status, in one unit of work. With a processing delay the batch is
         started (and committed, so status reads show `processing`) first."""
-        if self._delay_s:
+        if self.processing_delay_s:
             started = self._start_batch(placed)
             if started:
-                time.sleep(self._delay_s * started)  # each order's simulated work
-        with self._uow_factory() as uow:
+                time.sleep(self.processing_delay_s * started)  # each order's simulated work
+        with self.uow_factory() as uow:
             orders = self._lock_orders(uow, placed)
-            now = self._clock.now()
+            now = self.clock.now()
             moving = [o for o in orders.values() if o.status in _UNFINISHED]
             for order in moving:
                 if order.status is OrderStatus.PENDING:
@@ -168,19 +156,19 @@ class OrderProcessor:
             self._finished(order)
         # All of them, the already finished too: a worker that finished one
         # may have died before its own cache write (versioned: no-op if fresh).
-        self._cache.put_many(list(orders.values()))
+        self.cache.put_many(list(orders.values()))
         return orders
 
     def _start_batch(self, placed: dict[str, OrderPlaced]) -> int:
-        with self._uow_factory() as uow:
+        with self.uow_factory() as uow:
             orders = self._lock_orders(uow, placed)
-            now = self._clock.now()
+            now = self.clock.now()
             starting = [o for o in orders.values() if o.status is OrderStatus.PENDING]
             for order in starting:
                 order.start_processing(now)
             self._save_all(uow, starting)
             uow.commit()
-        self._cache.put_many(starting)
+        self.cache.put_many(starting)
         return len(starting)
 
     def _lock_orders(self, uow: UnitOfWork, placed: dict[str, OrderPlaced]) -> dict[str, Order]:
@@ -215,8 +203,8 @@ class OrderProcessor:
         return taken
 
     def _finished(self, order: Order) -> None:
-        self._metrics.increment(f"orders_{order.status.value}_total")
-        self._metrics.observe(
+        self.metrics.increment(f"orders_{order.status.value}_total")
+        self.metrics.observe(
             "order_processing_seconds", (order.updated_at - order.created_at).total_seconds()
         )
         log.debug("order %s %s", order.id, order.status.value, extra={"order_id": order.id})
@@ -235,7 +223,7 @@ class OrderProcessor:
         for order in orders:
             # The status events are the worker's to emit (status_events).
             outgoing = [e for e in order.events if not isinstance(e, _WORKER_EMITS)]
-            messages.extend(to_outbox(outgoing, topics=self._topics))
+            messages.extend(to_outbox(outgoing, topics=self.topics))
             order.events.clear()
         if messages:
             uow.outbox.add(messages)
