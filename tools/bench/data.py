@@ -18,10 +18,11 @@ from typing import Any
 from kafka import KafkaProducer
 from sqlalchemy import Engine, insert
 
+from orderflow.adapters.envelope import encode
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.adapters.sqlalchemy.search_index import trigrams
 from orderflow.adapters.sqlalchemy.tables import orders
-from orderflow.domain.envelope import Topics, encode, to_outbox
+from orderflow.application.messages import Topics, to_outbox
 from orderflow.domain.model import Customer, Order, OrderLine, PaymentMethod
 from tools.bench.baseline_apps import mysql_connect
 

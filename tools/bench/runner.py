@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
-from orderflow.domain.envelope import Topics
+from orderflow.application.messages import Topics
 from tools.bench import data, hops
 from tools.bench.baseline_apps import BASELINE_TABLE_DDL
 from tools.bench.errors import BenchError

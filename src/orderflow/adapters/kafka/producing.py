@@ -24,7 +24,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from orderflow.domain.envelope import encode
+from orderflow.adapters.envelope import encode
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.outbox import OutboxMessage
 

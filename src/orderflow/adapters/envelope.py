@@ -8,41 +8,12 @@ Decoding failures are PermanentMessageError: such a message goes to the DLQ."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from orderflow.domain.errors import PermanentMessageError
-from orderflow.domain.events import SCHEMA_VERSION, Event, OrderPlaced, event_from_dict
+from orderflow.domain.events import SCHEMA_VERSION, Event, event_from_dict
+from orderflow.ports.codec import MessageCodec
 from orderflow.ports.outbox import OutboxMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    """Where each kind of message goes. `notifications` is not a broker topic:
-    the relay hands those outbox rows to the Notifier instead."""
-
-    orders: str = "orders"
-    events: str = "order-events"
-    dlq: str = "orders.DLQ"
-    notifications: str = "notifications"
-
-    def for_event(self, event: Event) -> str:
-        return self.orders if isinstance(event, OrderPlaced) else self.events
-
-
-def to_outbox(events: Iterable[Event], *, topics: Topics) -> list[OutboxMessage]:
-    return [
-        OutboxMessage(
-            message_id=event.event_id,
-            topic=topics.for_event(event),
-            key=event.order_id,
-            type_name=event.type_name,
-            payload=event.to_dict(),
-            created_at=event.occurred_at,
-        )
-        for event in events
-    ]
 
 
 def encode(message: OutboxMessage) -> bytes:
@@ -72,3 +43,11 @@ def decode(value: bytes) -> Event:
     if not isinstance(data, dict) or not isinstance(type_name, str):
         raise PermanentMessageError("envelope lacks type or data")
     return event_from_dict(type_name, data)
+
+
+class JsonEnvelope(MessageCodec):
+    def encode(self, message: OutboxMessage) -> bytes:
+        return encode(message)
+
+    def decode(self, value: bytes) -> Event:
+        return decode(value)

@@ -1,5 +1,6 @@
 """The cache as the services use it: a best-effort accelerator. A cache fault
-is counted and treated as a miss, never raised to the caller (SPEC: Cache).
+is counted and treated as a miss, never raised to the caller. A decorator of
+the OrderCache port, composed in the container around the real cache.
 
 A failed write can leave an older snapshot in the cache (the worker cached
 `processing`, then could not cache `completed`), which every process would
@@ -25,11 +26,11 @@ from orderflow.ports.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
-class BestEffortCache:
+class ResilientOrderCache(OrderCache):
     def __init__(
         self,
-        *,
         cache: OrderCache,
+        *,
         metrics: Metrics,
         repair_every_s: float = 1.0,
         max_unwritten: int = 10_000,
@@ -57,14 +58,24 @@ class BestEffortCache:
         self._metrics.increment("cache_requests_total", result="hit" if order else "miss")
         return order
 
-    def put(self, order: Order) -> None:
+    def put(self, order: Order) -> bool:
         try:
-            self._cache.put(order)
+            written = self._cache.put(order)
         except CacheUnavailable as exc:
             self._fault("put", exc)
             self._remember(order)
-            return
+            return False
         self._forget(order)
+        return written
+
+    def delete(self, order_id: str) -> None:
+        try:
+            self._cache.delete(order_id)
+        except CacheUnavailable as exc:
+            self._fault("delete", exc)
+
+    def ping(self) -> None:
+        self._cache.ping()  # readiness wants to know
 
     def repair(self) -> bool:
         """Write the snapshots the cache failed to take, oldest first; stops at

@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from orderflow.domain.envelope import Topics, to_outbox
-from orderflow.domain.errors import InsufficientStock, OrderNotFound, ProductNotFound
+from orderflow.application.messages import Topics, to_outbox
+from orderflow.application.notifications import notification_for, stage_notifications
+from orderflow.domain.errors import InsufficientStock, ProductNotFound
 from orderflow.domain.events import (
     Event,
     OrderCompleted,
@@ -31,12 +33,11 @@ from orderflow.domain.events import (
 )
 from orderflow.domain.inventory import reserve
 from orderflow.domain.model import Order, OrderStatus, Product
-from orderflow.domain.services.caching import BestEffortCache
-from orderflow.domain.services.notifications import notification_for, stage_notifications
+from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.outbox import OutboxMessage
-from orderflow.ports.unit_of_work import UnitOfWork
+from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -95,126 +96,47 @@ def status_events(order: Order) -> list[OrderProcessingStarted | OrderCompleted 
 _WORKER_EMITS = (OrderProcessingStarted, OrderCompleted, OrderFailed)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OrderProcessor:
-    """Processes orders one at a time (handle, process) or many in one unit of
-    work (handle_many), with the same rules and the same effects."""
+    """Processes orders in batches: every order of a batch moves in one unit
+    of work (up to the store's batch_limit; a single order is a batch of one)."""
 
-    def __init__(
-        self,
-        *,
-        uow_factory: Callable[[], UnitOfWork],
-        clock: Clock,
-        cache: BestEffortCache,
-        metrics: Metrics,
-        topics: Topics,
-        processing_delay_s: float = 0.0,
-        batch_limit: int | None = None,
-    ) -> None:
-        self._uow_factory = uow_factory
-        self._clock = clock
-        self._cache = cache
-        self._metrics = metrics
-        self._topics = topics
-        self._delay_s = processing_delay_s
-        self.batch_limit = max(
-            1, batch_limit if batch_limit is not None else getattr(uow_factory, "batch_limit", 1)
-        )
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    cache: OrderCache
+    metrics: Metrics
+    topics: Topics
+    processing_delay_s: float = 0.0
 
     @property
-    def processing_delay_s(self) -> float:
-        return self._delay_s
-
-    def handle(self, event: Event) -> Order | None:
-        """Handle one event from the orders topic; returns the order as it is
-        now (terminal unless cancelled), for the caller to emit its status
-        event. Other event types are not this consumer's business: they are
-        acknowledged untouched (None)."""
-        if not isinstance(event, OrderPlaced):
-            return None
-        if self.batch_limit > 1:
-            return self._process_batch({event.order_id: event})[event.order_id]
-        self._ensure_stored(event)
-        return self.process(event.order_id)
+    def batch_limit(self) -> int:
+        return self.uow_factory.batch_limit
 
     def handle_many(self, events: Sequence[Event]) -> list[Order | None]:
-        """handle() for each event, in as few transactions as the adapter
-        allows (batch_limit): every order of the batch moves in one unit of
-        work, which commits all of them or none. An error fails the whole
-        batch and changes nothing; the caller then handles the events one by
-        one to find the culprit."""
-        if self.batch_limit == 1:
-            return [self.handle(event) for event in events]
+        """Handle events from the orders topic, in one unit of work, which
+        commits all of them or none: for each, the order as it is now
+        (terminal unless cancelled), for the caller to emit its status
+        events. Other event types are not this consumer's business: they
+        are acknowledged untouched (None). An error fails the whole batch
+        and changes nothing; the caller then handles the events one by one
+        to find the culprit."""
         if len(events) > self.batch_limit:
             raise ValueError(f"a batch holds at most {self.batch_limit} events")
         placed = {e.order_id: e for e in events if isinstance(e, OrderPlaced)}
         orders = self._process_batch(placed) if placed else {}
         return [orders[e.order_id] if isinstance(e, OrderPlaced) else None for e in events]
 
-    def process(self, order_id: str) -> Order:
-        """One stored order through T1 (start) and T2 (finish), each its own
-        transaction."""
-        order = self._start(order_id)
-        if order.status is not OrderStatus.PROCESSING:
-            # Already finished (or cancelled): a duplicate delivery. Write it
-            # through again: the worker that finished it may have died before
-            # its own write, leaving `processing` cached (versioned: a no-op
-            # when the cache is up to date).
-            self._cache.put(order)
-            return order
-        if self._delay_s:
-            time.sleep(self._delay_s)  # SPEC: ORDERFLOW_PROCESSING_DELAY_MS simulates work
-        return self._finish(order_id)
-
-    def _ensure_stored(self, event: OrderPlaced) -> None:
-        """Persist an order that intake could only publish (database down at
-        intake). An upsert by id: a stored order is left exactly as it is."""
-        with self._uow_factory() as uow:
-            if uow.orders.get(event.order_id) is not None:
-                return
-            uow.orders.add(Order.from_dict(event.order))
-            uow.commit()
-
-    def _start(self, order_id: str) -> Order:
-        with self._uow_factory() as uow:
-            order = uow.orders.get_for_update(order_id)
-            if order is None:
-                raise OrderNotFound(order_id)
-            if order.status is not OrderStatus.PENDING:
-                return order
-            order.start_processing(self._clock.now())
-            self._save(uow, order)
-            uow.commit()
-        self._cache.put(order)
-        return order
-
-    def _finish(self, order_id: str) -> Order:
-        with self._uow_factory() as uow:
-            order = uow.orders.get_for_update(order_id)
-            if order is None:
-                raise OrderNotFound(order_id)
-            if order.status is not OrderStatus.PROCESSING:
-                return order
-            products = self._lock_products(uow, order.quantities())
-            now = self._clock.now()
-            changed = self._settle(order, products, now)
-            uow.products.save_many([products[product_id] for product_id in sorted(changed)])
-            self._save_all(uow, [order], finished_at=now)
-            uow.commit()
-        self._finished(order)
-        self._cache.put(order)
-        return order
-
     def _process_batch(self, placed: dict[str, OrderPlaced]) -> dict[str, Order]:
         """Every order of `placed` from wherever it stands to a terminal
         status, in one unit of work. With a processing delay the batch is
         started (and committed, so status reads show `processing`) first."""
-        if self._delay_s:
+        if self.processing_delay_s:
             started = self._start_batch(placed)
             if started:
-                time.sleep(self._delay_s * started)  # each order's simulated work
-        with self._uow_factory() as uow:
+                time.sleep(self.processing_delay_s * started)  # each order's simulated work
+        with self.uow_factory() as uow:
             orders = self._lock_orders(uow, placed)
-            now = self._clock.now()
+            now = self.clock.now()
             moving = [o for o in orders.values() if o.status in _UNFINISHED]
             for order in moving:
                 if order.status is OrderStatus.PENDING:
@@ -234,19 +156,19 @@ class OrderProcessor:
             self._finished(order)
         # All of them, the already finished too: a worker that finished one
         # may have died before its own cache write (versioned: no-op if fresh).
-        self._cache.put_many(list(orders.values()))
+        self.cache.put_many(list(orders.values()))
         return orders
 
     def _start_batch(self, placed: dict[str, OrderPlaced]) -> int:
-        with self._uow_factory() as uow:
+        with self.uow_factory() as uow:
             orders = self._lock_orders(uow, placed)
-            now = self._clock.now()
+            now = self.clock.now()
             starting = [o for o in orders.values() if o.status is OrderStatus.PENDING]
             for order in starting:
                 order.start_processing(now)
             self._save_all(uow, starting)
             uow.commit()
-        self._cache.put_many(starting)
+        self.cache.put_many(starting)
         return len(starting)
 
     def _lock_orders(self, uow: UnitOfWork, placed: dict[str, OrderPlaced]) -> dict[str, Order]:
@@ -281,14 +203,11 @@ class OrderProcessor:
         return taken
 
     def _finished(self, order: Order) -> None:
-        self._metrics.increment(f"orders_{order.status.value}_total")
-        self._metrics.observe(
+        self.metrics.increment(f"orders_{order.status.value}_total")
+        self.metrics.observe(
             "order_processing_seconds", (order.updated_at - order.created_at).total_seconds()
         )
         log.debug("order %s %s", order.id, order.status.value, extra={"order_id": order.id})
-
-    def _save(self, uow: UnitOfWork, order: Order) -> None:
-        self._save_all(uow, [order])
 
     def _save_all(
         self, uow: UnitOfWork, orders: Sequence[Order], *, finished_at: datetime | None = None
@@ -296,8 +215,7 @@ class OrderProcessor:
         """Stage the orders with their events in the outbox (none of the
         status events: the worker emits those) and, for orders
         that just finished (`finished_at`), the customer notification
-        (stage_notifications: in the ledger where the unit of work reaches
-        it, else in the outbox)."""
+        (stage_notifications)."""
         if not orders:
             return
         uow.orders.save_many(orders)
@@ -305,14 +223,9 @@ class OrderProcessor:
         for order in orders:
             # The status events are the worker's to emit (status_events).
             outgoing = [e for e in order.events if not isinstance(e, _WORKER_EMITS)]
-            messages.extend(to_outbox(outgoing, topics=self._topics))
+            messages.extend(to_outbox(outgoing, topics=self.topics))
             order.events.clear()
         if messages:
             uow.outbox.add(messages)
         if finished_at is not None:
-            stage_notifications(
-                uow,
-                [notification_for(order) for order in orders],
-                topics=self._topics,
-                now=finished_at,
-            )
+            stage_notifications(uow, [notification_for(order) for order in orders], now=finished_at)
