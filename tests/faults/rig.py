@@ -277,7 +277,7 @@ class Rig:
         """The orders-topic partition of an order's events (kafka-python's
         default partitioner: murmur2 of the key, the order id)."""
         partitions = int(self.env["ORDERFLOW_PARTITIONS"])
-        return (murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
+        return int(murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
 
     def mid_batch(self, name: str) -> list[str]:
         """The orders worker `name` holds between T1 and T2 of a batch right

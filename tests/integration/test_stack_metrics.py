@@ -16,9 +16,10 @@ import pytest
 import orderflow
 from orderflow.entrypoints.catalog_files import parse_rows
 from tests.integration.test_embedded_serve import call, free_port
-from tests.integration.test_production_stack import CATALOG, Stack, order_request
+from tests.integration.test_production_stack import CATALOG, order_request
 from tests.support import services
 from tests.support.metrics import Samples, parse, total, value
+from tests.support.stack import Stack
 
 ORDERS = 20
 

@@ -115,11 +115,13 @@ def test_a_redelivery_of_a_finished_order_writes_it_through_again(app: Orderflow
     switch.down = True
     process(dead, placed.order)  # T2 committed, its write-through lost with the process
     switch.down = False
-    assert switch.inner.get(order_id).status is OrderStatus.PROCESSING  # stale
+    stale = switch.inner.get(order_id)
+    assert stale is not None and stale.status is OrderStatus.PROCESSING
 
     process(processor_over(app, switch), placed.order)  # the redelivery, another worker
 
-    assert switch.inner.get(order_id).status is OrderStatus.COMPLETED
+    fresh = switch.inner.get(order_id)
+    assert fresh is not None and fresh.status is OrderStatus.COMPLETED
 
 
 def processor_over(app: Orderflow, cache: SwitchableCache) -> OrderProcessor:

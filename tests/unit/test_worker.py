@@ -59,7 +59,7 @@ def test_a_poison_message_goes_to_the_dlq_once_with_its_payload(
     drain(app)
     letters = dead_letters(app)
     assert len(letters) == 1
-    assert original_value(letters[0]) == poison  # type: ignore[arg-type]
+    assert original_value(letters[0]) == poison
     assert letters[0]["attempts"] == 1
     assert letters[0]["error"]
     assert "failed_at" in letters[0]

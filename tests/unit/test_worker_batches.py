@@ -102,7 +102,7 @@ def test_one_bad_order_is_dead_lettered_and_fails_or_doubles_no_other(app: Order
 
     letters = [json.loads(raw)["data"] for raw in broker(app).messages(app.topics.dlq)]
     assert len(letters) == 1
-    assert original_value(letters[0]) == poison  # type: ignore[arg-type]
+    assert original_value(letters[0]) == poison
     good = before + after
     assert {app.queries.get(i).status for i in good} == {OrderStatus.COMPLETED}
     assert app.catalog.get("pen").stock == 1000 - 2 * len(good)
