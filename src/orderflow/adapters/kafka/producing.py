@@ -104,8 +104,8 @@ class TransactionalProducer:
     """A KafkaProducer with a transactional id, created on first use, that
     runs one transaction at a time (a lock serialises callers).
 
-    `timeout_s` bounds each waiting step of a transaction (sending the
-    offsets, the commit, which also waits for the sends, and an abort);
+    `timeout_s` bounds the wait for a transaction's end (its offsets and
+    its commit, which also waits for the sends) and for an abort;
     `transaction_timeout_s` is how long the broker lets a transaction stay
     open before it aborts it itself, which bounds how long a crashed
     process's open transaction holds back read_committed consumers."""
@@ -154,12 +154,11 @@ class TransactionalProducer:
                 # wait covers them, and a failed send fails the commit (the
                 # transaction is then aborted).
                 futures = send_now(producer, messages) if messages else []
-                # The offsets and the commit go to the step thread together:
-                # one hand-off per transaction, each of the two waits bounded
-                # as if it were alone.
+                # The offsets and the commit go to the step thread together,
+                # under one deadline: one hand-off per transaction.
                 steps.run(
                     lambda: self._finish(producer, offsets, group_metadata),
-                    timeout_s=self._timeout_s * (2 if offsets else 1),
+                    timeout_s=self._timeout_s,
                     what="sending the offsets and the commit" if offsets else "the commit",
                 )
                 failed = failures(futures)
