@@ -1,4 +1,4 @@
-"""The library entry point: build orderflow's services from a configuration.
+"""The library entry point: build orderflow from a configuration.
 
     import orderflow
 
@@ -8,126 +8,164 @@
     order = app.queries.get(order_id)
     app.close()
 
-`Orderflow` exposes the services (ports-only domain objects) plus the few
-adapters a host process needs to run the background loops."""
+`Orderflow` is a thin typed facade over the container (containers.py, the
+composition root): each attribute resolves one of its providers, so a
+service and its adapters are built only when first used."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from orderflow.adapters.prometheus.metrics import PrometheusMetrics
+from orderflow.adapters.prometheus.metrics import PrometheusMetrics, use_multiprocess_values
 from orderflow.adapters.prometheus.scrape_gauges import GaugeSource, ScrapeTimeGauges
-from orderflow.config import Settings
-from orderflow.containers import Container
-from orderflow.domain.envelope import Topics
-from orderflow.domain.services import (
+from orderflow.application import (
     Catalog,
     OrderCancellation,
-    OrderPlacement,
     OrderProcessor,
     OrderQueries,
     OutboxRelay,
     StuckOrderSweeper,
 )
-from orderflow.domain.services.caching import BestEffortCache
-from orderflow.domain.services.notifying import NotificationDispatcher
+from orderflow.application.messages import Topics
+from orderflow.application.notifying import NotificationDispatcher
+from orderflow.config import Settings
+from orderflow.containers import Container
+from orderflow.entrypoints.notifications import NotificationLoop
+from orderflow.entrypoints.relay import RelayLoop
+from orderflow.entrypoints.worker import Worker
 from orderflow.ports.cache import OrderCache
-from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
+from orderflow.ports.clock import Clock
+from orderflow.ports.codec import MessageCodec
+from orderflow.ports.messaging import ConsumerLagProbe, MessagePublisher
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.notifier import NotificationLedger, Notifier
+from orderflow.ports.placement import Placement
+from orderflow.ports.topics import TopicStore
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class Orderflow:
-    settings: Settings
-    container: Container
-    closers: list[Callable[[], None]] = field(default_factory=list)
-    _owned: list[Any] = field(default_factory=list, repr=False)
-    _scrape_gauges_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _scrape_gauges_added: bool = field(default=False, repr=False)
+    def __init__(self, settings: Settings, container: Container) -> None:
+        self.settings = settings
+        self.container = container
+        self._scrape_gauges_lock = threading.Lock()
+        self._scrape_gauges_added = False
 
-    # Services. Each property resolves a container Singleton, so a service
-    # and its adapters are built only when first used.
+    # --- the use cases -------------------------------------------------------
     @property
-    def placement(self) -> OrderPlacement:
-        return cast(OrderPlacement, self._get("placement"))
+    def placement(self) -> Placement:
+        return self.container.placement()
 
     @property
     def queries(self) -> OrderQueries:
-        return cast(OrderQueries, self._get("queries"))
+        return self.container.queries()
 
     @property
     def cancellation(self) -> OrderCancellation:
-        return cast(OrderCancellation, self._get("cancellation"))
+        return self.container.cancellation()
 
     @property
     def catalog(self) -> Catalog:
-        return cast(Catalog, self._get("catalog"))
+        return self.container.catalog()
 
     @property
     def processor(self) -> OrderProcessor:
-        return cast(OrderProcessor, self._get("processor"))
+        return self.container.processor()
 
     @property
     def relay(self) -> OutboxRelay:
-        return cast(OutboxRelay, self._get("relay"))
+        return self.container.relay()
 
     @property
     def sweeper(self) -> StuckOrderSweeper:
-        return cast(StuckOrderSweeper, self._get("sweeper"))
-
-    # Adapters the entrypoints need directly.
-    @property
-    def uow_factory(self) -> UnitOfWorkFactory:
-        return cast(UnitOfWorkFactory, self._get("uow_factory"))
-
-    @property
-    def publisher(self) -> MessagePublisher:
-        return cast(MessagePublisher, self._get("publisher"))
-
-    @property
-    def cache(self) -> BestEffortCache:
-        return cast(BestEffortCache, self._get("cache"))
-
-    @property
-    def raw_cache(self) -> OrderCache:
-        return cast(OrderCache, self._get("raw_cache"))
-
-    @property
-    def notifier(self) -> Notifier:
-        return cast(Notifier, self._get("notifier"))
-
-    @property
-    def metrics(self) -> Metrics:
-        return cast(Metrics, self._get("metrics"))
-
-    @property
-    def topics(self) -> Topics:
-        return cast(Topics, self._get("topics"))
-
-    def new_consumer(self) -> MessageConsumer:
-        """A new member of the worker consumer group (one per worker thread)."""
-        consumer: MessageConsumer = self.container.consumer()
-        return consumer
-
-    @property
-    def notification_ledger(self) -> NotificationLedger:
-        return cast(NotificationLedger, self._get("notification_ledger"))
+        return self.container.sweeper()
 
     @property
     def notification_dispatcher(self) -> NotificationDispatcher:
-        return cast(NotificationDispatcher, self._get("notification_dispatcher"))
+        return self.container.notification_dispatcher()
+
+    # --- the ports, as composed ----------------------------------------------
+    @property
+    def uow_factory(self) -> UnitOfWorkFactory:
+        return self.container.uow_factory()
+
+    @property
+    def publisher(self) -> MessagePublisher:
+        return self.container.publisher()
+
+    @property
+    def cache(self) -> OrderCache:
+        """The cache as the services see it: faults counted, never raised."""
+        return self.container.cache()
+
+    @property
+    def raw_cache(self) -> OrderCache:
+        return self.container.raw_cache()
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.container.notifier()
+
+    @property
+    def notification_ledger(self) -> NotificationLedger:
+        return self.container.notification_ledger()
 
     @property
     def lag_probe(self) -> ConsumerLagProbe:
-        return cast(ConsumerLagProbe, self._get("lag_probe"))
+        return self.container.lag_probe()
+
+    @property
+    def topic_store(self) -> TopicStore:
+        return self.container.topic_store()
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.container.metrics()
+
+    @property
+    def clock(self) -> Clock:
+        return self.container.clock()
+
+    @property
+    def codec(self) -> MessageCodec:
+        return self.container.codec()
+
+    @property
+    def topics(self) -> Topics:
+        return self.container.topics()
+
+    # --- the loops a process runs ----------------------------------------------
+    def new_worker(self, **overrides: Any) -> Worker:
+        """A new worker, its own consumer-group member (one per thread);
+        keyword arguments override its settings (poll_timeout_s, max_batch_s)."""
+        return self.container.worker(**overrides)
+
+    def new_relay_loop(self) -> RelayLoop:
+        return self.container.relay_loop()
+
+    def new_notification_loop(self) -> NotificationLoop:
+        return self.container.notification_loop()
+
+    # --- operations ------------------------------------------------------------
+    def migrate(self) -> str:
+        """Create or upgrade the configured database's schema; one line on what was done."""
+        return self.container.migrate()
+
+    def ensure_topics(self) -> str:
+        """Create the broker's topics where it has any to create."""
+        return self.container.ensure_topics()
+
+    def serve_metrics(self, *, port: int, host: str) -> None:
+        """This process's own /metrics on HOST:PORT (worker, relay): their
+        counters live in their memory, which the API's /metrics cannot see."""
+        metrics = self.metrics
+        if isinstance(metrics, PrometheusMetrics):
+            metrics.serve_http(port=port, host=host)
 
     def metrics_exposition(self) -> bytes:
         """The Prometheus text of this process's metrics plus the gauges read
@@ -150,21 +188,8 @@ class Orderflow:
         }
 
     def close(self) -> None:
-        for closer in reversed(self.closers):
-            try:
-                closer()
-            except Exception:  # closing must go on past one failure
-                log.exception("error while closing")
-        self.closers.clear()
+        """Close every client the container opened (its Resources)."""
         self.container.shutdown_resources()
-
-    def _get(self, name: str) -> Any:
-        instance = getattr(self.container, name)()
-        # Pools and producers must be closed with the app; remember each once.
-        if name in ("uow_factory", "publisher") and all(c is not instance for c in self._owned):
-            self._owned.append(instance)
-            self.closers.append(instance.close)
-        return instance
 
 
 def scrape_gauges(app: Orderflow) -> ScrapeTimeGauges:
@@ -216,6 +241,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Orderflow:
     if overrides:
         base = base.model_copy(update=overrides)
         base = Settings.model_validate(base.model_dump())
+    # Several server processes answering one port share one /metrics
+    # (PROMETHEUS_MULTIPROC_DIR); a no-op when that is not set.
+    use_multiprocess_values()
     container = Container()
     container.config.from_dict(base.as_config())
     return Orderflow(settings=base, container=container)

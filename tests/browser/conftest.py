@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from orderflow.testing.processes import LOCALHOST, Service, free_port, spawn_server
+from tests.support.processes import LOCALHOST, Service, free_port, spawn_server
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]

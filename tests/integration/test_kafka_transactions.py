@@ -33,21 +33,20 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 import orderflow
+from orderflow.adapters.envelope import decode, encode
 from orderflow.adapters.kafka.admin import ensure_topics
 from orderflow.adapters.kafka.consumer import KafkaMessageConsumer
 from orderflow.adapters.kafka.producing import TransactionalProducer, producer_config
 from orderflow.adapters.kafka.publisher import KafkaPublisher
 from orderflow.adapters.kafka.urls import bootstrap_servers
-from orderflow.domain.envelope import decode, encode
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.domain.events import OrderCompleted, OrderProcessingStarted
 from orderflow.domain.model import OrderStatus, Product
-from orderflow.entrypoints.runtime import build_worker
 from orderflow.ports.messaging import Delivery
 from orderflow.ports.outbox import OutboxMessage
-from orderflow.testing import services
-from orderflow.testing.processes import Service, free_port
 from tests.contracts.messaging_contract import drain, message, quiet
+from tests.support import services
+from tests.support.processes import Service, free_port
 from tests.unit.conftest import place_command
 
 PARTITIONS = 3
@@ -443,7 +442,7 @@ def test_the_worker_emits_each_status_event_with_its_offsets_on_kafka(
         app.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("19.90"), 10)])
         ids = [str(app.placement.place(place_command(("mouse", 1))).order["id"]) for _ in range(3)]
         assert app.relay.drain_once() == 3  # one transaction
-        worker = build_worker(app, poll_timeout_s=0.2)
+        worker = app.new_worker(poll_timeout_s=0.2)
         try:
             deadline = time.monotonic() + 30
             handled = 0

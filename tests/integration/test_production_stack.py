@@ -25,9 +25,9 @@ from kafka import KafkaConsumer, KafkaProducer
 import orderflow
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.model import OrderStatus
-from orderflow.testing import services
-from orderflow.testing.stack import Stack, stack_env
-from orderflow.testing.stack import http_call as call
+from tests.support import services
+from tests.support.stack import Stack, stack_env
+from tests.support.stack import http_call as call
 
 ORDERS = 200
 CATALOG = [

@@ -18,7 +18,7 @@ from orderflow import Orderflow
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from orderflow.domain.errors import InvalidInput, StorageUnavailable
 from orderflow.domain.model import OrderStatus, Product
-from orderflow.domain.services.placing import PlacementResult
+from orderflow.ports.placement import PlacementResult
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.unit.conftest import place_command
 from tests.unit.journey import drain, memory_broker
@@ -71,8 +71,8 @@ def queued(app: Orderflow, count: int) -> None:
 
 
 def leaders(app: Orderflow) -> int:
-    """How many batches a process commits at once."""
-    return int(app.placement._max_in_flight)
+    """How many batches a process commits at once (GroupCommit: one)."""
+    return 1
 
 
 def place_concurrently(

@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 
 from orderflow import Orderflow
 from orderflow.domain.errors import StorageUnavailable
-from orderflow.testing.metrics import parse, value
+from tests.support.metrics import parse, value
 from tests.unit.http.support import Stored, valid_order
 
 LANE = "application/json"

@@ -24,8 +24,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from orderflow.adapters.envelope import encode
 from orderflow.adapters.kafka.step_thread import StepThread
-from orderflow.domain.envelope import encode
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.outbox import OutboxMessage
 
