@@ -25,8 +25,11 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --universal \
 		--python-version 3.11 --quiet --output-file $(LOCK)
 
+# `make serve PORT=4001 HOST=0.0.0.0` to listen elsewhere.
+HOST ?= 127.0.0.1
+PORT ?= 4000
 serve: $(STAMP)
-	$(BIN)/orderflow serve
+	$(BIN)/orderflow serve --host $(HOST) --port $(PORT)
 
 # Each suite writes its own coverage data (.coverage.<suite>); `make test`
 # combines them and prints the total (configuration: [tool.coverage] in
@@ -63,7 +66,8 @@ test-fuzz: $(STAMP)
 	COVERAGE_FILE=.coverage.fuzz $(BIN)/pytest tests/fuzz -q -p no:cacheprovider $(COV)
 
 # Starts the Kafka-protocol broker and the MongoDB wire server (and checks
-# MariaDB, PostgreSQL and Redis) in the foreground; prints the variables to use.
+# MariaDB, PostgreSQL and Redis) in the foreground; prints the variables to
+# export: ORDERFLOW_TEST_* for the tests, ORDERFLOW_* for orderflow itself.
 services: $(STAMP)
 	bash scripts/services.sh
 

@@ -1,10 +1,14 @@
 """The fault rig: the production stack as OS processes (granian API, relay,
-three workers) on MariaDB, a Kafka-protocol broker and Redis, with the
-database and Redis behind TCP proxies the test controls, a webhook receiver
-counting notifications, and the checks every scenario ends with.
+three workers) on one store (MariaDB, PostgreSQL or MongoDB: tests/faults/
+stores.py), a Kafka-protocol broker and Redis, with the database and Redis
+behind TCP proxies the test controls, a webhook receiver counting
+notifications, and the checks every scenario ends with.
 
 Each scenario has its own products and its own customers' email domain, so
-its figures are its own; the checks also look at the whole database."""
+its figures are its own; the checks also look at the whole database.
+
+Every request to the API goes through Rig.call (or Rig.call_text), which
+adds Rig.credentials: the one place to change when the API asks for one."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import json
 import random
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +26,10 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
-from sqlalchemy import Engine, func, select
 
 from orderflow.adapters.kafka.urls import bootstrap_servers
-from orderflow.adapters.sqlalchemy import tables
-from orderflow.adapters.sqlalchemy.engine import make_engine
+from tests.faults.stores import Scale, StoredOrder, StoreView
+from tests.support import metrics
 from tests.support.processes import Service
 from tests.support.proxy import TcpProxy
 from tests.support.stack import Stack, http_call
@@ -81,6 +85,7 @@ class Scenario:
 
 @dataclass
 class Figures:
+    store: str
     scenario: str
     orders: int
     faults: dict[str, int]
@@ -101,7 +106,7 @@ class Figures:
     def line(self) -> str:
         faults = sum(self.faults.values())
         return (
-            f"[faults] {self.scenario}: orders={self.orders} faults={faults} "
+            f"[faults] {self.store} {self.scenario}: orders={self.orders} faults={faults} "
             f"({', '.join(f'{k}={v}' for k, v in self.faults.items())}) lost={self.lost} "
             f"duplicated={self.duplicated} oversold={self.oversold} stuck={self.stuck} "
             f"stale={self.stale} refused={self.refused} "
@@ -119,23 +124,50 @@ class Rig:
     def __init__(
         self,
         *,
+        store: str,
+        scale: Scale,
         stack: Stack,
         kafka: Service,
-        database_url: str,
+        view: StoreView,
         db_proxy: TcpProxy,
         redis_proxy: TcpProxy,
         webhook: WebhookRecorder,
+        worker_metrics_ports: dict[str, int],
     ) -> None:
+        self.worker_metrics_ports = worker_metrics_ports  # each worker's own /metrics
+        self.store = store
+        self.scale = scale
         self.stack = stack
         self.kafka = kafka
         self.env = stack.env
-        self.database_url = database_url  # direct, not through the proxy
+        self.view = view  # direct, not through the proxy
         self.db_proxy = db_proxy
         self.redis_proxy = redis_proxy
         self.webhook = webhook
-        self.engine: Engine = make_engine(database_url)
         self.servers = bootstrap_servers(self.env["ORDERFLOW_BROKER_URL"])
         self.startup_s = 0.0
+        # Headers every API request carries (an API key, once the API asks for one).
+        self.credentials: dict[str, str] = {}
+
+    # --- the API ----------------------------------------------------------------
+
+    def call(
+        self, method: str, path: str, body: Any = None, *, timeout_s: float = 10.0
+    ) -> tuple[int, dict[str, Any]]:
+        """One JSON request to the stack's API, with the rig's credentials."""
+        return http_call(
+            method,
+            f"{self.stack.base}{path}",
+            body,
+            headers=dict(self.credentials),
+            timeout_s=timeout_s,
+        )
+
+    def call_text(self, path: str, *, timeout_s: float = 10.0) -> str:
+        """GET a text resource of the API (/metrics), with the rig's credentials."""
+        request = urllib.request.Request(f"{self.stack.base}{path}", headers=self.credentials)
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return str(response.read().decode())
 
     # --- intake ---------------------------------------------------------------
 
@@ -164,7 +196,7 @@ class Rig:
 
     def place(self, scenario: Scenario, request: dict[str, Any]) -> int:
         try:
-            status, body = http_call("POST", f"{self.stack.base}/api/orders", request, timeout_s=30)
+            status, body = self.call("POST", "/api/orders", request, timeout_s=30)
         except OSError:
             with scenario._lock:
                 scenario.unanswered += 1
@@ -195,29 +227,24 @@ class Rig:
 
     # --- observation ----------------------------------------------------------
 
-    def statuses(self, ids: Iterable[str] | None = None) -> dict[str, str]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(select(tables.orders.c.id, tables.orders.c.status)).all()
-        wanted = None if ids is None else set(ids)
-        return {r.id: r.status for r in rows if wanted is None or r.id in wanted}
+    def worker_counter(self, name: str) -> float:
+        """The sum of counter `name` over the workers that answer (a worker
+        killed and restarted starts again from 0: compare within one run)."""
+        found = 0.0
+        for port in self.worker_metrics_ports.values():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    samples, _ = metrics.parse(r.read().decode())
+            except OSError:
+                continue
+            found += metrics.total(samples, name)
+        return found
 
-    def count_status(self, status: str) -> int:
-        with self.engine.connect() as connection:
-            return int(
-                connection.execute(
-                    select(func.count()).where(tables.orders.c.status == status)
-                ).scalar_one()
-            )
+    def statuses(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        return self.view.statuses(ids)
 
     def outbox_backlog(self) -> int:
-        with self.engine.connect() as connection:
-            return int(
-                connection.execute(
-                    select(func.count())
-                    .select_from(tables.outbox)
-                    .where(tables.outbox.c.published_at.is_(None))
-                ).scalar_one()
-            )
+        return self.view.outbox_backlog()
 
     def wait_settled(self, scenario: Scenario, *, timeout_s: float = 90) -> None:
         """Until every accepted order is terminal, the outbox is empty and every
@@ -285,11 +312,8 @@ class Rig:
         held = self.held_partitions(name)
         if not held:
             return []
-        with self.engine.connect() as connection:
-            ids = connection.execute(
-                select(tables.orders.c.id).where(tables.orders.c.status == "processing")
-            ).scalars()
-            return [oid for oid in ids if self.partition_of(oid) in held]
+        ids = self.view.ids_with_status("processing")
+        return [oid for oid in ids if self.partition_of(oid) in held]
 
     def wait_mid_batch(self, name: str, timeout_s: float) -> list[str]:
         """mid_batch(name) as soon as it holds any order (empty: time is up)."""
@@ -345,16 +369,10 @@ class Rig:
         was notified exactly once; the outbox is drained; the DLQ holds only
         what the scenario put there; the API reports what the database holds."""
         problems: list[str] = []
-        with self.engine.connect() as connection:
-            rows = connection.execute(select(tables.orders)).all()
-            stock = {
-                r.id: r.stock
-                for r in connection.execute(
-                    select(tables.products.c.id, tables.products.c.stock)
-                ).all()
-            }
+        rows = self.view.orders()
+        stock = self.view.stock(scenario.stock)
         by_id = {r.id: r for r in rows}
-        mine = {r.id: r for r in rows if r.customer_email.endswith("@" + scenario.domain)}
+        mine = {r.id: r for r in rows if r.email.endswith("@" + scenario.domain)}
 
         lost = [oid for oid in scenario.accepted if oid not in by_id]
         problems += [f"lost: order {oid} got a 201 but is not stored" for oid in lost[:5]]
@@ -375,7 +393,7 @@ class Rig:
             request = scenario.accepted.get(oid)
             if request is not None:
                 wanted = sorted((i["product_id"], i["quantity"]) for i in request["items"])
-                got = sorted((i["product_id"], i["quantity"]) for i in row.items)
+                got = sorted(row.items)
                 if wanted != got:
                     problems.append(f"order {oid} stored {got}, requested {wanted}")
         sends = self.webhook.sends_per_order()
@@ -386,17 +404,17 @@ class Rig:
             elif row.status in TERMINAL and sends[oid] == 0:
                 problems.append(
                     f"order {oid} is {row.status} but was never notified "
-                    f"(ledger: {self._ledger_state(oid)})"
+                    f"(ledger: {self.view.ledger_state(oid)})"
                 )
 
         oversold = 0
         for product_id, initial in scenario.stock.items():
             taken = sum(
-                item["quantity"]
+                quantity
                 for row in mine.values()
                 if row.status == "completed"
-                for item in row.items
-                if item["product_id"] == product_id
+                for pid, quantity in row.items
+                if pid == product_id
             )
             current = stock.get(product_id)
             if current is None or current < 0 or current != initial - taken:
@@ -420,6 +438,7 @@ class Rig:
         disagreements = self._api_agrees(mine)
         problems += disagreements[:10]
         return Figures(
+            store=self.store,
             scenario=scenario.name,
             orders=len(scenario.accepted),
             faults=dict(scenario.faults),
@@ -438,26 +457,9 @@ class Rig:
             problems=problems,
         )
 
-    def _ledger_state(self, order_id: str) -> str:
-        """The order's notification records: state, attempts, last error."""
-        n = tables.notifications
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(n.c.state, n.c.attempts, n.c.claimed_at, n.c.last_error).where(
-                    n.c.order_id == order_id
-                )
-            ).all()
-        return (
-            "; ".join(
-                f"{r.state}, {r.attempts} attempts, claimed {r.claimed_at}, error {r.last_error}"
-                for r in rows
-            )
-            or "no record"
-        )
-
-    def _api_agrees(self, rows: dict[str, Any]) -> list[str]:
+    def _api_agrees(self, rows: dict[str, StoredOrder]) -> list[str]:
         def read(oid: str) -> str | None:
-            status, body = http_call("GET", f"{self.stack.base}/api/orders/{oid}")
+            status, body = self.call("GET", f"/api/orders/{oid}")
             if status != 200:
                 return f"GET /api/orders/{oid} answered {status}"
             if body["status"] != rows[oid].status or body["version"] != rows[oid].version:

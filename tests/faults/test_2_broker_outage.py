@@ -39,18 +39,19 @@ def test_a_frozen_broker_delays_orders_but_loses_and_doubles_none(
     rig = healthy
     scenario = rig.open("broker", {"brk-plenty": 1_000_000, "brk-scarce": 120})
     choices = [("brk-plenty", 1, 3), ("brk-scarce", 1, 2)]
-    requests = scenario.requests(BEFORE + DURING + AFTER, choices, seed=2)
+    before, during, after = (rig.scale.count(n) for n in (BEFORE, DURING, AFTER))
+    requests = scenario.requests(before + during + after, choices, seed=2)
 
-    rig.place_many(scenario, requests[:BEFORE], per_second=100)
+    rig.place_many(scenario, requests[:before], per_second=rig.scale.rate(100))
     # 1: during intake. The API answers from the database alone.
     frozen_at = freeze(rig, scenario)
     intake_started = time.monotonic()
-    rig.place_many(scenario, requests[BEFORE : BEFORE + DURING], per_second=DURING / 4)
+    rig.place_many(scenario, requests[before : before + during], per_second=during / 4)
     scenario.notes["intake_during_freeze_s"] = round(time.monotonic() - intake_started, 1)
     thaw(rig, frozen_at, FREEZE_S)
 
     # 2: during processing, with a backlog in the outbox and on the topic.
-    rig.place_many(scenario, requests[BEFORE + DURING :], per_second=200)
+    rig.place_many(scenario, requests[before + during :], per_second=rig.scale.rate(200))
     frozen_at = freeze(rig, scenario)
     thaw(rig, frozen_at, FREEZE_S / 2)
 

@@ -85,9 +85,10 @@ def test_duplicated_and_replayed_events_change_nothing(
     rig = healthy
     scenario = rig.open("replays", {"rep-plenty": 1_000_000, "rep-scarce": 90})
     choices = [("rep-plenty", 1, 3), ("rep-scarce", 1, 2)]
-    requests = scenario.requests(BEFORE + AFTER, choices, seed=5)
+    before, after = rig.scale.count(BEFORE), rig.scale.count(AFTER)
+    requests = scenario.requests(before + after, choices, seed=5)
 
-    rig.place_many(scenario, requests[:BEFORE], per_second=200)
+    rig.place_many(scenario, requests[:before], per_second=rig.scale.rate(200))
     rig.wait_settled(scenario, timeout_s=60)
 
     # 1. The same message twice more: copies of each of the scenario's OrderPlaced.
@@ -96,7 +97,7 @@ def test_duplicated_and_replayed_events_change_nothing(
         for record in rig.topic_records(rig.env["ORDERFLOW_ORDERS_TOPIC"])
         if record.key is not None and record.key.decode() in scenario.accepted
     ]
-    assert len(mine) >= BEFORE
+    assert len(mine) >= before
     publish_raw(rig, mine * COPIES)
     scenario.faults["duplicate publish"] += len(mine) * COPIES
 
@@ -109,7 +110,7 @@ def test_duplicated_and_replayed_events_change_nothing(
     publish_raw(rig, [(b"poison", value) for value in POISON])
     scenario.faults["poison message"] += len(POISON)
     scenario.dead_letters_expected = len(POISON)
-    rig.place_many(scenario, requests[BEFORE:], per_second=100)
+    rig.place_many(scenario, requests[before:], per_second=rig.scale.rate(100))
 
     started = time.monotonic()
     assert wait_for(lambda: _lag(rig) == 0, 120, 0.5), "the replay did not finish"

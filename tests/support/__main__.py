@@ -1,7 +1,10 @@
 """`python -m tests.support [start|stop] [--only ...] [--detach]`, what
 scripts/services.sh runs: start the integration-test services and print the
 environment variables that point the tests (tests/integration/conftest.py) at
-them."""
+them (ORDERFLOW_TEST_*), then those that point orderflow itself at them
+(ORDERFLOW_DATABASE_URL, _BROKER_URL, _CACHE_URL: the README's "Run it on
+real infrastructure" evaluates them). ORDERFLOW_SERVICES_STATE names the
+state file of --detach (default var/services.json)."""
 
 from __future__ import annotations
 
@@ -34,7 +37,13 @@ STARTERS: dict[str, tuple[str, Callable[..., Service]]] = {
     "postgres": ("ORDERFLOW_TEST_POSTGRES_URL", ensure_postgres),
     "redis": ("ORDERFLOW_TEST_REDIS_URL", ensure_redis),
 }
-STATE_FILE = REPO_ROOT / "var" / "services.json"
+STATE_FILE = Path(os.environ.get("ORDERFLOW_SERVICES_STATE") or REPO_ROOT / "var" / "services.json")
+# orderflow's own variables: the first service of each list that was started.
+ORDERFLOW_VARIABLES = {
+    "ORDERFLOW_DATABASE_URL": ("mysql", "postgres", "mongo"),
+    "ORDERFLOW_BROKER_URL": ("kafka",),
+    "ORDERFLOW_CACHE_URL": ("redis",),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,18 +72,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{STATE_FILE} exists: run `stop` first")
 
     started: list[Service] = []
+    urls: dict[str, str] = {}
     try:
         for name in names:
             variable, start = STARTERS[name]
             kwargs = {"die_with_parent": False} if name in ("kafka", "mongo") else {}
             service = start(**kwargs)
             started.append(service)
+            urls[name] = service.url
             print(f"export {variable}={service.url}", flush=True)
     except ServiceError as exc:
         print(f"services: {exc}", file=sys.stderr)
         for service in reversed(started):
             service.stop()
         return 1
+    print(orderflow_exports(urls), flush=True)
 
     if args.detach:
         _save_state(started)
@@ -93,6 +105,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         for service in reversed(started):
             service.stop()
     return 0
+
+
+def orderflow_exports(urls: dict[str, str]) -> str:
+    """The lines that point orderflow's commands at the started services;
+    the other databases that were started, as commented alternatives."""
+    lines = ["# orderflow itself (orderflow migrate, seed, api, relay, worker):"]
+    for variable, candidates in ORDERFLOW_VARIABLES.items():
+        found = [urls[name] for name in candidates if name in urls]
+        if not found:
+            continue
+        lines.append(f"export {variable}={orderflow_url(found[0])}")
+        lines += [f"# or: export {variable}={orderflow_url(url)}" for url in found[1:]]
+    return "\n".join(lines)
+
+
+def orderflow_url(url: str) -> str:
+    """A service URL as orderflow takes it: a MongoDB server gets a database."""
+    return url.rstrip("/") + "/orderflow" if url.startswith("mongodb://") else url
 
 
 def _save_state(services: Sequence[Service]) -> None:

@@ -17,7 +17,9 @@ import click
 from orderflow.bootstrap import Orderflow, bootstrap
 from orderflow.config import Settings
 from orderflow.entrypoints.catalog_files import CatalogFileError, demo_catalog, read_catalog
+from orderflow.entrypoints.cli_help import command_epilog, main_epilog
 from orderflow.entrypoints.dlq import DeadLetterQueue, dlq_group, position, table
+from orderflow.entrypoints.listening import ensure_port_free
 from orderflow.entrypoints.runtime import BackgroundRuntime, Loop
 
 log = logging.getLogger("orderflow")
@@ -61,7 +63,7 @@ def prepare(app: Orderflow, *, demo: bool) -> None:
         click.echo(f"loaded the demo catalog ({len(products)} products)")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=main_epilog())
 @click.option(
     "--log-level",
     default=lambda: os.environ.get("ORDERFLOW_LOG_LEVEL", "INFO"),
@@ -73,7 +75,7 @@ def main(log_level: str) -> None:
     _configure_logging(log_level)
 
 
-@main.command()
+@main.command(epilog=command_epilog("serve"))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 @click.option(
@@ -96,6 +98,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
     from orderflow.entrypoints.http.app import create_app
 
+    ensure_port_free(host, port)
     app = bootstrap()
     prepare(app, demo=True)
     runtime = BackgroundRuntime(app, workers=workers)
@@ -110,7 +113,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         app.close()
 
 
-@main.command()
+@main.command(epilog=command_epilog("api"))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 @click.option(
@@ -124,6 +127,7 @@ def api(host: str, port: int, workers: int) -> None:
     """The HTTP API under a production WSGI server (granian); no background work."""
     from granian import Granian
 
+    ensure_port_free(host, port)
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError(
@@ -208,7 +212,7 @@ def _run_loops(loops: Sequence[Loop], app: Orderflow) -> None:
         raise SystemExit(1)
 
 
-@main.command()
+@main.command(epilog=command_epilog("worker"))
 @click.option(
     "--threads",
     default=1,
@@ -228,7 +232,7 @@ def worker(threads: int, metrics_port: int | None, metrics_host: str) -> None:
     _run_loops([app.new_worker() for _ in range(threads)], app)
 
 
-@main.command()
+@main.command(epilog=command_epilog("relay"))
 @_METRICS_PORT
 @_METRICS_HOST
 def relay(metrics_port: int | None, metrics_host: str) -> None:
@@ -241,7 +245,7 @@ def relay(metrics_port: int | None, metrics_host: str) -> None:
     _run_loops([app.new_relay_loop(), app.new_notification_loop()], app)
 
 
-@main.command(name="migrate")
+@main.command(name="migrate", epilog=command_epilog("migrate"))
 def migrate_command() -> None:
     """Create or upgrade the schema and indexes of the configured database."""
     app = bootstrap()
@@ -252,10 +256,22 @@ def migrate_command() -> None:
         app.close()
 
 
-@main.command()
+@main.command(epilog=command_epilog("seed"))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def seed(file: Path) -> None:
-    """Load products from a JSON list or a CSV with a header (existing ids are updated)."""
+    """Load products from FILE: a JSON list of objects, or a CSV with a header row.
+
+    \b
+    Fields (JSON keys or CSV columns), one product per object or row:
+      id           letters, digits, '.', '_' and '-', at most 64; an existing id is updated
+      name         at most 200 characters
+      description  optional, at most 2,000 characters
+      price        a decimal with at most 2 places, e.g. 999.00 (never a float)
+      stock        a whole number, 0 or more
+
+    The file is checked whole before anything is written: a bad row names its
+    number and field, and nothing is loaded. Examples: examples/catalog.json
+    and examples/catalog.csv in the repository."""
     try:
         products = read_catalog(file)
     except CatalogFileError as exc:
@@ -268,7 +284,7 @@ def seed(file: Path) -> None:
     click.echo(f"seeded {len(products)} products")
 
 
-@main.group()
+@main.group(epilog=command_epilog("dlq"))
 def dlq() -> None:
     """Inspect, replay and purge the dead-letter topic (docs/OPERATIONS.md)."""
 
@@ -348,11 +364,25 @@ def dlq_purge(everything: bool, through: Sequence[str], yes: bool) -> None:
     if everything == bool(through):
         raise click.UsageError("give either --all or --through P:O")
     limits = dict(_positions(through))
-    if not yes:
-        click.confirm("purge these dead letters?", abort=True)
     app, queue = _dead_letters()
     try:
-        count = queue.purge(None if everything else limits)
+        entries = queue.entries()
+        if everything:
+            limits = {}
+            for entry in entries:
+                limits[entry.partition] = max(limits.get(entry.partition, -1), entry.offset)
+        doomed = [e for e in entries if e.offset <= limits.get(e.partition, -1)]
+        if not doomed:
+            click.echo(
+                "the dead-letter topic is empty: nothing to purge"
+                if not entries
+                else "no dead letters up to those positions: nothing to purge"
+            )
+            return
+        if not yes:
+            click.confirm(f"purge {len(doomed)} dead letters?", abort=True)
+        # Only what was counted and confirmed: letters arriving meanwhile stay.
+        count = queue.purge(limits)
     finally:
         app.close()
     click.echo(f"purged {count} dead letters")
