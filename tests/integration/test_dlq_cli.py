@@ -131,3 +131,20 @@ def test_a_dead_lettered_order_completes_after_the_fix_and_a_replay(
     assert "purged 2 " in dlq(env, "purge", "--all", "--yes")
     assert listed(env) == []
     assert "empty" in dlq(env, "list")
+
+
+def test_purging_an_empty_dead_letter_topic_says_so_and_asks_nothing(
+    app: Orderflow, env: dict[str, str]
+) -> None:
+    # No --yes and stdin closed: a confirmation prompt would abort (exit 1).
+    result = subprocess.run(
+        [ORDERFLOW, "dlq", "purge", "--all"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "the dead-letter topic is empty: nothing to purge"

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             service = start(**kwargs)
             started.append(service)
             urls[name] = service.url
-            print(f"export {variable}={service.url}", flush=True)
+            print(f"export {variable}={shlex.quote(service.url)}", flush=True)
     except ServiceError as exc:
         print(f"services: {exc}", file=sys.stderr)
         for service in reversed(started):
@@ -115,8 +116,8 @@ def orderflow_exports(urls: dict[str, str]) -> str:
         found = [urls[name] for name in candidates if name in urls]
         if not found:
             continue
-        lines.append(f"export {variable}={orderflow_url(found[0])}")
-        lines += [f"# or: export {variable}={orderflow_url(url)}" for url in found[1:]]
+        lines.append(f"export {variable}={shlex.quote(orderflow_url(found[0]))}")
+        lines += [f"# or: export {variable}={shlex.quote(orderflow_url(u))}" for u in found[1:]]
     return "\n".join(lines)
 
 
