@@ -1,4 +1,4 @@
-"""Configuration from ORDERFLOW_* environment variables (SPEC: Configuration).
+"""Configuration from ORDERFLOW_* environment variables (docs/CONTRACT.md: Configuration).
 
 pydantic-settings does the parsing and validation, so a bad value fails at
 start-up with the variable named, instead of deep inside an adapter. A file

@@ -1,7 +1,7 @@
 """Search checked against a naive reference on a realistic catalog (the
 bench's generator): every page holds the same products in the same order as
 a plain substring test sorted by (name, id), and the total is exact below
-the count bound and a lower bound past the page at it (SPEC: search;
+the count bound and a lower bound past the page at it (the contract: search;
 ports.repositories.SEARCH_COUNT_CAP)."""
 
 from __future__ import annotations

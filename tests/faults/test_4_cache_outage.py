@@ -1,7 +1,7 @@
 """Scenario 4: Redis goes away (the proxy cuts its connections and refuses
 new ones) while orders are in flight, and comes back.
 
-SPEC: status reads fall back to the database quickly, and the cache never
+The contract: status reads fall back to the database quickly, and the cache never
 serves an older status than the database once it is back: the final check
 compares every order's status and version from the API with the database."""
 

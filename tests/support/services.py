@@ -292,7 +292,7 @@ def ensure_redis(*, host: str = LOCALHOST, port: int = 6379, timeout_s: float = 
         if shutil.which("redis-server") is None:
             raise ServiceError(f"nothing listens on {host}:{port} and redis-server is missing")
         run_command(
-            # The SPEC's command; --port follows the port asked for.
+            # The documented command; --port follows the port asked for.
             [
                 "redis-server",
                 "--daemonize",

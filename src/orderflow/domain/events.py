@@ -3,7 +3,7 @@
 Each event knows how to become a JSON-ready dict and back, so the outbox and
 the broker carry exactly what the domain produced. `OrderPlaced` carries the
 whole order so a consumer can persist it when intake could not reach the
-database (SPEC: the broker fallback)."""
+database (docs/CONTRACT.md: the broker fallback)."""
 
 from __future__ import annotations
 

@@ -312,7 +312,7 @@ def _positions(values: Sequence[str]) -> list[tuple[int, int]]:
         raise click.BadParameter(str(exc)) from exc
 
 
-@dlq.command(name="list")
+@dlq.command(name="list", epilog=command_epilog("dlq"))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def dlq_list(as_json: bool) -> None:
     """Show the dead letters not purged yet: position, key, attempts, time, error."""
@@ -330,7 +330,7 @@ def dlq_list(as_json: bool) -> None:
         click.echo("the dead-letter topic is empty")
 
 
-@dlq.command(name="replay")
+@dlq.command(name="replay", epilog=command_epilog("dlq"))
 @click.option("--all", "everything", is_flag=True, help="Every listed dead letter.")
 @click.option("--offset", "offsets", multiple=True, metavar="PARTITION:OFFSET")
 @click.option("--key", "keys", multiple=True, help="Dead letters of this order id.")
@@ -349,7 +349,7 @@ def dlq_replay(everything: bool, offsets: Sequence[str], keys: Sequence[str]) ->
     click.echo(f"replayed {count} dead letters to {app.topics.orders}")
 
 
-@dlq.command(name="purge")
+@dlq.command(name="purge", epilog=command_epilog("dlq"))
 @click.option("--all", "everything", is_flag=True, help="Every listed dead letter.")
 @click.option(
     "--through",

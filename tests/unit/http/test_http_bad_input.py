@@ -1,4 +1,4 @@
-"""SPEC: bad input gets a 4xx, names the offending field, and changes nothing."""
+"""The contract: bad input gets a 4xx, names the offending field, and changes nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /api/orders and POST /order (SPEC: same key and
+"""Idempotency-Key on POST /api/orders and POST /order (the contract: same key and
 same body returns the first response; same key and another body is 422)."""
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class KafkaPublisher(MessagePublisher):
 
     The producer is created on first use, and again after a failed creation,
     so a relay that starts while the broker is down keeps its outbox and
-    drains it once the broker is back (SPEC: Delivery guarantees).
+    drains it once the broker is back (docs/CONTRACT.md: Guarantees).
 
     Timeouts bound every call: `connect_timeout_s` for reaching the cluster and
     for topic metadata, `request_timeout_s` per produce request, and
