@@ -35,7 +35,8 @@ class Scale:
 
     orders: float  # the fraction of each scenario's orders
     pace: float  # the fraction of each scenario's request rate
-    kills: int  # workers killed mid-batch in scenario 1
+    kills: int  # workers killed mid-batch in scenario 1...
+    intake_s: float  # ...while its intake lasts this long (a kill and its rebalance take 6-8 s)
 
     def count(self, n: int, *, least: int = 10) -> int:
         return max(least, round(n * self.orders))
@@ -45,9 +46,9 @@ class Scale:
 
 
 SCALES = {
-    "mariadb": Scale(orders=1.0, pace=1.0, kills=5),
-    "postgresql": Scale(orders=0.5, pace=1.0, kills=4),
-    "mongodb": Scale(orders=0.2, pace=0.4, kills=3),
+    "mariadb": Scale(orders=1.0, pace=1.0, kills=5, intake_s=33),
+    "postgresql": Scale(orders=0.3, pace=1.0, kills=3, intake_s=24),
+    "mongodb": Scale(orders=0.15, pace=0.4, kills=3, intake_s=24),
 }
 
 

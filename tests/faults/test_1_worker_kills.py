@@ -15,7 +15,6 @@ import time
 from tests.faults.rig import WORKERS, Figures, Rig, Scenario
 
 ORDERS = 1000
-PACE = 30  # orders per second: intake lasts about 33 s, the kills (about 6 s apart) fall inside it
 
 
 def kill_workers(rig: Rig, scenario: Scenario, done: threading.Event) -> None:
@@ -56,7 +55,8 @@ def test_workers_killed_mid_batch_lose_and_double_nothing(
     killer = threading.Thread(target=kill_workers, args=(rig, scenario, done))
     killer.start()
     try:
-        rig.place_many(scenario, requests, per_second=rig.scale.rate(PACE))
+        # Paced so that the kills fall inside the intake (Scale.intake_s).
+        rig.place_many(scenario, requests, per_second=orders / rig.scale.intake_s)
         killer.join(90)
     finally:
         done.set()

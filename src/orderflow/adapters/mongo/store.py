@@ -31,11 +31,14 @@ class Timings:
     """Leases are wall-clock times written into documents, so they assume
     the clocks of the machines sharing a database agree to well within them."""
 
-    lock_lease: timedelta = timedelta(seconds=15)
+    lock_lease: timedelta = timedelta(seconds=5)
     """How long an order lock holds if its unit of work never ends (a crash)."""
-    lock_wait: timedelta = timedelta(seconds=20)
+    lock_wait: timedelta = timedelta(seconds=7)
     """How long get_for_update waits for a lock; longer than the lease, so a
-    crashed holder delays the next one but never fails it."""
+    crashed holder delays the next one but never fails it. Both stay under
+    the Kafka consumer's max_poll_interval (10 s): a worker waiting out a
+    killed worker's lock must not be evicted from its group (the fault
+    suite saw all three evicted at once, and the group left unassigned)."""
     claim_lease: timedelta = timedelta(seconds=60)
     """How long a relay's claim on outbox messages holds if it never ends."""
     abandon_after: timedelta = timedelta(seconds=60)
