@@ -19,7 +19,6 @@ from orderflow.entrypoints.http.context import (
     current_orderflow,
     observe_request,
 )
-from orderflow.entrypoints.http.fast_lane import PlaceOrderLane
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,6 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     dashboard.register(app)
     app.before_request(_start_timer)
     app.after_request(_observe_latency)
-    app.wsgi_app = PlaceOrderLane(app)  # type: ignore[method-assign]
     return app
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any, cast
 
+import orjson
 from flask import Flask, Response, current_app
 from flask.json.provider import DefaultJSONProvider
 
-from orderflow.adapters import fast_json
 from orderflow.bootstrap import Orderflow
 from orderflow.ports.metrics import Metrics
 
@@ -18,27 +19,38 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "orderflow"
 
+# Dates and dataclasses go to Flask's `default`, as with the standard library,
+# instead of orjson's own rendering of them.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
 
 class FastJSONProvider(DefaultJSONProvider):
-    """Flask's JSON provider with orjson encoding (adapters/fast_json.py):
-    the same values out (dates, Decimal, UUID and dataclasses still go
-    through Flask's `default`), in insertion order, at a fraction of the CPU
-    of `json.dumps` (the response was about 5% of an order's intake).
-    Responses are always compact, in debug mode too."""
+    """Flask's JSON provider with orjson encoding: the same values out (dates,
+    Decimal, UUID and dataclasses still go through Flask's `default`), in
+    insertion order, at a fraction of the CPU of `json.dumps`. What orjson
+    refuses and `json.dumps` accepts (integers beyond 64 bits, lone
+    surrogates) is encoded by `json.dumps`, so nothing that encoded before
+    fails now. Responses are always compact, in debug mode too."""
 
     sort_keys = False  # keep the documented field order
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs:  # a caller asking for json.dumps's own options gets them
             return super().dumps(obj, **kwargs)
-        return fast_json.dumps(obj, default=self.default)
+        return self.encode(obj).decode()
 
     def encode(self, obj: Any) -> bytes:
-        return fast_json.dumps_bytes(obj, default=self.default)
+        try:
+            return orjson.dumps(obj, default=self.default, option=_ORJSON_OPTIONS)
+        except orjson.JSONEncodeError:
+            return json.dumps(obj, default=self.default, separators=(",", ":")).encode()
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        obj = self._prepare_response_obj(args, kwargs)
-        response_class = cast(type[Response], self._app.response_class)
+        """As Flask's: one positional value, several (a list), or keywords (an object)."""
+        if args and kwargs:
+            raise TypeError("app.json.response() takes either args or kwargs, not both")
+        obj = (args[0] if len(args) == 1 else list(args)) if args else (kwargs or None)
+        response_class = cast(type[Response], current_app.response_class)
         return response_class(self.encode(obj) + b"\n", mimetype=self.mimetype)
 
 
