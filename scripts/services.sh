@@ -16,4 +16,4 @@ if [[ ! -x $PYTHON ]]; then
     echo "services: $PYTHON not found: run 'make install' first" >&2
     exit 1
 fi
-exec "$PYTHON" -m orderflow.testing "$@"
+exec "$PYTHON" -m tests.support "$@"

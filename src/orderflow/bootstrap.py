@@ -1,4 +1,4 @@
-"""The library entry point: build orderflow's services from a configuration.
+"""The library entry point: build orderflow from a configuration.
 
     import orderflow
 
@@ -8,126 +8,104 @@
     order = app.queries.get(order_id)
     app.close()
 
-`Orderflow` exposes the services (ports-only domain objects) plus the few
-adapters a host process needs to run the background loops."""
+`Orderflow` is a thin typed facade over the container (containers.py, the
+composition root): each attribute resolves one of its providers, so a
+service and its adapters are built only when first used."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Generic, TypeVar
 
-from orderflow.adapters.prometheus.metrics import PrometheusMetrics
+from dependency_injector import providers
+
+from orderflow.adapters.prometheus.metrics import PrometheusMetrics, use_multiprocess_values
 from orderflow.adapters.prometheus.scrape_gauges import GaugeSource, ScrapeTimeGauges
 from orderflow.config import Settings
 from orderflow.containers import Container
-from orderflow.domain.envelope import Topics
-from orderflow.domain.services import (
-    Catalog,
-    OrderCancellation,
-    OrderPlacement,
-    OrderProcessor,
-    OrderQueries,
-    OutboxRelay,
-    StuckOrderSweeper,
-)
-from orderflow.domain.services.caching import BestEffortCache
-from orderflow.domain.services.notifying import NotificationDispatcher
-from orderflow.ports.cache import OrderCache
-from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
-from orderflow.ports.metrics import Metrics
-from orderflow.ports.notifier import NotificationLedger, Notifier
-from orderflow.ports.unit_of_work import UnitOfWorkFactory
+from orderflow.entrypoints.notifications import NotificationLoop
+from orderflow.entrypoints.relay import RelayLoop
+from orderflow.entrypoints.worker import Worker
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-@dataclass
+
+class _Provided(Generic[T]):
+    """An attribute of Orderflow: what the container's provider of the same
+    name gives (typed by that provider), built on first use."""
+
+    def __init__(self, provider: providers.Provider[T]) -> None:
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, app: Orderflow, owner: type | None = None) -> T:
+        provider: providers.Provider[T] = getattr(app.container, self._name)
+        return provider()
+
+
 class Orderflow:
-    settings: Settings
-    container: Container
-    closers: list[Callable[[], None]] = field(default_factory=list)
-    _owned: list[Any] = field(default_factory=list, repr=False)
-    _scrape_gauges_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _scrape_gauges_added: bool = field(default=False, repr=False)
+    def __init__(self, settings: Settings, container: Container) -> None:
+        self.settings = settings
+        self.container = container
+        self._scrape_gauges_lock = threading.Lock()
+        self._scrape_gauges_added = False
 
-    # Services. Each property resolves a container Singleton, so a service
-    # and its adapters are built only when first used.
-    @property
-    def placement(self) -> OrderPlacement:
-        return cast(OrderPlacement, self._get("placement"))
+    # The use cases, and the ports as the container composed them (`cache`:
+    # faults counted, never raised; `raw_cache`: the cache itself).
+    placement = _Provided(Container.placement)
+    queries = _Provided(Container.queries)
+    cancellation = _Provided(Container.cancellation)
+    catalog = _Provided(Container.catalog)
+    processor = _Provided(Container.processor)
+    relay = _Provided(Container.relay)
+    sweeper = _Provided(Container.sweeper)
+    notification_dispatcher = _Provided(Container.notification_dispatcher)
+    uow_factory = _Provided(Container.uow_factory)
+    publisher = _Provided(Container.publisher)
+    cache = _Provided(Container.cache)
+    raw_cache = _Provided(Container.raw_cache)
+    notifier = _Provided(Container.notifier)
+    notification_ledger = _Provided(Container.notification_ledger)
+    lag_probe = _Provided(Container.lag_probe)
+    topic_store = _Provided(Container.topic_store)
+    metrics = _Provided(Container.metrics)
+    clock = _Provided(Container.clock)
+    codec = _Provided(Container.codec)
+    topics = _Provided(Container.topics)
 
-    @property
-    def queries(self) -> OrderQueries:
-        return cast(OrderQueries, self._get("queries"))
+    # --- the loops a process runs ----------------------------------------------
+    def new_worker(self, **overrides: Any) -> Worker:
+        """A new worker, its own consumer-group member (one per thread);
+        keyword arguments override its settings (poll_timeout_s, max_batch_s)."""
+        return self.container.worker(**overrides)
 
-    @property
-    def cancellation(self) -> OrderCancellation:
-        return cast(OrderCancellation, self._get("cancellation"))
+    def new_relay_loop(self) -> RelayLoop:
+        return self.container.relay_loop()
 
-    @property
-    def catalog(self) -> Catalog:
-        return cast(Catalog, self._get("catalog"))
+    def new_notification_loop(self) -> NotificationLoop:
+        return self.container.notification_loop()
 
-    @property
-    def processor(self) -> OrderProcessor:
-        return cast(OrderProcessor, self._get("processor"))
+    # --- operations ------------------------------------------------------------
+    def migrate(self) -> str:
+        """Create or upgrade the configured database's schema; one line on what was done."""
+        return self.container.migrate()
 
-    @property
-    def relay(self) -> OutboxRelay:
-        return cast(OutboxRelay, self._get("relay"))
+    def ensure_topics(self) -> str:
+        """Create the broker's topics where it has any to create."""
+        return self.container.ensure_topics()
 
-    @property
-    def sweeper(self) -> StuckOrderSweeper:
-        return cast(StuckOrderSweeper, self._get("sweeper"))
-
-    # Adapters the entrypoints need directly.
-    @property
-    def uow_factory(self) -> UnitOfWorkFactory:
-        return cast(UnitOfWorkFactory, self._get("uow_factory"))
-
-    @property
-    def publisher(self) -> MessagePublisher:
-        return cast(MessagePublisher, self._get("publisher"))
-
-    @property
-    def cache(self) -> BestEffortCache:
-        return cast(BestEffortCache, self._get("cache"))
-
-    @property
-    def raw_cache(self) -> OrderCache:
-        return cast(OrderCache, self._get("raw_cache"))
-
-    @property
-    def notifier(self) -> Notifier:
-        return cast(Notifier, self._get("notifier"))
-
-    @property
-    def metrics(self) -> Metrics:
-        return cast(Metrics, self._get("metrics"))
-
-    @property
-    def topics(self) -> Topics:
-        return cast(Topics, self._get("topics"))
-
-    def new_consumer(self) -> MessageConsumer:
-        """A new member of the worker consumer group (one per worker thread)."""
-        consumer: MessageConsumer = self.container.consumer()
-        return consumer
-
-    @property
-    def notification_ledger(self) -> NotificationLedger:
-        return cast(NotificationLedger, self._get("notification_ledger"))
-
-    @property
-    def notification_dispatcher(self) -> NotificationDispatcher:
-        return cast(NotificationDispatcher, self._get("notification_dispatcher"))
-
-    @property
-    def lag_probe(self) -> ConsumerLagProbe:
-        return cast(ConsumerLagProbe, self._get("lag_probe"))
+    def serve_metrics(self, *, port: int, host: str) -> None:
+        """This process's own /metrics on HOST:PORT (worker, relay): their
+        counters live in their memory, which the API's /metrics cannot see."""
+        metrics = self.metrics
+        if isinstance(metrics, PrometheusMetrics):
+            metrics.serve_http(port=port, host=host)
 
     def metrics_exposition(self) -> bytes:
         """The Prometheus text of this process's metrics plus the gauges read
@@ -150,21 +128,8 @@ class Orderflow:
         }
 
     def close(self) -> None:
-        for closer in reversed(self.closers):
-            try:
-                closer()
-            except Exception:  # closing must go on past one failure
-                log.exception("error while closing")
-        self.closers.clear()
+        """Close every client the container opened (its Resources)."""
         self.container.shutdown_resources()
-
-    def _get(self, name: str) -> Any:
-        instance = getattr(self.container, name)()
-        # Pools and producers must be closed with the app; remember each once.
-        if name in ("uow_factory", "publisher") and all(c is not instance for c in self._owned):
-            self._owned.append(instance)
-            self.closers.append(instance.close)
-        return instance
 
 
 def scrape_gauges(app: Orderflow) -> ScrapeTimeGauges:
@@ -216,6 +181,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Orderflow:
     if overrides:
         base = base.model_copy(update=overrides)
         base = Settings.model_validate(base.model_dump())
+    # Several server processes answering one port share one /metrics
+    # (PROMETHEUS_MULTIPROC_DIR); a no-op when that is not set.
+    use_multiprocess_values()
     container = Container()
     container.config.from_dict(base.as_config())
     return Orderflow(settings=base, container=container)

@@ -1,17 +1,27 @@
 """The composition root: the one place that knows which adapter serves which
-port. Adapters are picked by the URLs in Settings (providers.Selector); the
-defaults give the embedded mode. Technology-specific modules are imported
-lazily, inside the builder functions, so an embedded process never imports
-kafka, redis or pymongo code it does not use."""
+port, and which decorators wrap them. Adapters are picked by the URLs in
+Settings (providers.Selector); the defaults give the embedded mode.
+
+Every builder returns its port. Clients that must be closed (the SQL engine,
+the MongoDB client, the Kafka producer, the Redis client) are Resources,
+closed by `shutdown_resources()`; consumers are a Factory, because each
+worker thread is its own group member and closes its own. The SMTP notifier
+opens a connection per send and holds none. Technology-specific modules are
+imported inside the builders, so an embedded process never imports kafka,
+redis or pymongo code it does not use."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Protocol, TypeVar
 
 from dependency_injector import containers, providers
 
+from orderflow.adapters.envelope import JsonEnvelope
+from orderflow.adapters.group_commit import GroupCommit
+from orderflow.adapters.lock_timing import LockTimingUnitOfWorkFactory
 from orderflow.adapters.logging_notifier import LoggingNotifier
 from orderflow.adapters.memory.broker import (
     MemoryBroker,
@@ -20,52 +30,83 @@ from orderflow.adapters.memory.broker import (
     MemoryPublisher,
 )
 from orderflow.adapters.memory.cache import MemoryOrderCache
+from orderflow.adapters.memory.known_prices import MemoryKnownPrices
 from orderflow.adapters.memory.notification_ledger import MemoryNotificationLedger
 from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.adapters.memory.topics import MemoryTopicStore
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from orderflow.adapters.prometheus.metrics import PrometheusMetrics
+from orderflow.adapters.resilient_cache import ResilientOrderCache
 from orderflow.adapters.system_clock import SystemClock
-from orderflow.domain.envelope import Topics
-from orderflow.domain.services import (
-    Catalog,
-    OrderCancellation,
-    OrderPlacement,
-    OrderProcessor,
-    OrderQueries,
-    OutboxRelay,
-    StuckOrderSweeper,
-)
-from orderflow.domain.services.caching import BestEffortCache
-from orderflow.domain.services.lock_timing import LockTimingUnitOfWorkFactory
-from orderflow.domain.services.notifying import DeliveryPolicy, NotificationDispatcher
+from orderflow.adapters.terminal_orders import TerminalOrderMemo
+from orderflow.application.cancelling import OrderCancellation
+from orderflow.application.catalog import Catalog
+from orderflow.application.messages import Topics
+from orderflow.application.notifying import DeliveryPolicy, NotificationDispatcher
+from orderflow.application.placing import OrderPlacement
+from orderflow.application.processing import OrderProcessor
+from orderflow.application.queries import OrderQueries
+from orderflow.application.relaying import OutboxRelay
+from orderflow.application.sweeping import StuckOrderSweeper
+from orderflow.entrypoints.notifications import NotificationLoop
+from orderflow.entrypoints.relay import Housekeeping, RelayLoop
+from orderflow.entrypoints.worker import RetryPolicy, Worker
+from orderflow.ports.cache import OrderCache
+from orderflow.ports.clock import Clock
+from orderflow.ports.codec import MessageCodec
+from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
+from orderflow.ports.metrics import Metrics
+from orderflow.ports.notifier import NotificationLedger, Notifier
+from orderflow.ports.placement import Placement
+from orderflow.ports.prices import KnownPrices
+from orderflow.ports.topics import TopicStore
+from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
 
-def _sql_uow_factory(url: str) -> Any:
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_Client = TypeVar("_Client", bound=_Closable)
+
+
+def _closing(client: _Client) -> Iterator[_Client]:
+    """A Resource's life: the client, closed by shutdown_resources()."""
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _sql_database(url: str) -> UnitOfWorkFactory:
     from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 
     return SqlUnitOfWorkFactory.from_url(url)
 
 
-def _mongo_uow_factory(url: str) -> Any:
+def _mongo_database(url: str) -> UnitOfWorkFactory:
     from orderflow.adapters.mongo.unit_of_work import MongoUnitOfWorkFactory
 
     return MongoUnitOfWorkFactory.from_url(url)
 
 
-def _sql_ledger(uow_factory: Any) -> Any:
+def _sql_ledger(uow_factory: UnitOfWorkFactory) -> NotificationLedger:
     from orderflow.adapters.sqlalchemy.notification_ledger import SqlNotificationLedger
+    from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 
+    assert isinstance(uow_factory, SqlUnitOfWorkFactory)
     return SqlNotificationLedger(uow_factory.engine)  # shares the factory's pool
 
 
-def _mongo_ledger(uow_factory: Any) -> Any:
+def _mongo_ledger(uow_factory: UnitOfWorkFactory) -> NotificationLedger:
     from orderflow.adapters.mongo.notification_ledger import MongoNotificationLedger
+    from orderflow.adapters.mongo.unit_of_work import MongoUnitOfWorkFactory
 
+    assert isinstance(uow_factory, MongoUnitOfWorkFactory)
     return MongoNotificationLedger(uow_factory.store)
 
 
-def _kafka_publisher(url: str) -> Any:
+def _kafka_publisher(url: str) -> MessagePublisher:
     from orderflow.adapters.kafka.publisher import KafkaPublisher
 
     # Transactional: each relay batch is all-or-nothing for read_committed
@@ -74,73 +115,140 @@ def _kafka_publisher(url: str) -> Any:
     return KafkaPublisher.from_url(url, transactional_id=f"orderflow-publisher-{uuid.uuid4().hex}")
 
 
-def _kafka_consumer(url: str, group: str, topics: list[str]) -> Any:
+def _kafka_consumer(url: str, group: str, topics: list[str]) -> MessageConsumer:
     from orderflow.adapters.kafka.consumer import KafkaMessageConsumer
 
     return KafkaMessageConsumer.from_url(url, group=group, topics=topics)
 
 
-def _kafka_lag_probe(url: str) -> Any:
+def _kafka_lag_probe(url: str) -> ConsumerLagProbe:
     from orderflow.adapters.kafka.lag import KafkaLagProbe
 
     return KafkaLagProbe.from_url(url)
 
 
-def _kafka_topic_store(url: str) -> Any:
+def _kafka_topic_store(url: str) -> TopicStore:
     from orderflow.adapters.kafka.topics import KafkaTopicStore
 
     return KafkaTopicStore.from_url(url)
 
 
-def _redis_cache(url: str, ttl_s: int) -> Any:
+def _redis_cache(url: str, ttl_s: int) -> OrderCache:
     from orderflow.adapters.redis.cache import RedisOrderCache
 
     return RedisOrderCache.from_url(url, ttl_s=ttl_s)
 
 
-def _smtp_notifier(url: str) -> Any:
+def _smtp_notifier(url: str) -> Notifier:
     from orderflow.adapters.smtp.notifier import SmtpNotifier
 
     return SmtpNotifier.from_url(url)
 
 
-def _webhook_notifier(url: str) -> Any:
+def _webhook_notifier(url: str) -> Notifier:
     from orderflow.adapters.webhook.notifier import WebhookNotifier
 
     return WebhookNotifier(url)
+
+
+def _sql_migrate(url: str) -> str:
+    from orderflow.adapters.sqlalchemy.migrate import upgrade
+
+    upgrade(url)
+    return "SQL schema upgraded to the latest revision"
+
+
+def _mongo_migrate(url: str) -> str:
+    from orderflow.adapters.mongo.migrate import ensure_indexes
+
+    ensure_indexes(url)
+    return "MongoDB collections and indexes ensured"
+
+
+def _nothing_to_migrate() -> str:
+    return "in-memory database: nothing to migrate"
+
+
+def _kafka_topics(url: str, topics: list[str], partitions: int) -> str:
+    from orderflow.adapters.kafka.admin import ensure_topics
+
+    ensure_topics(url, topics, partitions=partitions)
+    return f"kafka topics ensured: {', '.join(topics)}"
+
+
+def _no_topics() -> str:
+    return "in-process broker: no topics to create"
+
+
+def _seconds(ms: int) -> float:
+    return ms / 1000.0
+
+
+def _timedelta(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def _hours(hours: float) -> timedelta:
+    return timedelta(hours=hours)
+
+
+def _sweep_every_s(interval_s: float | None, stuck_after_s: float) -> float:
+    """The configured interval, else a quarter of the stuck age (at least 1 s)."""
+    return interval_s or max(1.0, stuck_after_s / 4)
 
 
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     # --- core ----------------------------------------------------------------
-    clock = providers.Singleton(SystemClock)
-    metrics = providers.Singleton(PrometheusMetrics)
+    clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
+    metrics: providers.Provider[Metrics] = providers.Singleton(PrometheusMetrics)
     topics = providers.Singleton(
         Topics, orders=config.orders_topic, events=config.events_topic, dlq=config.dlq_topic
     )
+    codec: providers.Provider[MessageCodec] = providers.Singleton(JsonEnvelope)
 
     # --- gateways --------------------------------------------------------------
-    uow_factory = providers.Selector(
+    # Called to run: `orderflow migrate` (and `serve`, which owns its SQLite
+    # file); `prepare` creates the broker's topics.
+    migrate: providers.Provider[str] = providers.Selector(
+        config.database_kind,
+        memory=providers.Callable(_nothing_to_migrate),
+        sql=providers.Callable(_sql_migrate, config.database_url),
+        mongo=providers.Callable(_mongo_migrate, config.database_url),
+    )
+    ensure_topics: providers.Provider[str] = providers.Selector(
+        config.broker_kind,
+        memory=providers.Callable(_no_topics),
+        kafka=providers.Callable(
+            _kafka_topics,
+            config.broker_url,
+            providers.List(config.orders_topic, config.events_topic, config.dlq_topic),
+            config.partitions,
+        ),
+    )
+    uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Selector(
         config.database_kind,
         memory=providers.Singleton(MemoryUnitOfWorkFactory),
-        sql=providers.Singleton(_sql_uow_factory, config.database_url),
-        mongo=providers.Singleton(_mongo_uow_factory, config.database_url),
+        sql=providers.Resource(_closing, providers.Factory(_sql_database, config.database_url)),
+        mongo=providers.Resource(_closing, providers.Factory(_mongo_database, config.database_url)),
     )
-    notification_ledger = providers.Selector(
+    notification_ledger: providers.Provider[NotificationLedger] = providers.Selector(
         config.database_kind,
         memory=providers.Singleton(MemoryNotificationLedger),
         sql=providers.Singleton(_sql_ledger, uow_factory),
         mongo=providers.Singleton(_mongo_ledger, uow_factory),
     )
+    known_prices: providers.Provider[KnownPrices] = providers.Singleton(MemoryKnownPrices)
     memory_broker = providers.Singleton(MemoryBroker, partitions=config.partitions)
-    publisher = providers.Selector(
+    publisher: providers.Provider[MessagePublisher] = providers.Selector(
         config.broker_kind,
         memory=providers.Singleton(MemoryPublisher, memory_broker),
-        kafka=providers.Singleton(_kafka_publisher, config.broker_url),
+        kafka=providers.Resource(_closing, providers.Factory(_kafka_publisher, config.broker_url)),
     )
-    # A Factory: each worker thread or process gets its own group member.
-    consumer = providers.Selector(
+    # A Factory: each worker thread or process is its own group member, and
+    # closes its consumer when it stops.
+    consumer: providers.Provider[MessageConsumer] = providers.Selector(
         config.broker_kind,
         memory=providers.Factory(
             MemoryConsumer,
@@ -155,24 +263,29 @@ class Container(containers.DeclarativeContainer):
             topics=providers.List(config.orders_topic),
         ),
     )
-    lag_probe = providers.Selector(
+    lag_probe: providers.Provider[ConsumerLagProbe] = providers.Selector(
         config.broker_kind,
         memory=providers.Singleton(MemoryLagProbe, memory_broker),
         kafka=providers.Singleton(_kafka_lag_probe, config.broker_url),
     )
     # Operators' access to stored records and group offsets (`orderflow dlq`).
-    topic_store = providers.Selector(
+    topic_store: providers.Provider[TopicStore] = providers.Selector(
         config.broker_kind,
         memory=providers.Singleton(MemoryTopicStore, memory_broker),
         kafka=providers.Singleton(_kafka_topic_store, config.broker_url),
     )
-    raw_cache = providers.Selector(
+    raw_cache: providers.Provider[OrderCache] = providers.Selector(
         config.cache_kind,
         memory=providers.Singleton(MemoryOrderCache, ttl_s=config.cache_ttl),
-        redis=providers.Singleton(_redis_cache, config.cache_url, config.cache_ttl),
+        redis=providers.Resource(
+            _closing, providers.Factory(_redis_cache, config.cache_url, config.cache_ttl)
+        ),
     )
-    cache = providers.Singleton(BestEffortCache, cache=raw_cache, metrics=metrics)
-    notifier = providers.Selector(
+    # What the services see: a cache fault is counted and is a miss.
+    cache: providers.Provider[OrderCache] = providers.Singleton(
+        ResilientOrderCache, raw_cache, metrics=metrics
+    )
+    notifier: providers.Provider[Notifier] = providers.Selector(
         config.notifier_kind,
         log=providers.Singleton(LoggingNotifier),
         memory=providers.Singleton(RecordingNotifier),
@@ -181,15 +294,25 @@ class Container(containers.DeclarativeContainer):
     )
 
     # --- services --------------------------------------------------------------
-    placement = providers.Singleton(
-        OrderPlacement,
-        uow_factory=uow_factory,
-        clock=clock,
-        metrics=metrics,
-        topics=topics,
-        fallback_publisher=publisher,
+    # Intake: the use case, behind the group commit that gathers concurrent
+    # callers into its batches.
+    placement: providers.Provider[Placement] = providers.Singleton(
+        GroupCommit,
+        providers.Singleton(
+            OrderPlacement,
+            uow_factory=uow_factory,
+            clock=clock,
+            metrics=metrics,
+            topics=topics,
+            known_prices=known_prices,
+            fallback_publisher=publisher,
+        ),
+        batch_limit=uow_factory.provided.batch_limit,
     )
-    queries = providers.Singleton(OrderQueries, uow_factory=uow_factory, cache=cache)
+    # Status reads: finished orders from this process's memory first.
+    queries = providers.Singleton(
+        OrderQueries, uow_factory=uow_factory, cache=providers.Singleton(TerminalOrderMemo, cache)
+    )
     cancellation = providers.Singleton(
         OrderCancellation,
         uow_factory=uow_factory,
@@ -201,13 +324,13 @@ class Container(containers.DeclarativeContainer):
     catalog = providers.Singleton(Catalog, uow_factory=uow_factory)
     processor = providers.Singleton(
         OrderProcessor,
-        # Times the product-row locks of T2 (orderflow_stock_lock_wait_seconds).
+        # Times the product-row locks (orderflow_stock_lock_wait_seconds).
         uow_factory=providers.Singleton(LockTimingUnitOfWorkFactory, uow_factory, metrics),
         clock=clock,
         cache=cache,
         metrics=metrics,
         topics=topics,
-        processing_delay_s=providers.Callable(lambda ms: ms / 1000.0, config.processing_delay_ms),
+        processing_delay_s=providers.Callable(_seconds, config.processing_delay_ms),
     )
     relay = providers.Singleton(
         OutboxRelay,
@@ -215,7 +338,6 @@ class Container(containers.DeclarativeContainer):
         publisher=publisher,
         ledger=notification_ledger,
         clock=clock,
-        topics=topics,
         batch_size=config.relay_batch_size,
     )
     notification_dispatcher = providers.Singleton(
@@ -227,11 +349,46 @@ class Container(containers.DeclarativeContainer):
         policy=providers.Factory(
             DeliveryPolicy,
             max_attempts=config.notify_max_attempts,
-            initial_backoff=providers.Callable(
-                lambda s: timedelta(seconds=s), config.notify_backoff_s
-            ),
+            initial_backoff=providers.Callable(_timedelta, config.notify_backoff_s),
         ),
     )
     sweeper = providers.Singleton(
         StuckOrderSweeper, uow_factory=uow_factory, clock=clock, topics=topics
     )
+
+    # --- loops (the drivers a process runs) ------------------------------------
+    # A Factory: each worker thread is its own consumer-group member.
+    worker = providers.Factory(
+        Worker,
+        consumer=consumer,
+        processor=processor,
+        codec=codec,
+        clock=clock,
+        metrics=metrics,
+        topics=topics,
+        retry=providers.Factory(
+            RetryPolicy,
+            attempts=config.max_attempts,
+            initial_backoff_s=providers.Callable(_seconds, config.retry_backoff_ms),
+        ),
+        batch_size=config.worker_batch_size,
+    )
+    relay_loop = providers.Factory(
+        RelayLoop,
+        relay=relay,
+        sweeper=sweeper,
+        uow_factory=uow_factory,
+        clock=clock,
+        housekeeping=providers.Factory(
+            Housekeeping,
+            stuck_after=providers.Callable(_timedelta, config.stuck_after_s),
+            sweep_every_s=providers.Callable(
+                _sweep_every_s, config.sweep_interval_s, config.stuck_after_s
+            ),
+            outbox_retention=providers.Callable(_hours, config.outbox_retention_h),
+            idempotency_retention=providers.Callable(_hours, config.idempotency_retention_h),
+            purge_every_s=config.purge_interval_s,
+        ),
+        idle_wait_s=providers.Callable(_seconds, config.relay_interval_ms),
+    )
+    notification_loop = providers.Factory(NotificationLoop, dispatcher=notification_dispatcher)

@@ -23,10 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    sync_playwright,
+)
 from playwright.sync_api import Error as PlaywrightError
 
-from orderflow.testing.processes import LOCALHOST, Service, free_port, spawn_server
+from tests.support.processes import LOCALHOST, Service, free_port, spawn_server
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
@@ -43,8 +50,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 # Long enough that the order page shows the order unfinished before it
 # completes, so the test sees the status change without a reload.
 PROCESSING_DELAY_MS = 1500
@@ -158,9 +165,7 @@ class PageProblems:
         self.errors.append(f"uncaught: {error}")
 
 
-def browser_tab(
-    browser: Browser, viewport: dict[str, int], problems: PageProblems
-) -> Iterator[Page]:
+def browser_tab(browser: Browser, viewport: ViewportSize, problems: PageProblems) -> Iterator[Page]:
     """A page in a fresh context (empty cart, nothing stored); at the end, no
     uncaught error and no CSP violation may have happened in it."""
     # Reduced motion: the drawer appears at once, so boxes and screenshots are stable.

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import pytest
 
-from orderflow.domain.envelope import encode
+from orderflow.adapters.envelope import encode
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.messaging import Delivery, MessageConsumer, MessagePublisher
 from orderflow.ports.outbox import OutboxMessage

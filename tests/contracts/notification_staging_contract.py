@@ -17,17 +17,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orderflow.adapters.memory.broker import MemoryBroker, MemoryPublisher
-from orderflow.domain.envelope import Topics
+from orderflow.adapters.outbox_notifications import OutboxNotificationRecorder
+from orderflow.application.notifications import stage_notifications
+from orderflow.application.relaying import OutboxRelay
 from orderflow.domain.errors import DuplicateKey
-from orderflow.domain.services.notifications import notification_id, stage_notifications
-from orderflow.domain.services.relaying import OutboxRelay
 from orderflow.ports.clock import Clock
-from orderflow.ports.notifier import DeliveryState, Notification, NotificationLedger
+from orderflow.ports.notifier import (
+    DeliveryState,
+    Notification,
+    NotificationLedger,
+    notification_id,
+)
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.persistence_contract import an_order
 
 T0 = datetime(2024, 5, 17, 12, 30, 45, 123456, tzinfo=UTC)
-TOPICS = Topics()
 
 
 class _FixedClock(Clock):
@@ -57,7 +61,6 @@ class NotificationStagingContract:
             publisher=MemoryPublisher(MemoryBroker()),
             ledger=ledger,
             clock=_FixedClock(),
-            topics=TOPICS,
         )
         while relay.drain_once():
             pass
@@ -69,7 +72,7 @@ class NotificationStagingContract:
         notice = a_notice(order.id)
         with uow_factory() as uow:
             uow.orders.add(order)
-            stage_notifications(uow, [notice, notice], topics=TOPICS, now=T0)
+            stage_notifications(uow, [notice, notice], now=T0)
             uow.commit()
         self._relay(uow_factory, ledger)
 
@@ -88,8 +91,8 @@ class NotificationStagingContract:
     ) -> None:
         notice = a_notice()
         with uow_factory() as uow:
-            in_transaction = uow.notifications is not None
-            stage_notifications(uow, [notice], topics=TOPICS, now=T0)
+            in_transaction = not isinstance(uow.notifications, OutboxNotificationRecorder)
+            stage_notifications(uow, [notice], now=T0)
             uow.commit()
         with uow_factory() as uow:
             outbox_rows = uow.outbox.pending_count()
@@ -105,11 +108,11 @@ class NotificationStagingContract:
         notice = a_notice(order.id)
         with uow_factory() as uow:
             uow.orders.add(order)
-            stage_notifications(uow, [notice], topics=TOPICS, now=T0)
+            stage_notifications(uow, [notice], now=T0)
             # left without commit: the worker died before it
         with uow_factory() as uow:
             uow.orders.add(an_order())
-            stage_notifications(uow, [a_notice()], topics=TOPICS, now=T0)
+            stage_notifications(uow, [a_notice()], now=T0)
             uow.rollback()
             uow.commit()  # commits nothing: the rollback discarded the staging
         self._relay(uow_factory, ledger)
@@ -124,7 +127,7 @@ class NotificationStagingContract:
     ) -> None:
         notice = a_notice()
         with uow_factory() as uow:
-            stage_notifications(uow, [notice], topics=TOPICS, now=T0)
+            stage_notifications(uow, [notice], now=T0)
             uow.commit()
         self._relay(uow_factory, ledger)
         claimed = ledger.claim_due(now=T0, limit=10)
@@ -136,10 +139,12 @@ class NotificationStagingContract:
         later = T0 + timedelta(hours=1)
         with uow_factory() as uow:
             try:
-                stage_notifications(uow, [replace(notice, body="again")], topics=TOPICS, now=later)
+                stage_notifications(uow, [replace(notice, body="again")], now=later)
                 uow.commit()
             except DuplicateKey:
-                assert uow.notifications is None, "the ledger skips a stored id"
+                assert isinstance(uow.notifications, OutboxNotificationRecorder), (
+                    "the ledger skips a stored id"
+                )
         self._relay(uow_factory, ledger)
 
         record = ledger.get(notification_id(notice))
@@ -153,8 +158,8 @@ class NotificationStagingContract:
         order_id = str(uuid.uuid4())
         notices = [a_notice(order_id, "completed"), a_notice(order_id, "cancelled")]
         with uow_factory() as uow:
-            stage_notifications(uow, notices, topics=TOPICS, now=T0)
-            stage_notifications(uow, [], topics=TOPICS, now=T0)
+            stage_notifications(uow, notices, now=T0)
+            stage_notifications(uow, [], now=T0)
             uow.commit()
         self._relay(uow_factory, ledger)
 

@@ -411,7 +411,7 @@ class PersistenceContract:
         with uow_factory() as uow:
             uow.orders.add(order)
             uow.commit()
-        steps = [
+        steps: list[Callable[[Order], None]] = [
             lambda o: o.start_processing(T0 + timedelta(seconds=1, microseconds=5)),
             lambda o: o.fail("insufficient stock: laptop", T0 + timedelta(seconds=2)),
         ]
@@ -426,6 +426,7 @@ class PersistenceContract:
                 stored = uow.orders.get(order.id)
             assert stored is not None
             assert len(stored.history) == length
+        assert stored is not None
 
         assert stored.history == [
             Transition(OrderStatus.PENDING, T0),

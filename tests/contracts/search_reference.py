@@ -15,9 +15,9 @@ from sqlalchemy import Engine, insert
 from orderflow.adapters.sqlalchemy.search_index import index_rows, trigrams
 from orderflow.adapters.sqlalchemy.tables import product_trigrams, products
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
-from orderflow.bench.data import catalog
 from orderflow.domain.model import Product
 from orderflow.ports.repositories import SEARCH_COUNT_CAP, ProductRepository
+from tools.bench.data import catalog
 
 
 def realistic_catalog(size: int) -> list[dict[str, Any]]:

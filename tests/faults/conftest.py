@@ -21,12 +21,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from orderflow.testing import services
-from orderflow.testing.processes import Service, ServiceError
-from orderflow.testing.proxy import TcpProxy
-from orderflow.testing.stack import Stack, stack_env
-from orderflow.testing.webhook import WebhookRecorder
 from tests.faults.rig import WORKERS, Figures, Rig
+from tests.support import services
+from tests.support.processes import Service, ServiceError
+from tests.support.proxy import TcpProxy
+from tests.support.stack import Stack, stack_env
+from tests.support.webhook import WebhookRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_FILE = ROOT / ".fault-results.json"

@@ -26,10 +26,10 @@ from sqlalchemy import Engine, func, select
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.adapters.sqlalchemy import tables
 from orderflow.adapters.sqlalchemy.engine import make_engine
-from orderflow.testing.processes import Service
-from orderflow.testing.proxy import TcpProxy
-from orderflow.testing.stack import Stack, http_call
-from orderflow.testing.webhook import WebhookRecorder
+from tests.support.processes import Service
+from tests.support.proxy import TcpProxy
+from tests.support.stack import Stack, http_call
+from tests.support.webhook import WebhookRecorder
 
 TERMINAL = ("completed", "failed")
 WORKERS = ("worker-1", "worker-2", "worker-3")
@@ -277,7 +277,7 @@ class Rig:
         """The orders-topic partition of an order's events (kafka-python's
         default partitioner: murmur2 of the key, the order id)."""
         partitions = int(self.env["ORDERFLOW_PARTITIONS"])
-        return (murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
+        return int(murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
 
     def mid_batch(self, name: str) -> list[str]:
         """The orders worker `name` holds between T1 and T2 of a batch right

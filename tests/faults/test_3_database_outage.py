@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import time
 
-from orderflow.testing.stack import http_call
 from tests.faults.rig import WORKERS, Figures, Rig
+from tests.support.stack import http_call
 
 BEFORE, DURING, AFTER = 60, 40, 40
 OUTAGE_S = 6.0

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from orderflow.testing.stack import http_call
 from tests.faults.rig import Figures, Rig
+from tests.support.stack import http_call
 
 BEFORE, DURING, AFTER = 50, 40, 20
 OUTAGE_S = 4.0

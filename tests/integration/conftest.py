@@ -2,7 +2,7 @@
 
 Each `*_url` fixture uses the server named by its environment variable when
 one is set (a real Kafka, MongoDB, MySQL, PostgreSQL or Redis, e.g. from
-compose.yaml) and otherwise starts or prepares one (orderflow.testing.services):
+compose.yaml) and otherwise starts or prepares one (tests.support.services):
 
     ORDERFLOW_TEST_KAFKA_URL     kafka://host:port        else a Tansu broker
     ORDERFLOW_TEST_MONGO_URL     mongodb://host:port/     else a mongoeco wire server
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.testing import services
-from orderflow.testing.processes import Service, ServiceError
+from tests.support import services
+from tests.support.processes import Service, ServiceError
 
 HERE = Path(__file__).parent
 

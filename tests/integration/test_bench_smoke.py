@@ -11,14 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from tests.support.services import REPO_ROOT
+
 REQUIRED = {"intake", "read_cached", "search", "processing", "e2e_p99"}
 
 
 def test_tiny_bench_writes_every_figure_beside_its_baseline(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [str(BIN / "orderflow"), "bench", "--scale", "tiny", "--json", str(out)],
+        [sys.executable, "-m", "tools.bench", "--scale", "tiny", "--json", str(out)],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=240,

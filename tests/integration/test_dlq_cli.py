@@ -25,8 +25,6 @@ from orderflow import Orderflow
 from orderflow.adapters.kafka.admin import ensure_topics
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.model import OrderStatus, Product
-from orderflow.entrypoints.runtime import build_worker
-from orderflow.entrypoints.schema import migrate
 from tests.unit.conftest import place_command
 from tests.unit.test_dlq import Bug
 
@@ -59,7 +57,7 @@ def app(settings: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[O
     for name, value in settings.items():  # read as the `orderflow` commands read them
         monkeypatch.setenv(name, value)
     instance = orderflow.bootstrap()
-    migrate(instance.settings)
+    instance.migrate()
     topics = [instance.topics.orders, instance.topics.events, instance.topics.dlq]
     ensure_topics(settings["ORDERFLOW_BROKER_URL"], topics, partitions=2)
     instance.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("10.00"), 5)])
@@ -71,7 +69,7 @@ class Background:
     """A worker thread of the app's consumer group."""
 
     def __init__(self, app: Orderflow) -> None:
-        self.worker = build_worker(app, poll_timeout_s=0.2)
+        self.worker = app.new_worker(poll_timeout_s=0.2)
         self.thread = threading.Thread(target=self.worker.run, daemon=True)
 
     def __enter__(self) -> Background:

@@ -3,7 +3,7 @@ MariaDB: the scenario of tests/unit/test_housekeeping.py on a real server."""
 
 from __future__ import annotations
 
-from orderflow.testing import services
+from tests.support import services
 from tests.unit.test_housekeeping import run_housekeeping
 
 

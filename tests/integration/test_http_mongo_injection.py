@@ -23,7 +23,6 @@ from orderflow import Orderflow
 from orderflow.adapters.mongo.documents import IDEMPOTENCY, ORDERS, PRODUCTS
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
-from orderflow.entrypoints.schema import migrate
 from tests.unit.http.support import valid_order
 
 GT = {"$gt": ""}
@@ -46,7 +45,7 @@ def flow(mongo_url: str) -> Iterator[Orderflow]:
     parts = urlsplit(mongo_url)
     url = urlunsplit(parts._replace(path=f"/orderflow_http_{uuid.uuid4().hex[:10]}"))
     instance = orderflow.bootstrap(database_url=url, notify_url="memory://")
-    migrate(instance.settings)
+    instance.migrate()
     instance.catalog.upsert_many(
         [
             Product("laptop-14", "Laptop", "14-inch laptop", Decimal("999.00"), 50),

@@ -21,8 +21,7 @@ from orderflow.adapters.sqlalchemy import tables
 from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
-from orderflow.entrypoints.schema import migrate
-from orderflow.testing import services
+from tests.support import services
 from tests.unit.http.support import valid_order
 
 THREADS = 12
@@ -44,7 +43,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def flow(database_url: str) -> Iterator[Orderflow]:
     instance = orderflow.bootstrap(database_url=database_url, notify_url="memory://")
-    migrate(instance.settings)
+    instance.migrate()
     instance.catalog.upsert_many(
         [
             Product("laptop-14", "Laptop", "", Decimal("999.00"), 50),

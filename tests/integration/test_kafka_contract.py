@@ -17,14 +17,14 @@ from orderflow.adapters.kafka.publisher import KafkaPublisher
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.messaging import MessageConsumer, MessagePublisher
-from orderflow.testing import services
-from orderflow.testing.processes import free_port
 from tests.contracts.messaging_contract import (
     ConsumerFactory,
     MessagingContract,
     drain,
     message,
 )
+from tests.support import services
+from tests.support.processes import free_port
 
 PARTITIONS = 3
 # Tansu answers a group join after about half the session timeout: 3 s at the

@@ -17,9 +17,12 @@ pass on real Kafka; everything else is asserted on both."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,21 +33,20 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 import orderflow
+from orderflow.adapters.envelope import decode, encode
 from orderflow.adapters.kafka.admin import ensure_topics
 from orderflow.adapters.kafka.consumer import KafkaMessageConsumer
-from orderflow.adapters.kafka.producing import TransactionalProducer
+from orderflow.adapters.kafka.producing import TransactionalProducer, producer_config
 from orderflow.adapters.kafka.publisher import KafkaPublisher
 from orderflow.adapters.kafka.urls import bootstrap_servers
-from orderflow.domain.envelope import decode, encode
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.domain.events import OrderCompleted, OrderProcessingStarted
 from orderflow.domain.model import OrderStatus, Product
-from orderflow.entrypoints.runtime import build_worker
 from orderflow.ports.messaging import Delivery
 from orderflow.ports.outbox import OutboxMessage
-from orderflow.testing import services
-from orderflow.testing.processes import free_port
 from tests.contracts.messaging_contract import drain, message, quiet
+from tests.support import services
+from tests.support.processes import Service, free_port
 from tests.unit.conftest import place_command
 
 PARTITIONS = 3
@@ -96,7 +98,7 @@ class Reader:
     """A read_committed reader of whole topics, outside any group (it joins
     nothing, so it reads at once), for watching what the adapters wrote."""
 
-    def __init__(self, url: str, topic: str) -> None:
+    def __init__(self, url: str, topic: str, *, partitions: int = PARTITIONS) -> None:
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers(url),
             group_id=None,
@@ -104,9 +106,9 @@ class Reader:
             isolation_level="read_committed",
             fetch_max_wait_ms=20,
         )
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        self._consumer.assign(partitions)
-        self._consumer.seek_to_beginning(*partitions)
+        places = [TopicPartition(topic, p) for p in range(partitions)]
+        self._consumer.assign(places)
+        self._consumer.seek_to_beginning(*places)
 
     def read(self, *, at_least: int = 0, for_s: float = 1.5) -> list[bytes]:
         """Everything visible: waits for `at_least` records, then `for_s` more
@@ -141,7 +143,9 @@ def reader(kafka_url: str) -> Iterator[Callable[[str], Reader]]:
         each.close()
 
 
-def committed_offsets(url: str, group: str, topic: str) -> dict[int, int | None]:
+def committed_offsets(
+    url: str, group: str, topic: str, *, partitions: int = PARTITIONS
+) -> dict[int, int | None]:
     """The group's committed offset per partition, read without joining it."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap_servers(url), group_id=group, enable_auto_commit=False
@@ -149,7 +153,7 @@ def committed_offsets(url: str, group: str, topic: str) -> dict[int, int | None]
     try:
         return {
             p: consumer.committed(TopicPartition(topic, p), timeout_ms=10_000)
-            for p in range(PARTITIONS)
+            for p in range(partitions)
         }
     finally:
         consumer.close()
@@ -157,7 +161,9 @@ def committed_offsets(url: str, group: str, topic: str) -> dict[int, int | None]
 
 class FailsAtCommit(TransactionalProducer):
     """Runs every step of the transaction on the broker, then fails where the
-    commit would be; `before_commit` sees the transaction still open."""
+    commit would be; `before_commit` sees the transaction still open. The
+    commit runs on the producer's step thread: the injected error is the one
+    that thread hands back to the caller."""
 
     def __init__(self, *args: Any, before_commit: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -436,7 +442,7 @@ def test_the_worker_emits_each_status_event_with_its_offsets_on_kafka(
         app.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("19.90"), 10)])
         ids = [str(app.placement.place(place_command(("mouse", 1))).order["id"]) for _ in range(3)]
         assert app.relay.drain_once() == 3  # one transaction
-        worker = build_worker(app, poll_timeout_s=0.2)
+        worker = app.new_worker(poll_timeout_s=0.2)
         try:
             deadline = time.monotonic() + 30
             handled = 0
@@ -522,3 +528,99 @@ def test_commit_with_fails_in_bounded_time_while_the_broker_is_down() -> None:
         assert time.monotonic() - started < 10
     finally:
         consumer.close()
+
+
+@contextmanager
+def frozen(broker: Service) -> Iterator[None]:
+    """The broker stops answering (SIGSTOP): its connections stay open and
+    nothing is answered, as with a hung broker or a network partition."""
+    assert broker.process is not None and broker.process.poll() is None
+    os.kill(broker.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+
+
+def test_a_commit_waiting_past_its_timeout_on_a_frozen_broker_raises_in_about_that_time() -> None:
+    port = free_port()
+    url = f"kafka://127.0.0.1:{port}"
+    step_timeout_s = 2.0
+    # Nothing of kafka-python's own gives up before the step timeout: only
+    # the deadline ends the commit's wait.
+    config = producer_config(
+        bootstrap_servers(url),
+        client_id="frozen",
+        connect_timeout_s=5.0,
+        request_timeout_s=30.0,
+        delivery_timeout_s=60.0,
+    )
+    transactions = TransactionalProducer(
+        config, transactional_id=unique("frozen"), timeout_s=step_timeout_s
+    )
+    before, during, after = (message("frozen", "order-1", n) for n in (1, 2, 3))
+    with services.start_kafka(port) as broker:
+        ensure_topics(url, ["frozen"], partitions=PARTITIONS)
+        watcher = Reader(url, "frozen")
+        try:
+            transactions.run([before])
+            with frozen(broker):
+                started = time.monotonic()
+                with pytest.raises(BrokerUnavailable, match="took longer than 2 s"):
+                    transactions.run([during])
+                took = time.monotonic() - started
+            # The broker answers again: a new producer with the same
+            # transactional id fences the one left waiting, and commits.
+            transactions.run([after])
+            seen = watcher.read(at_least=2)
+        finally:
+            transactions.close()
+            watcher.close()
+
+    assert step_timeout_s <= took < step_timeout_s + 1.0
+    assert {encode(before), encode(after)} <= set(seen)
+
+
+def test_commit_with_on_a_frozen_broker_raises_in_about_its_timeout_and_commits_after() -> None:
+    port = free_port()
+    url = f"kafka://127.0.0.1:{port}"
+    commit_timeout_s = 2.0
+    group = unique("frozen")
+    consumer = KafkaMessageConsumer.from_url(
+        url,
+        group=group,
+        topics=["frozen-in"],
+        connect_timeout_s=1.0,
+        commit_timeout_s=commit_timeout_s,
+        **FAST_JOIN,
+    )
+    emitted = [status_message("frozen-out", f"order-{n}") for n in range(2)]
+    with services.start_kafka(port) as broker:
+        ensure_topics(url, ["frozen-in", "frozen-out"], partitions=1)
+        watcher = Reader(url, "frozen-out", partitions=1)
+        try:
+            publish(url, [message("frozen-in", "order-0", 0)])
+            consumer.commit_with(messages=emitted[:1], deliveries=consume_all(consumer, 1))
+            publish(url, [message("frozen-in", "order-1", 1)])
+            deliveries = consume_all(consumer, 1)
+            with frozen(broker):
+                started = time.monotonic()
+                with pytest.raises(BrokerUnavailable):
+                    consumer.commit_with(messages=emitted[1:], deliveries=deliveries)
+                took = time.monotonic() - started
+            # As the worker does after a failed commit: back to the
+            # deliveries, and again once the broker answers.
+            consumer.seek_back(deliveries)
+            consumer.commit_with(messages=emitted[1:], deliveries=consume_all(consumer, 1))
+            seen = watcher.read(at_least=2)
+        finally:
+            consumer.close()
+            watcher.close()
+        committed = committed_offsets(url, group, "frozen-in", partitions=1)
+
+    # kafka-python may fail the offsets itself (a timed-out request is fatal
+    # to its transaction manager) before the deadline; then an abort of at
+    # most one request (1 s here) may follow.
+    assert took < commit_timeout_s + 1.5
+    assert {encode(m) for m in emitted} <= set(seen)
+    assert committed[0] is not None and committed[0] >= 2

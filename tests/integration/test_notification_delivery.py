@@ -17,10 +17,8 @@ import orderflow
 from orderflow import Orderflow
 from orderflow.adapters.sqlalchemy.notification_ledger import SqlNotificationLedger
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWork
+from orderflow.application.notifying import DeliveryPolicy, NotificationDispatcher
 from orderflow.domain.model import OrderStatus, Product
-from orderflow.domain.services.notifying import DeliveryPolicy, NotificationDispatcher
-from orderflow.entrypoints.runtime import build_worker
-from orderflow.entrypoints.schema import migrate
 from orderflow.ports.notifier import DeliveryState
 from tests.integration.test_notifiers import Inbox, free_port
 from tests.unit.conftest import place_command
@@ -40,7 +38,7 @@ def make_app(tmp_path: Path, smtp_port: int) -> Orderflow:
         notify_url=f"smtp://127.0.0.1:{smtp_port}?from=shop@example.com",
         notify_backoff_s=0.3,
     )
-    migrate(app.settings)
+    app.migrate()
     app.catalog.upsert_many([Product("laptop", "Laptop", "fast", Decimal("999.00"), 10)])
     return app
 
@@ -65,7 +63,7 @@ def serve_smtp(port: int) -> tuple[Inbox, Controller]:
 
 
 def process_everything(app: Orderflow) -> None:
-    worker = build_worker(app, poll_timeout_s=0.05)
+    worker = app.new_worker(poll_timeout_s=0.05)
     try:
         while app.relay.drain_once() + worker.run_once():
             pass
@@ -88,7 +86,7 @@ def test_an_email_arrives_once_through_duplicates_and_crashes(
         # notification staged with it (the ledger's table, on SQL) is kept.
         real_commit = SqlUnitOfWork.commit
         monkeypatch.setattr(SqlUnitOfWork, "commit", lambda self: _raise(_Crash()))
-        worker = build_worker(app, poll_timeout_s=0.05)
+        worker = app.new_worker(poll_timeout_s=0.05)
         try:
             with pytest.raises(_Crash):
                 worker.run_once()
@@ -100,7 +98,7 @@ def test_an_email_arrives_once_through_duplicates_and_crashes(
 
         # Both deliveries come again: one notification, recorded by the
         # worker's transaction itself (no outbox row for the relay).
-        worker = build_worker(app, poll_timeout_s=0.05)
+        worker = app.new_worker(poll_timeout_s=0.05)
         try:
             assert worker.run_once() == 2
         finally:

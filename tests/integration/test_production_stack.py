@@ -25,9 +25,9 @@ from kafka import KafkaConsumer, KafkaProducer
 import orderflow
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.model import OrderStatus
-from orderflow.testing import services
-from orderflow.testing.stack import Stack, stack_env
-from orderflow.testing.stack import http_call as call
+from tests.support import services
+from tests.support.stack import Stack, stack_env
+from tests.support.stack import http_call as call
 
 ORDERS = 200
 CATALOG = [
@@ -147,7 +147,7 @@ def test_two_hundred_orders_through_api_relay_and_two_workers(
         )
         current = stock[str(product["id"])]
         assert current is not None
-        assert current.stock == int(product["stock"]) - taken >= 0
+        assert current.stock == int(str(product["stock"])) - taken >= 0
         assert current.price == Decimal(str(product["price"]))
 
     # The orders topic carries the envelope, keyed by order id.
@@ -210,7 +210,7 @@ def test_an_undecodable_message_lands_on_the_dlq_once_and_work_goes_on(
         isolation_level="read_committed",
     )
     try:
-        letters = []
+        letters: list[Any] = []  # kafka-python ConsumerRecords
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not letters:
             letters = [r for batch in consumer.poll(timeout_ms=1000).values() for r in batch]

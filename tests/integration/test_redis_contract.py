@@ -16,8 +16,8 @@ import redis
 from orderflow.adapters.redis.cache import RedisOrderCache
 from orderflow.domain.errors import CacheUnavailable
 from orderflow.ports.cache import OrderCache
-from orderflow.testing.processes import free_port
 from tests.contracts.cache_contract import CacheContract, an_order
+from tests.support.processes import free_port
 
 
 @pytest.fixture

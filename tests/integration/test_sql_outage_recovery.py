@@ -1,5 +1,5 @@
 """A database that goes away in the middle of a unit of work, on MariaDB and
-PostgreSQL behind a TCP proxy (orderflow.testing.proxy): the unit of work
+PostgreSQL behind a TCP proxy (tests.support.proxy): the unit of work
 reports StorageUnavailable, and the relay loop outlives the outage and
 drains the outbox once the database is back.
 
@@ -27,12 +27,10 @@ from orderflow.adapters.sqlalchemy.migrate import upgrade
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import Product
-from orderflow.entrypoints.runtime import build_relay_loop
-from orderflow.entrypoints.schema import migrate
 from orderflow.ports.messaging import MessagePublisher
 from orderflow.ports.outbox import OutboxMessage
-from orderflow.testing import services
-from orderflow.testing.proxy import TcpProxy
+from tests.support import services
+from tests.support.proxy import TcpProxy
 from tests.unit.conftest import place_command
 
 
@@ -98,7 +96,7 @@ class CuttingPublisher(MessagePublisher):
 @pytest.fixture
 def app(server_url: str, proxy: TcpProxy) -> Iterator[Orderflow]:
     instance = orderflow.bootstrap(database_url=through(server_url, proxy), notify_url="memory://")
-    migrate(instance.settings)
+    instance.migrate()
     instance.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("10.00"), 100)])
     yield instance
     instance.close()
@@ -110,7 +108,7 @@ def test_the_relay_loop_outlives_an_outage_in_the_middle_of_a_batch(
     broker = MemoryBroker()
     publisher = CuttingPublisher(MemoryPublisher(broker), proxy.outage)
     app.container.publisher.override(providers.Object(publisher))
-    loop = build_relay_loop(app)
+    loop = app.new_relay_loop()
     before = [str(app.placement.place(place_command(("mouse", 1))).order["id"]) for _ in range(3)]
     thread = threading.Thread(target=loop.run, name="relay-under-test", daemon=True)
     thread.start()

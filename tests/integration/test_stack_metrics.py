@@ -15,11 +15,11 @@ import pytest
 
 import orderflow
 from orderflow.entrypoints.catalog_files import parse_rows
-from orderflow.entrypoints.schema import migrate
-from orderflow.testing import services
-from orderflow.testing.metrics import Samples, parse, total, value
 from tests.integration.test_embedded_serve import call, free_port
-from tests.integration.test_production_stack import CATALOG, Stack, order_request
+from tests.integration.test_production_stack import CATALOG, order_request
+from tests.support import services
+from tests.support.metrics import Samples, parse, total, value
+from tests.support.stack import Stack
 
 ORDERS = 20
 
@@ -63,7 +63,7 @@ def metered_stack(
         # In this process: two CLI start-ups fewer than `migrate` and `seed`.
         app = orderflow.bootstrap(database_url=database.url)
         try:
-            migrate(app.settings)
+            app.migrate()
             app.catalog.upsert_many(parse_rows(list(CATALOG), source="CATALOG"))
         finally:
             app.close()

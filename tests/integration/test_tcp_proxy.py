@@ -1,4 +1,4 @@
-"""The fault-injection proxy (orderflow.testing.proxy) in front of a real
+"""The fault-injection proxy (tests.support.proxy) in front of a real
 Redis: it forwards, cuts open connections, refuses new ones, and resumes."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from orderflow.testing.proxy import TcpProxy
+from tests.support.proxy import TcpProxy
 
 
 @pytest.fixture

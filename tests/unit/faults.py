@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 
+from orderflow.adapters.delegating import DelegatingUnitOfWork
 from orderflow.domain.errors import CacheUnavailable, StorageUnavailable
 from orderflow.domain.model import Order
 from orderflow.ports.cache import OrderCache
-from orderflow.ports.unit_of_work import DelegatingUnitOfWork, UnitOfWork, UnitOfWorkFactory
+from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 class FlakyUnitOfWorkFactory(UnitOfWorkFactory):
@@ -19,6 +20,10 @@ class FlakyUnitOfWorkFactory(UnitOfWorkFactory):
         self._lock = threading.Lock()
         self.failures = 0
         self.calls = 0
+
+    @property
+    def batch_limit(self) -> int:
+        return self._inner.batch_limit
 
     def __call__(self) -> UnitOfWork:
         with self._lock:
@@ -37,6 +42,10 @@ class LostAckUnitOfWorkFactory(UnitOfWorkFactory):
     def __init__(self, inner: UnitOfWorkFactory) -> None:
         self._inner = inner
         self.armed = False
+
+    @property
+    def batch_limit(self) -> int:
+        return self._inner.batch_limit
 
     def __call__(self) -> UnitOfWork:
         return _LostAckUnitOfWork(self._inner(), self)
@@ -60,6 +69,10 @@ class FailingCommitUnitOfWorkFactory(UnitOfWorkFactory):
     def __init__(self, inner: UnitOfWorkFactory) -> None:
         self._inner = inner
         self.failures = 0
+
+    @property
+    def batch_limit(self) -> int:
+        return self._inner.batch_limit
 
     def __call__(self) -> UnitOfWork:
         return _FailingCommitUnitOfWork(self._inner(), self)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dependency_injector import providers
 
 import orderflow
 from orderflow import Orderflow
 from orderflow.adapters.memory.broker import MemoryBroker
-from orderflow.domain.model import Product
-from orderflow.entrypoints.runtime import build_worker
+from orderflow.application.processing import OrderProcessor
+from orderflow.domain.events import OrderPlaced
+from orderflow.domain.model import Order, Product
 from orderflow.entrypoints.worker import Worker
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
@@ -17,7 +20,7 @@ def drain(app: Orderflow, worker: Worker | None = None) -> None:
     """Relay the outbox, run the worker and send the notifications until
     nothing is left to do."""
     own = worker is None
-    worker = worker or build_worker(app, poll_timeout_s=0.01)
+    worker = worker or app.new_worker(poll_timeout_s=0.01)
     try:
         while True:
             moved = app.relay.drain_once()
@@ -45,3 +48,10 @@ def memory_broker(app: Orderflow) -> MemoryBroker:
     instance = app.container.memory_broker()
     assert isinstance(instance, MemoryBroker)
     return instance
+
+
+def process(processor: OrderProcessor, order: Mapping[str, object]) -> Order | None:
+    """What the worker does with the order's OrderPlaced event (a batch of
+    one), from the order as placement answered it."""
+    (result,) = processor.handle_many([OrderPlaced.of(Order.from_dict(dict(order)))])
+    return result

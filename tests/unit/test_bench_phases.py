@@ -1,8 +1,8 @@
-"""`orderflow bench --only`: which phases a run includes."""
+"""The bench's `--only`: which phases a run includes."""
 
 from __future__ import annotations
 
-from orderflow.bench.runner import PHASES, SCALES, Options
+from tools.bench.runner import PHASES, SCALES, Options
 
 
 def runs(*only: str) -> list[str]:

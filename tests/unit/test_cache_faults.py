@@ -12,11 +12,12 @@ from typing import Any
 from orderflow import Orderflow
 from orderflow.adapters.memory.cache import MemoryOrderCache
 from orderflow.adapters.memory.metrics import MemoryMetrics
+from orderflow.adapters.resilient_cache import ResilientOrderCache
+from orderflow.application import OrderProcessor
 from orderflow.domain.model import Customer, Order, OrderLine, OrderStatus, PaymentMethod
-from orderflow.domain.services import OrderProcessor
-from orderflow.domain.services.caching import BestEffortCache
 from tests.unit.conftest import place_command
 from tests.unit.faults import SwitchableCache
+from tests.unit.journey import process
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,9 +36,9 @@ def new_order() -> Order:
     )
 
 
-def cache_pair(repair_every_s: float = 3600) -> tuple[BestEffortCache, SwitchableCache]:
+def cache_pair(repair_every_s: float = 3600) -> tuple[ResilientOrderCache, SwitchableCache]:
     switch = SwitchableCache(MemoryOrderCache(ttl_s=3600))
-    return BestEffortCache(
+    return ResilientOrderCache(
         cache=switch, metrics=MemoryMetrics(), repair_every_s=repair_every_s
     ), switch
 
@@ -112,13 +113,15 @@ def test_a_redelivery_of_a_finished_order_writes_it_through_again(app: Orderflow
     switch.inner.put(processing)  # the dead worker's T1 write-through
     dead = processor_over(app, switch)
     switch.down = True
-    dead.process(order_id)  # T2 committed, its write-through lost with the process
+    process(dead, placed.order)  # T2 committed, its write-through lost with the process
     switch.down = False
-    assert switch.inner.get(order_id).status is OrderStatus.PROCESSING  # stale
+    stale = switch.inner.get(order_id)
+    assert stale is not None and stale.status is OrderStatus.PROCESSING
 
-    processor_over(app, switch).process(order_id)  # the redelivery, another worker
+    process(processor_over(app, switch), placed.order)  # the redelivery, another worker
 
-    assert switch.inner.get(order_id).status is OrderStatus.COMPLETED
+    fresh = switch.inner.get(order_id)
+    assert fresh is not None and fresh.status is OrderStatus.COMPLETED
 
 
 def processor_over(app: Orderflow, cache: SwitchableCache) -> OrderProcessor:
@@ -127,7 +130,7 @@ def processor_over(app: Orderflow, cache: SwitchableCache) -> OrderProcessor:
     return OrderProcessor(
         uow_factory=app.uow_factory,
         clock=app.container.clock(),
-        cache=BestEffortCache(cache=cache, metrics=metrics, repair_every_s=3600),
+        cache=ResilientOrderCache(cache, metrics=metrics, repair_every_s=3600),
         metrics=metrics,
         topics=app.topics,
     )
@@ -135,7 +138,7 @@ def processor_over(app: Orderflow, cache: SwitchableCache) -> OrderProcessor:
 
 def test_a_write_older_than_the_ttl_is_no_longer_repaired() -> None:
     switch = SwitchableCache(MemoryOrderCache(ttl_s=3600))
-    cache = BestEffortCache(
+    cache = ResilientOrderCache(
         cache=switch, metrics=MemoryMetrics(), repair_every_s=3600, give_up_after_s=0.0
     )
     order = new_order()

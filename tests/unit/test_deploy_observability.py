@@ -17,7 +17,7 @@ import yaml
 import orderflow
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
-from orderflow.testing.metrics import parse
+from tests.support.metrics import parse
 from tests.unit.http.support import valid_order
 from tests.unit.journey import drain
 

@@ -3,18 +3,20 @@ replay it once the cause is fixed (the order then completes), purge it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from dependency_injector import providers
 
 from orderflow import Orderflow
 from orderflow.adapters.memory.broker import MemoryBroker
 from orderflow.adapters.memory.topics import MemoryTopicStore
+from orderflow.application.processing import OrderProcessor
 from orderflow.domain.events import Event
-from orderflow.domain.model import OrderStatus
+from orderflow.domain.model import Order, OrderStatus
 from orderflow.entrypoints.cli import main
 from orderflow.entrypoints.dlq import DeadLetterQueue, dlq_group, parse, position, table
 from orderflow.ports.topics import StoredRecord
@@ -28,22 +30,17 @@ class Bug:
 
     def __init__(self, app: Orderflow) -> None:
         self.fixed = False
-        self._handle = app.processor.handle
-        self._handle_many = app.processor.handle_many
-        # Both doors: the worker hands a batch to handle_many, and after a
-        # failed batch each event to handle, to find the culprit.
-        app.processor.handle = self  # type: ignore[method-assign]
-        app.processor.handle_many = self.many  # type: ignore[method-assign]
+        real = app.processor
+        bug = self
 
-    def __call__(self, event: Event) -> Any:
-        if not self.fixed:
-            raise RuntimeError("bug: cannot handle this release's events")
-        return self._handle(event)
+        class Buggy(OrderProcessor):
+            def handle_many(self, events: Sequence[Event]) -> list[Order | None]:
+                if not bug.fixed:
+                    raise RuntimeError("bug: cannot handle this release's events")
+                return super().handle_many(events)
 
-    def many(self, events: Sequence[Event]) -> Any:
-        if not self.fixed:
-            raise RuntimeError("bug: cannot handle this release's events")
-        return self._handle_many(events)
+        fields = {f.name: getattr(real, f.name) for f in dataclasses.fields(real)}
+        app.container.processor.override(providers.Object(Buggy(**fields)))
 
 
 def queue_of(app: Orderflow) -> DeadLetterQueue:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 
@@ -15,10 +15,12 @@ from dependency_injector import providers
 
 import orderflow
 from orderflow import Orderflow
+from orderflow.adapters.group_commit import GroupCommit
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from orderflow.domain.commands import PlaceOrder
 from orderflow.domain.errors import InvalidInput, StorageUnavailable
 from orderflow.domain.model import OrderStatus, Product
-from orderflow.domain.services.placing import PlacementResult
+from orderflow.ports.placement import PlacementResult
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.unit.conftest import place_command
 from tests.unit.journey import drain, memory_broker
@@ -65,18 +67,20 @@ def app(factory: GatedFactory) -> Iterator[Orderflow]:
 
 def queued(app: Orderflow, count: int) -> None:
     deadline = time.monotonic() + 10
-    while len(app.placement._waiting) < count:
+    placement = app.placement
+    assert isinstance(placement, GroupCommit)
+    while len(placement._waiting) < count:
         assert time.monotonic() < deadline, "the requests did not queue"
         time.sleep(0.005)
 
 
 def leaders(app: Orderflow) -> int:
-    """How many batches a process commits at once."""
-    return int(app.placement._max_in_flight)
+    """How many batches a process commits at once (GroupCommit: one)."""
+    return 1
 
 
 def place_concurrently(
-    app: Orderflow, factory: GatedFactory, commands: list[object], *, failing: int = 0
+    app: Orderflow, factory: GatedFactory, commands: Sequence[PlaceOrder], *, failing: int = 0
 ) -> list[Future[PlacementResult]]:
     """As many first requests as there may be batches in flight hold them at
     a closed gate, one order each, while the others queue behind them. With
@@ -89,7 +93,7 @@ def place_concurrently(
         first.append(pool.submit(app.placement.place, place_command(("pen", 1))))
         while factory.opened < base + len(first):
             time.sleep(0.005)
-    rest = [pool.submit(app.placement.place, command) for command in commands]  # type: ignore[arg-type]
+    rest = [pool.submit(app.placement.place, command) for command in commands]
     queued(app, len(commands))
     if failing:
         factory.failing = {base + leaders(app) + 1}
@@ -137,7 +141,7 @@ def test_a_batch_that_fails_is_placed_again_one_by_one(
 ) -> None:
     commands = [place_command(("pen", q)) for q in range(1, 5)]
     before = factory.opened
-    futures = place_concurrently(app, factory, commands, failing=1)  # type: ignore[arg-type]
+    futures = place_concurrently(app, factory, commands, failing=1)
     results = [future.result() for future in futures]
     n = leaders(app)
     assert len({r.order["id"] for r in results}) == n + 4

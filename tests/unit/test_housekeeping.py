@@ -19,8 +19,6 @@ import orderflow
 from orderflow.adapters.memory.broker import MemoryBroker
 from orderflow.config import Settings
 from orderflow.domain.model import Product
-from orderflow.entrypoints.runtime import build_relay_loop
-from orderflow.entrypoints.schema import migrate
 from orderflow.ports.clock import Clock
 from tests.unit.conftest import place_command
 
@@ -51,7 +49,7 @@ def run_housekeeping(database_url: str) -> None:
     app.container.clock.override(providers.Object(clock))
     try:
         if app.settings.database_kind == "sql":
-            migrate(app.settings)
+            app.migrate()
         app.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("10.00"), 5)])
         old = app.placement.place(place_command(("mouse", 1), key="key-old"))
         assert app.relay.drain_once() == 1  # published at T0
@@ -62,7 +60,7 @@ def run_housekeeping(database_url: str) -> None:
         assert isinstance(broker, MemoryBroker)
         assert len(broker.messages(app.topics.orders)) == 2
 
-        loop = build_relay_loop(app)
+        loop = app.new_relay_loop()
         thread = threading.Thread(target=loop.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
@@ -115,7 +113,7 @@ def test_intervals_and_retentions_come_from_the_environment(
         monkeypatch.setenv(f"ORDERFLOW_{name}", value)
     app = orderflow.bootstrap(database_url="memory://")
     try:
-        housekeeping = build_relay_loop(app)._housekeeping
+        housekeeping = app.new_relay_loop()._housekeeping
     finally:
         app.close()
     assert housekeeping.stuck_after == timedelta(seconds=120)
@@ -128,7 +126,7 @@ def test_intervals_and_retentions_come_from_the_environment(
 def test_the_sweep_interval_defaults_to_a_quarter_of_the_stuck_age() -> None:
     app = orderflow.bootstrap(database_url="memory://", stuck_after_s=60)
     try:
-        assert build_relay_loop(app)._housekeeping.sweep_every_s == 15
+        assert app.new_relay_loop()._housekeeping.sweep_every_s == 15
     finally:
         app.close()
 

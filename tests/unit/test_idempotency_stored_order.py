@@ -14,9 +14,9 @@ import pytest
 
 import orderflow
 from orderflow import Orderflow
+from orderflow.application.placing import order_id_for
 from orderflow.domain.errors import IdempotencyConflict
 from orderflow.domain.model import Order, OrderLine, PaymentMethod, Product
-from orderflow.domain.services.placing import order_id_for
 from tests.unit.conftest import place_command
 
 KEY = "contested-key"

@@ -13,7 +13,7 @@ import orderflow
 from orderflow import Orderflow
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.http.app import create_app
-from orderflow.testing.metrics import parse, total, value
+from tests.support.metrics import parse, total, value
 from tests.unit.http.support import valid_order
 from tests.unit.journey import drain
 

@@ -18,8 +18,8 @@ import pytest
 from orderflow.adapters.memory.metrics import MemoryMetrics
 from orderflow.adapters.memory.notification_ledger import MemoryNotificationLedger
 from orderflow.adapters.memory.notifier import RecordingNotifier
+from orderflow.application.notifying import DeliveryPolicy, NotificationDispatcher
 from orderflow.domain.errors import StorageUnavailable
-from orderflow.domain.services.notifying import DeliveryPolicy, NotificationDispatcher
 from orderflow.ports.clock import Clock
 from orderflow.ports.notifier import (
     DeliveryState,

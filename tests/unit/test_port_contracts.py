@@ -14,10 +14,10 @@ from orderflow.adapters.system_clock import SystemClock
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.notifier import Notifier
-from orderflow.testing.metrics import parse, value
 from tests.contracts.clock_contract import ClockContract
 from tests.contracts.metrics_contract import MetricsContract, Read
 from tests.contracts.notifier_contract import NotifierContract
+from tests.support.metrics import parse, value
 
 
 class TestRecordingNotifier(NotifierContract):

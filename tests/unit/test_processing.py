@@ -10,9 +10,8 @@ from orderflow import Orderflow
 from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.domain.errors import InvalidInput, InvalidTransition
 from orderflow.domain.model import OrderStatus
-from orderflow.entrypoints.runtime import build_worker
 from tests.unit.conftest import place_command
-from tests.unit.journey import drain
+from tests.unit.journey import drain, process
 
 
 def stock_of(app: Orderflow, product_id: str) -> int:
@@ -57,8 +56,8 @@ def test_processing_twice_changes_nothing_more_than_processing_once(app: Orderfl
     order_id = str(placed.order["id"])
     drain(app)
     once = app.queries.get(order_id).to_dict()
-    app.processor.process(order_id)
-    app.processor.process(order_id)
+    process(app.processor, placed.order)
+    process(app.processor, placed.order)
     drain(app)
     assert app.queries.get(order_id).to_dict() == once
     assert stock_of(app, "laptop") == 9
@@ -85,9 +84,10 @@ def test_redelivered_events_have_effects_exactly_once(app: Orderflow, deliveries
 
 
 def test_ten_concurrent_orders_for_three_units_complete_exactly_three(app: Orderflow) -> None:
-    ids = [str(app.placement.place(place_command(("lamp", 1))).order["id"]) for _ in range(10)]
+    placed = [app.placement.place(place_command(("lamp", 1))).order for _ in range(10)]
+    ids = [str(order["id"]) for order in placed]
     app.relay.drain_once()
-    threads = [threading.Thread(target=app.processor.process, args=(oid,)) for oid in ids]
+    threads = [threading.Thread(target=process, args=(app.processor, o)) for o in placed]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -115,6 +115,6 @@ def test_cancel_moves_a_pending_order_and_nothing_else(app: Orderflow) -> None:
 
 def test_the_worker_writes_the_processed_order_through_to_the_cache(app: Orderflow) -> None:
     placed = app.placement.place(place_command(("mouse", 1)))
-    drain(app, build_worker(app, poll_timeout_s=0.01))
+    drain(app, app.new_worker(poll_timeout_s=0.01))
     cached = app.raw_cache.get(str(placed.order["id"]))
     assert cached is not None and cached.status is OrderStatus.COMPLETED

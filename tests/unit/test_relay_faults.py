@@ -17,7 +17,6 @@ from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import Product
-from orderflow.entrypoints.runtime import build_worker
 from tests.unit.conftest import place_command
 from tests.unit.faults import FailingCommitUnitOfWorkFactory
 
@@ -41,7 +40,7 @@ def test_a_lost_commit_after_sending_does_not_send_the_notification_again(
 ) -> None:
     ids = [str(app.placement.place(place_command(("mouse", 1))).order["id"]) for _ in range(2)]
     app.relay.drain_once()
-    worker = build_worker(app, poll_timeout_s=0.01)
+    worker = app.new_worker(poll_timeout_s=0.01)
     try:
         assert worker.run_once() == 2
     finally:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from orderflow.adapters.prometheus.scrape_gauges import GaugeSource, ScrapeTimeGauges
 from orderflow.domain.errors import StorageUnavailable
-from orderflow.testing.metrics import parse, value
+from tests.support.metrics import parse, value
 
 
 @pytest.fixture

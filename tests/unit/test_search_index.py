@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, insert, select, text
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.adapters.sqlalchemy.migrate import upgrade
@@ -19,7 +19,7 @@ from orderflow.adapters.sqlalchemy.search_index import (
     trigrams,
 )
 from orderflow.adapters.sqlalchemy.tables import product_trigrams
-from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
+from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from orderflow.domain.model import Product
 from tests.contracts.search_reference import check_every_plan
 
@@ -46,9 +46,17 @@ def search(factory: SqlUnitOfWorkFactory, text: str) -> tuple[int, list[str]]:
     return page.total, [p.id for p in page.items]
 
 
+def connection_of(uow: object) -> Connection:
+    """The unit of work's own connection, to look at the index directly."""
+    assert isinstance(uow, SqlUnitOfWork)
+    connection = uow._connection
+    assert connection is not None
+    return connection
+
+
 def indexed(factory: SqlUnitOfWorkFactory, product_id: str) -> set[str]:
     with factory() as uow:
-        rows = uow._connection.execute(  # type: ignore[attr-defined]
+        rows = connection_of(uow).execute(
             select(product_trigrams.c.trigram).where(product_trigrams.c.product_id == product_id)
         )
         return {row[0] for row in rows}
@@ -114,7 +122,7 @@ def test_index_rows_under_a_name_the_product_no_longer_has_are_ignored(
         Product("z", "Zinc lamp", "solid", Decimal("1.00"), 1),
     )
     with factory() as uow:
-        uow._connection.execute(  # type: ignore[attr-defined]
+        connection_of(uow).execute(
             insert(product_trigrams), index_rows("z", "Aardvark lamp", trigrams("Zinc lamp"))
         )
         uow.commit()
@@ -143,9 +151,7 @@ def test_revision_0005_puts_the_names_into_the_index(tmp_path: Path) -> None:
     migrated = SqlUnitOfWorkFactory.from_url(url)
     try:
         with migrated() as uow:
-            rows = uow._connection.execute(  # type: ignore[attr-defined]
-                select(product_trigrams.c.name).distinct()
-            )
+            rows = connection_of(uow).execute(select(product_trigrams.c.name).distinct())
             assert [row[0] for row in rows] == ["Walnut Desk"]
         assert search(migrated, "walnut") == (1, ["d1"])
     finally:

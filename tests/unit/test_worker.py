@@ -14,7 +14,6 @@ from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.dead_letters import original_value
 from orderflow.entrypoints.logs import JsonFormatter
-from orderflow.entrypoints.runtime import build_worker
 from tests.unit.conftest import place_command
 from tests.unit.faults import FlakyUnitOfWorkFactory
 from tests.unit.journey import app_over, drain, memory_broker
@@ -60,7 +59,7 @@ def test_a_poison_message_goes_to_the_dlq_once_with_its_payload(
     drain(app)
     letters = dead_letters(app)
     assert len(letters) == 1
-    assert original_value(letters[0]) == poison  # type: ignore[arg-type]
+    assert original_value(letters[0]) == poison
     assert letters[0]["attempts"] == 1
     assert letters[0]["error"]
     assert "failed_at" in letters[0]
@@ -72,7 +71,7 @@ def test_a_transient_error_is_retried_and_then_succeeds(
 ) -> None:
     placed = app.placement.place(place_command(("mouse", 1)))
     app.relay.drain_once()
-    worker = build_worker(app, poll_timeout_s=0.01)
+    worker = app.new_worker(poll_timeout_s=0.01)
     flaky.failures = 1
     assert worker.run_once() == 1
     drain(app, worker)
@@ -85,7 +84,7 @@ def test_a_database_outage_pauses_the_worker_instead_of_dead_lettering(
 ) -> None:
     placed = app.placement.place(place_command(("mouse", 1)))
     app.relay.drain_once()
-    worker = build_worker(app, poll_timeout_s=0.01)
+    worker = app.new_worker(poll_timeout_s=0.01)
     worker._retry = worker._retry.__class__(attempts=3, initial_backoff_s=0.001, outage_pause_s=0)
     flaky.failures = 6  # every retry of two polls
     for _ in range(2):
@@ -126,7 +125,7 @@ def test_with_the_database_down_an_unpriced_product_is_refused(
 def test_a_batch_that_outlasts_its_time_budget_commits_what_is_done(app: Orderflow) -> None:
     ids = [str(app.placement.place(place_command(("mouse", 1))).order["id"]) for _ in range(3)]
     app.relay.drain_once()
-    worker = build_worker(app, poll_timeout_s=0.01, max_batch_s=0.0)
+    worker = app.new_worker(poll_timeout_s=0.01, max_batch_s=0.0)
     # With no time budget each poll settles exactly one delivery; the rest
     # are rewound and come again, none lost, none doubled.
     assert [worker.run_once() for _ in range(3)] == [1, 1, 1]

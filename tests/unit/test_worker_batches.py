@@ -16,13 +16,13 @@ import pytest
 
 import orderflow
 from orderflow import Orderflow
+from orderflow.adapters.envelope import encode
 from orderflow.adapters.memory.broker import MemoryBroker
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
-from orderflow.domain.envelope import encode, to_outbox
+from orderflow.application.messages import to_outbox
 from orderflow.domain.events import OrderPlaced
 from orderflow.domain.model import Customer, Order, OrderLine, OrderStatus, PaymentMethod, Product
 from orderflow.entrypoints.dead_letters import original_value
-from orderflow.entrypoints.runtime import build_worker
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.unit.conftest import place_command
 from tests.unit.faults import FlakyUnitOfWorkFactory
@@ -83,7 +83,7 @@ def test_a_poll_of_orders_is_processed_in_one_transaction(
     app: Orderflow, factory: CountingFactory
 ) -> None:
     ids = placed_orders(app, 20)
-    worker = build_worker(app, poll_timeout_s=0.01)
+    worker = app.new_worker(poll_timeout_s=0.01)
     opened = factory.calls
     assert worker.run_once() == 20
     assert factory.calls - opened == 1
@@ -102,7 +102,7 @@ def test_one_bad_order_is_dead_lettered_and_fails_or_doubles_no_other(app: Order
 
     letters = [json.loads(raw)["data"] for raw in broker(app).messages(app.topics.dlq)]
     assert len(letters) == 1
-    assert original_value(letters[0]) == poison  # type: ignore[arg-type]
+    assert original_value(letters[0]) == poison
     good = before + after
     assert {app.queries.get(i).status for i in good} == {OrderStatus.COMPLETED}
     assert app.catalog.get("pen").stock == 1000 - 2 * len(good)
@@ -114,7 +114,7 @@ def test_an_outage_mid_batch_is_retried_as_a_batch_with_effects_once(
     app: Orderflow, factory: CountingFactory
 ) -> None:
     ids = placed_orders(app, 10)
-    worker = build_worker(app, poll_timeout_s=0.01)
+    worker = app.new_worker(poll_timeout_s=0.01)
     factory.failures = 2  # the third attempt goes through
     assert worker.run_once() == 10
     assert {app.queries.get(i).status for i in ids} == {OrderStatus.COMPLETED}
@@ -126,7 +126,7 @@ def test_an_outage_that_outlasts_the_retries_pauses_and_nothing_is_doubled(
     app: Orderflow, factory: CountingFactory
 ) -> None:
     ids = placed_orders(app, 10)
-    worker = build_worker(app, poll_timeout_s=0.01)
+    worker = app.new_worker(poll_timeout_s=0.01)
     worker._retry = worker._retry.__class__(attempts=3, initial_backoff_s=0.001, outage_pause_s=0)
     factory.failures = 3
     assert worker.run_once() == 0  # sought back, not dead-lettered
@@ -160,12 +160,13 @@ def test_duplicates_in_a_batch_take_stock_once(app: Orderflow) -> None:
     assert sorted({str(e["key"]) for e in status_events(app)}) == sorted(ids)
 
 
-def test_a_unit_of_work_port_defaults_to_one_order_per_transaction() -> None:
-    class Plain(UnitOfWorkFactory):
+def test_a_unit_of_work_factory_must_say_how_many_orders_a_transaction_holds() -> None:
+    class Silent(UnitOfWorkFactory):
         def __call__(self) -> UnitOfWork:
             raise NotImplementedError
 
-    assert Plain().batch_limit == 1
+    with pytest.raises(TypeError, match="batch_limit"):
+        Silent()  # type: ignore[abstract]
     assert MemoryUnitOfWorkFactory().batch_limit > 1
 
 
@@ -204,7 +205,7 @@ def test_with_a_processing_delay_a_batch_is_seen_processing_then_finished() -> N
     try:
         app.catalog.upsert_many([Product("pen", "Pen", "", Decimal("2.00"), 1000)])
         ids = placed_orders(app, 3)
-        worker = build_worker(app, poll_timeout_s=0.01)
+        worker = app.new_worker(poll_timeout_s=0.01)
         seen: set[OrderStatus] = set()
         with ThreadPoolExecutor(1) as pool:
             handled = pool.submit(worker.run_once)

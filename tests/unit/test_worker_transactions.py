@@ -14,16 +14,16 @@ import pytest
 
 from orderflow import Orderflow
 from orderflow.adapters.memory.broker import MemoryBroker, MemoryConsumer, MemoryPublisher
+from orderflow.application import processing
+from orderflow.application.processing import status_event
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.domain.events import OrderCompleted, OrderFailed
 from orderflow.domain.model import Customer, Order, OrderLine, OrderStatus, PaymentMethod
-from orderflow.domain.services import processing
-from orderflow.domain.services.processing import status_event
 from orderflow.entrypoints.worker import RetryPolicy, Worker
 from orderflow.ports.messaging import Delivery
 from orderflow.ports.outbox import OutboxMessage
 from tests.unit.conftest import place_command
-from tests.unit.journey import drain
+from tests.unit.journey import drain, process
 
 STATUS_TYPES = ("OrderCompleted", "OrderFailed")
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -70,7 +70,8 @@ def worker_on(app: Orderflow, consumer: MemoryConsumer) -> Worker:
     return Worker(
         consumer=consumer,
         processor=app.processor,
-        clock=app.container.clock(),
+        codec=app.codec,
+        clock=app.clock,
         metrics=app.metrics,
         topics=app.topics,
         retry=RetryPolicy(initial_backoff_s=0.001, outage_pause_s=0),
@@ -124,7 +125,7 @@ def test_a_failed_order_yields_order_failed_with_its_reason(app: Orderflow) -> N
 
 def test_status_events_no_longer_go_through_the_outbox(app: Orderflow) -> None:
     placed = app.placement.place(place_command(("mouse", 1)))
-    app.processor.process(str(placed.order["id"]))
+    process(app.processor, placed.order)
 
     with app.uow_factory() as uow:
         types = [m.type_name for m in uow.outbox.claim_batch(limit=100)]

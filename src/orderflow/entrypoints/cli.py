@@ -14,19 +14,11 @@ from urllib.parse import urlsplit
 
 import click
 
-from orderflow.bench.command import bench
 from orderflow.bootstrap import Orderflow, bootstrap
 from orderflow.config import Settings
 from orderflow.entrypoints.catalog_files import CatalogFileError, demo_catalog, read_catalog
 from orderflow.entrypoints.dlq import DeadLetterQueue, dlq_group, position, table
-from orderflow.entrypoints.runtime import (
-    BackgroundRuntime,
-    Loop,
-    build_notification_loop,
-    build_relay_loop,
-    build_worker,
-)
-from orderflow.entrypoints.schema import migrate
+from orderflow.entrypoints.runtime import BackgroundRuntime, Loop
 
 log = logging.getLogger("orderflow")
 
@@ -58,22 +50,11 @@ def _ensure_sqlite_dir(settings: Settings) -> None:
         )
 
 
-def _ensure_topics(settings: Settings) -> None:
-    if settings.broker_kind == "kafka":
-        from orderflow.adapters.kafka.admin import ensure_topics
-
-        ensure_topics(
-            settings.broker_url,
-            [settings.orders_topic, settings.events_topic, settings.dlq_topic],
-            partitions=settings.partitions,
-        )
-
-
 def prepare(app: Orderflow, *, demo: bool) -> None:
     """Schema up to date, topics created, demo catalog loaded on first start."""
     _ensure_sqlite_dir(app.settings)
-    click.echo(migrate(app.settings))
-    _ensure_topics(app.settings)
+    click.echo(app.migrate())
+    app.ensure_topics()
     if demo and app.catalog.count() == 0:
         products = demo_catalog()
         app.catalog.upsert_many(products)
@@ -165,17 +146,8 @@ def api(host: str, port: int, workers: int) -> None:
 
 
 def _serve_metrics(app: Orderflow, port: int | None, host: str) -> None:
-    """This process's own /metrics on `port` (worker, relay): their counters
-    live in their memory, which the API's /metrics cannot see."""
-    if port is None:
-        return
-    from prometheus_client import start_http_server
-
-    from orderflow.adapters.prometheus.metrics import PrometheusMetrics
-
-    metrics = app.metrics
-    if isinstance(metrics, PrometheusMetrics):
-        start_http_server(port, addr=host, registry=metrics.registry)
+    if port is not None:
+        app.serve_metrics(port=port, host=host)
         log.info("metrics on http://%s:%d/metrics", host, port)
 
 
@@ -251,9 +223,9 @@ def worker(threads: int, metrics_port: int | None, metrics_host: str) -> None:
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError("a separate worker needs ORDERFLOW_BROKER_URL=kafka://...")
-    _ensure_topics(app.settings)
+    app.ensure_topics()
     _serve_metrics(app, metrics_port, metrics_host)
-    _run_loops([build_worker(app) for _ in range(threads)], app)
+    _run_loops([app.new_worker() for _ in range(threads)], app)
 
 
 @main.command()
@@ -264,17 +236,20 @@ def relay(metrics_port: int | None, metrics_host: str) -> None:
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError("a separate relay needs ORDERFLOW_BROKER_URL=kafka://...")
-    _ensure_topics(app.settings)
+    app.ensure_topics()
     _serve_metrics(app, metrics_port, metrics_host)
-    _run_loops([build_relay_loop(app), build_notification_loop(app)], app)
+    _run_loops([app.new_relay_loop(), app.new_notification_loop()], app)
 
 
 @main.command(name="migrate")
 def migrate_command() -> None:
     """Create or upgrade the schema and indexes of the configured database."""
-    settings = Settings()
-    _ensure_sqlite_dir(settings)
-    click.echo(migrate(settings))
+    app = bootstrap()
+    _ensure_sqlite_dir(app.settings)
+    try:
+        click.echo(app.migrate())
+    finally:
+        app.close()
 
 
 @main.command()
@@ -307,7 +282,7 @@ def _dead_letters() -> tuple[Orderflow, DeadLetterQueue]:
             "set ORDERFLOW_BROKER_URL=kafka://... to reach a dead-letter topic"
         )
     queue = DeadLetterQueue(
-        app.container.topic_store(),
+        app.topic_store,
         topics=app.topics,
         group=dlq_group(app.settings.consumer_group),
     )
@@ -382,8 +357,6 @@ def dlq_purge(everything: bool, through: Sequence[str], yes: bool) -> None:
         app.close()
     click.echo(f"purged {count} dead letters")
 
-
-main.add_command(bench)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from orderflow.domain.envelope import Topics
+from orderflow.application.messages import Topics
 from orderflow.entrypoints.dead_letters import DEAD_LETTER_TYPE, original_value
 from orderflow.ports.topics import StoredRecord, TopicStore
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from orderflow.application.notifying import NotificationDispatcher
 from orderflow.domain.errors import InfrastructureError
-from orderflow.domain.services.notifying import NotificationDispatcher
 
 log = logging.getLogger(__name__)
 

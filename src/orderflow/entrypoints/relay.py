@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from orderflow.application import OutboxRelay, StuckOrderSweeper
 from orderflow.domain.errors import InfrastructureError
-from orderflow.domain.services import OutboxRelay, StuckOrderSweeper
 from orderflow.ports.clock import Clock
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 

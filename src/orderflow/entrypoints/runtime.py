@@ -1,5 +1,5 @@
-"""Assembles the background loops from an Orderflow instance, and runs the
-embedded mode's relay and workers as threads beside the API."""
+"""The embedded mode's relay, dispatcher and workers, run as threads beside
+the API (the loops themselves come from the container)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ from datetime import timedelta
 from typing import Protocol
 
 from orderflow.bootstrap import Orderflow
-from orderflow.entrypoints.notifications import NotificationLoop
-from orderflow.entrypoints.relay import Housekeeping, RelayLoop
-from orderflow.entrypoints.worker import RetryPolicy, Worker
 
 log = logging.getLogger(__name__)
 
@@ -22,56 +19,14 @@ class Loop(Protocol):
     def stop(self) -> None: ...
 
 
-def build_worker(
-    app: Orderflow, *, poll_timeout_s: float = 0.5, max_batch_s: float = 4.0
-) -> Worker:
-    settings = app.settings
-    return Worker(
-        consumer=app.new_consumer(),
-        processor=app.processor,
-        clock=app.container.clock(),
-        metrics=app.metrics,
-        topics=app.topics,
-        retry=RetryPolicy(
-            attempts=settings.max_attempts,
-            initial_backoff_s=settings.retry_backoff_ms / 1000.0,
-        ),
-        batch_size=settings.worker_batch_size,
-        poll_timeout_s=poll_timeout_s,
-        max_batch_s=max_batch_s,
-    )
-
-
-def build_relay_loop(app: Orderflow) -> RelayLoop:
-    settings = app.settings
-    return RelayLoop(
-        relay=app.relay,
-        sweeper=app.sweeper,
-        uow_factory=app.uow_factory,
-        clock=app.container.clock(),
-        housekeeping=Housekeeping(
-            stuck_after=timedelta(seconds=settings.stuck_after_s),
-            sweep_every_s=settings.sweep_interval_s or max(1.0, settings.stuck_after_s / 4),
-            outbox_retention=timedelta(hours=settings.outbox_retention_h),
-            idempotency_retention=timedelta(hours=settings.idempotency_retention_h),
-            purge_every_s=settings.purge_interval_s,
-        ),
-        idle_wait_s=settings.relay_interval_ms / 1000.0,
-    )
-
-
-def build_notification_loop(app: Orderflow) -> NotificationLoop:
-    return NotificationLoop(dispatcher=app.notification_dispatcher)
-
-
 class BackgroundRuntime:
     """The relay and `workers` worker threads, started and stopped together."""
 
     def __init__(self, app: Orderflow, *, workers: int = 1, relay: bool = True) -> None:
         self._app = app
-        self.relay = build_relay_loop(app) if relay else None
-        self.notifications = build_notification_loop(app) if relay else None
-        self.workers = [build_worker(app) for _ in range(workers)]
+        self.relay = app.new_relay_loop() if relay else None
+        self.notifications = app.new_notification_loop() if relay else None
+        self.workers = [app.new_worker() for _ in range(workers)]
         self._threads: list[threading.Thread] = []
 
     def start(self, *, redrive_unfinished: bool = False) -> None:

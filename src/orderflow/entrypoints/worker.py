@@ -30,7 +30,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from orderflow.domain.envelope import Topics, decode, to_outbox
+from orderflow.application.messages import Topics, to_outbox
+from orderflow.application.processing import OrderProcessor, status_events
 from orderflow.domain.errors import (
     BrokerUnavailable,
     DomainError,
@@ -39,10 +40,9 @@ from orderflow.domain.errors import (
 )
 from orderflow.domain.events import Event
 from orderflow.domain.model import Order
-from orderflow.domain.services import OrderProcessor
-from orderflow.domain.services.processing import status_events
 from orderflow.entrypoints.dead_letters import dead_letter
 from orderflow.ports.clock import Clock
+from orderflow.ports.codec import MessageCodec
 from orderflow.ports.messaging import Delivery, MessageConsumer
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.outbox import OutboxMessage
@@ -67,6 +67,7 @@ class Worker:
         *,
         consumer: MessageConsumer,
         processor: OrderProcessor,
+        codec: MessageCodec,
         clock: Clock,
         metrics: Metrics,
         topics: Topics,
@@ -77,6 +78,7 @@ class Worker:
     ) -> None:
         self._consumer = consumer
         self._processor = processor
+        self._codec = codec
         self._clock = clock
         self._metrics = metrics
         self._topics = topics
@@ -171,7 +173,7 @@ class Worker:
         events: list[tuple[int, Event]] = []
         for index, delivery in enumerate(chunk):
             try:
-                events.append((index, decode(delivery.value)))
+                events.append((index, self._codec.decode(delivery.value)))
             except PERMANENT as exc:
                 emitted[index] = [self._dead_letter(delivery, exc, 1)]
         if events:
@@ -262,7 +264,7 @@ class Worker:
                     attempts = attempt.retry_state.attempt_number
                     if attempts > 1:
                         self._metrics.increment("consumer_retries_total")
-                    order = self._processor.handle(decode(delivery.value))
+                    (order,) = self._processor.handle_many([self._codec.decode(delivery.value)])
         except PERMANENT as exc:
             return [self._dead_letter(delivery, exc, attempts)]
         except RetryError as exc:

@@ -5,7 +5,7 @@ from abc import ABC, abstractmethod
 
 class Metrics(ABC):
     """Counters and histograms the services report. Names are fixed strings
-    from orderflow.domain.services; labels are small, bounded sets."""
+    from orderflow.application; labels are small, bounded sets."""
 
     @abstractmethod
     def increment(self, name: str, amount: float = 1.0, **labels: str) -> None:

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from orderflow.ports.outbox import OutboxMessage
+
+#: The outbox's pseudo-topic of notifications: the relay records those rows
+#: in the ledger instead of publishing them.
+NOTIFICATIONS_TOPIC = "notifications"
+NOTIFICATION_TYPE = "Notification"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,42 @@ class NotificationRecord:
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
     last_error: str | None = None
+
+
+def notification_id(notification: Notification) -> str:
+    """The notification's id in the ledger (and as an outbox message): a pure
+    function of its order and status, so recording it twice stores it once."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{notification.order_id}/{notification.status}"))
+
+
+def notification_message(notification: Notification, *, now: datetime) -> OutboxMessage:
+    """The notification as an outbox row on NOTIFICATIONS_TOPIC."""
+    return OutboxMessage(
+        message_id=notification_id(notification),
+        topic=NOTIFICATIONS_TOPIC,
+        key=notification.order_id,
+        type_name=NOTIFICATION_TYPE,
+        payload={
+            "order_id": notification.order_id,
+            "status": notification.status,
+            "recipient": notification.recipient,
+            "subject": notification.subject,
+            "body": notification.body,
+        },
+        created_at=now,
+    )
+
+
+def notification_of(message: OutboxMessage) -> Notification:
+    """The notification an outbox row of NOTIFICATIONS_TOPIC carries."""
+    payload = message.payload
+    return Notification(
+        order_id=str(payload["order_id"]),
+        status=str(payload["status"]),
+        recipient=str(payload["recipient"]),
+        subject=str(payload["subject"]),
+        body=str(payload["body"]),
+    )
 
 
 class NotificationRecorder(ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from orderflow.ports.idempotency import IdempotencyStore
 from orderflow.ports.notifier import NotificationRecorder
@@ -22,14 +22,11 @@ class UnitOfWork(ABC):
     products: ProductRepository
     outbox: Outbox
     idempotency: IdempotencyStore
-    #: The notification ledger inside this transaction, where the adapter
-    #: keeps both in one database and can write them atomically (SQL). None
-    #: where it cannot (memory, MongoDB): notifications then travel through
-    #: the outbox and the relay records them
-    #: (domain/services/notifications.py, `stage_notifications`).
-    #: Annotated only, no default: a DelegatingUnitOfWork must look it up on
-    #: its inner unit of work.
-    notifications: NotificationRecorder | None
+    #: The notification ledger as this transaction writes it: straight into
+    #: the ledger's table where the adapter keeps both in one database (SQL),
+    #: else into the outbox, from which the relay records them
+    #: (adapters/outbox_notifications.py). Either way atomic with the rest.
+    notifications: NotificationRecorder
 
     def __enter__(self) -> Self:
         return self
@@ -51,41 +48,14 @@ class UnitOfWork(ABC):
         """Discard staged changes. Safe to call after commit (then a no-op)."""
 
 
-class DelegatingUnitOfWork(UnitOfWork):
-    """Passes everything to `inner`: the base of decorators (timing, fault
-    injection), which override only what they change."""
-
-    def __init__(self, inner: UnitOfWork) -> None:
-        self._inner = inner
-
-    def __enter__(self) -> Self:
-        self._inner.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._inner.__exit__(exc_type, exc, tb)
-
-    def commit(self) -> None:
-        self._inner.commit()
-
-    def rollback(self) -> None:
-        self._inner.rollback()
-
-    def __getattr__(self, name: str) -> Any:
-        # The repositories, looked up on every use: an adapter binds them on
-        # entry and may rebind them (the memory one does at commit).
-        return getattr(self._inner, name)
-
-
 class UnitOfWorkFactory(ABC):
-    #: How many orders one unit of work may process together (the worker's
-    #: batches). 1 where an adapter ties its locks to a single order.
-    batch_limit: int = 1
+    @property
+    @abstractmethod
+    def batch_limit(self) -> int:
+        """How many orders one unit of work may place or process together
+        (intake's group commit, the worker's batches): 1 where an adapter
+        can make only one order's writes atomic, or ties its locks to one
+        order (MongoDB)."""
 
     @abstractmethod
     def __call__(self) -> UnitOfWork:

@@ -183,6 +183,8 @@ def test_a_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
 
 
 class Down(UnitOfWorkFactory):
+    batch_limit = 1
+
     def __call__(self) -> UnitOfWork:
         raise StorageUnavailable("postgresql://user:password@db:5432 unreachable")
 

@@ -13,6 +13,7 @@ from orderflow import Orderflow
 from orderflow.domain.model import OrderStatus
 from orderflow.entrypoints.http.schemas import OrderEventsOut, OrderOut
 from tests.unit.http.support import Stored, assert_problem, valid_order
+from tests.unit.journey import process
 
 
 def place(client: FlaskClient) -> dict[str, object]:
@@ -199,8 +200,8 @@ def test_the_timeline_lists_every_transition_oldest_first(
         laptop.stock = 1
         uow.products.save(laptop)
         uow.commit()
-    flow.processor.process(str(completed["id"]))
-    flow.processor.process(str(failed["id"]))
+    process(flow.processor, completed)
+    process(flow.processor, failed)
 
     ok = client.get(f"/api/orders/{completed['id']}/events")
     bad = client.get(f"/api/orders/{failed['id']}/events")

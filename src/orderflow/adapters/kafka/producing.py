@@ -6,25 +6,26 @@ Transactions: one at a time per TransactionalProducer, each holding a batch of
 sends and, for a consumer, the group's offsets (send_offsets_to_transaction).
 kafka-python's commit_transaction, abort_transaction and
 send_offsets_to_transaction wait without a time limit, and while the broker is
-down they wait for as long as it stays down. Here each wait is bounded: the
-same steps as kafka-python's own methods (start the step on the producer's
-transaction manager, wake its sender, wait for the result), with a timeout.
-A producer whose transaction could not be finished or aborted in time is
-dropped; the next transaction starts a new producer with the same
-transactional id, whose init_transactions fences the old one and makes the
-broker abort whatever it left open."""
+down they wait for as long as it stays down. Here each wait is bounded: those
+public methods run on the producer's own step thread (step_thread.py) and the
+caller waits for them with a timeout. A producer whose transaction could not
+be finished or aborted in time is dropped (closed without waiting; a step
+still stuck keeps only its own daemon thread); the next transaction starts a
+new producer with the same transactional id, whose init_transactions fences
+the old one and makes the broker abort whatever it left open."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError
 
-from orderflow.domain.envelope import encode
+from orderflow.adapters.envelope import encode
+from orderflow.adapters.kafka.step_thread import StepThread
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.outbox import OutboxMessage
 
@@ -103,10 +104,11 @@ class TransactionalProducer:
     """A KafkaProducer with a transactional id, created on first use, that
     runs one transaction at a time (a lock serialises callers).
 
-    `timeout_s` bounds each step of a transaction (the sends, the offsets, the
-    commit, an abort); `transaction_timeout_s` is how long the broker lets a
-    transaction stay open before it aborts it itself, which bounds how long a
-    crashed process's open transaction holds back read_committed consumers."""
+    `timeout_s` bounds the wait for a transaction's end (its offsets and
+    its commit, which also waits for the sends) and for an abort;
+    `transaction_timeout_s` is how long the broker lets a transaction stay
+    open before it aborts it itself, which bounds how long a crashed
+    process's open transaction holds back read_committed consumers."""
 
     def __init__(
         self,
@@ -128,6 +130,7 @@ class TransactionalProducer:
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
         self._producer: Any = None
+        self._steps: StepThread | None = None
         self._closed = False
 
     def run(
@@ -142,25 +145,22 @@ class TransactionalProducer:
         when the transaction was not committed (it is then aborted, or left to
         the broker to abort)."""
         with self._lock:
-            producer = self._ensure_producer()
+            producer, steps = self._ensure_producer()
             try:
                 producer.begin_transaction()
                 # The sends are not waited for on their own: the commit
                 # flushes them (no linger) and kafka-python holds the EndTxn
                 # back until every batch is acknowledged, so the commit's
                 # wait covers them, and a failed send fails the commit (the
-                # transaction is then aborted). One wait and wake-up fewer
-                # per transaction than flush() then commit.
+                # transaction is then aborted).
                 futures = send_now(producer, messages) if messages else []
-                if offsets:
-                    self._step(
-                        producer,
-                        lambda manager: manager.send_offsets_to_transaction(
-                            offsets, group_metadata
-                        ),
-                        "sending the offsets",
-                    )
-                self._commit(producer)
+                # The offsets and the commit go to the step thread together,
+                # under one deadline: one hand-off per transaction.
+                steps.run(
+                    lambda: self._finish(producer, offsets, group_metadata),
+                    timeout_s=self._timeout_s,
+                    what="sending the offsets and the commit" if offsets else "the commit",
+                )
                 failed = failures(futures)
                 if failed:  # not expected after a commit; never taken as sent
                     raise KafkaError(
@@ -168,19 +168,22 @@ class TransactionalProducer:
                         f"acknowledged: {failed[0]}"
                     ) from failed[0]
             except KafkaError as exc:
-                self._abort(producer)
+                self._abort(producer, steps)
                 raise BrokerUnavailable(
                     f"kafka transaction of {len(messages)} messages"
                     f"{' and offsets' if offsets else ''} not committed: {exc}"
                 ) from exc
             except BaseException:  # a bug, or an interrupt: still leave no transaction open
-                self._abort(producer)
+                self._abort(producer, steps)
                 raise
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            producer, self._producer = self._producer, None
+            producer, steps = self._producer, self._steps
+            self._producer = self._steps = None
+        if steps is not None:
+            steps.stop()
         if producer is not None:
             try:
                 producer.close(timeout=self._timeout_s)
@@ -188,53 +191,47 @@ class TransactionalProducer:
                 log.warning("transactional producer did not close cleanly: %s", exc)
                 close_now(producer)
 
+    def _finish(self, producer: Any, offsets: dict[Any, Any] | None, group_metadata: Any) -> None:
+        """The waiting steps of a transaction, on the producer's step thread."""
+        if offsets:
+            producer.send_offsets_to_transaction(offsets, group_metadata)
+        self._commit(producer)
+
     def _commit(self, producer: Any) -> None:
-        self._step(producer, lambda manager: manager.begin_commit(), "the commit")
+        producer.commit_transaction()
 
-    def _step(
-        self,
-        producer: Any,
-        start: Callable[[Any], Any],
-        what: str,
-        *,
-        timeout_s: float | None = None,
-    ) -> None:
-        """One transactional request, waited for at most `timeout_s` (default:
-        the step timeout)."""
-        timeout_s = self._timeout_s if timeout_s is None else timeout_s
-        manager = getattr(producer, "_transaction_manager", None)
-        sender = getattr(producer, "_sender", None)
-        if manager is None or sender is None:  # not the kafka-python this was written for
-            raise KafkaError("kafka-python's transaction manager is not where expected")
-        result = start(manager)
-        sender.wakeup()
-        if not result.wait(timeout_ms=ms(timeout_s)):  # raises the step's error
-            raise KafkaTimeoutError(f"{what} took longer than {timeout_s:g} s")
-
-    def _abort(self, producer: Any) -> None:
-        # One request to a reachable coordinator; after a failure that took
-        # the whole step timeout already, do not wait that long again.
-        timeout_s = min(self._timeout_s, self._config["request_timeout_ms"] / 1000)
-        try:
-            self._step(
-                producer, lambda manager: manager.begin_abort(), "the abort", timeout_s=timeout_s
-            )
-        except KafkaError as exc:
-            # In a fatal state, or the broker is away. The transaction stays
-            # open on the broker until the next producer with this id fences
-            # it, or until transaction_timeout_s, and is aborted then.
-            log.warning("dropping kafka producer %s: abort failed: %s", self.transactional_id, exc)
-            self._discard()
+    def _abort(self, producer: Any, steps: StepThread) -> None:
+        if steps.busy:
+            # The commit (or the offsets) is still waiting on the step
+            # thread: an abort would wait behind it.
+            reason = "a transaction step is still waiting"
+        else:
+            # One request to a reachable coordinator; after a failure that
+            # took the whole step timeout already, do not wait that long again.
+            timeout_s = min(self._timeout_s, self._config["request_timeout_ms"] / 1000)
+            try:
+                steps.run(producer.abort_transaction, timeout_s=timeout_s, what="the abort")
+                return
+            except KafkaError as exc:
+                reason = f"abort failed: {exc}"
+        # In a fatal state, or the broker is away. The transaction stays open
+        # on the broker until the next producer with this id fences it, or
+        # until transaction_timeout_s, and is aborted then.
+        log.warning("dropping kafka producer %s: %s", self.transactional_id, reason)
+        self._discard()
 
     def _discard(self) -> None:
-        producer, self._producer = self._producer, None
+        producer, steps = self._producer, self._steps
+        self._producer = self._steps = None
+        if steps is not None:
+            steps.stop()
         if producer is not None:
             close_now(producer)
 
-    def _ensure_producer(self) -> Any:
+    def _ensure_producer(self) -> tuple[Any, StepThread]:
         if self._closed:
             raise BrokerUnavailable("the transactional producer is closed")
-        if self._producer is None:
+        if self._producer is None or self._steps is None:
             servers = ",".join(self._config["bootstrap_servers"])
             try:
                 producer = KafkaProducer(**self._config)
@@ -245,26 +242,40 @@ class TransactionalProducer:
                 # same id and aborts what it left open.
                 producer.init_transactions()
             except KafkaError as exc:
-                producer.close(timeout=0)
+                close_now(producer)
                 raise BrokerUnavailable(
                     f"cannot start kafka transactions at {servers}: {exc}"
                 ) from exc
             self._producer = producer
-        return self._producer
+            self._steps = StepThread(f"kafka-transactions-{self.transactional_id}")
+        return self._producer, self._steps
 
 
 def close_now(producer: Any) -> None:
-    """Close a producer without waiting for what it still holds. close(0)
-    first flushes with no time to do it, and when records are still pending
-    it raises before stopping the I/O thread: stop that thread (which closes
-    the connections) ourselves then."""
+    """Close a producer without waiting for what it still holds.
+
+    kafka-python's close(0) stops the I/O thread at once, except while
+    records are still unacknowledged: its flush then raises first and leaves
+    the thread running. Those records fail by the delivery timeout at the
+    latest, so a daemon thread closes the producer again, waiting that long."""
     try:
         producer.close(timeout=0)
     except KafkaError as exc:
-        log.debug("kafka producer did not close cleanly (%s): forcing it", exc)
-        sender = getattr(producer, "_sender", None)
-        if sender is not None:
-            sender.force_close()
+        log.debug("kafka producer still holds records (%s): closing it in the background", exc)
+        delivery_timeout_s = producer.config["delivery_timeout_ms"] / 1000
+        threading.Thread(
+            target=_close_waiting,
+            args=(producer, delivery_timeout_s),
+            name="kafka-producer-close",
+            daemon=True,
+        ).start()
+
+
+def _close_waiting(producer: Any, timeout_s: float) -> None:
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError as exc:
+        log.warning("kafka producer did not close within %g s: %s", timeout_s, exc)
 
 
 def ms(seconds: float) -> int:

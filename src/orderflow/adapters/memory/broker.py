@@ -19,7 +19,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 
-from orderflow.domain.envelope import encode
+from orderflow.adapters.envelope import encode
 from orderflow.domain.errors import BrokerUnavailable
 from orderflow.ports.messaging import (
     ConsumerLagProbe,

@@ -14,6 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+from orderflow.adapters.outbox_notifications import OutboxNotificationRecorder
 from orderflow.domain.errors import DuplicateKey, OrderNotFound, ProductNotFound
 from orderflow.domain.model import Order, OrderStatus, Product
 from orderflow.ports.idempotency import IdempotencyRecord, IdempotencyStore
@@ -204,10 +205,6 @@ class _Idempotency(IdempotencyStore):
 
 
 class MemoryUnitOfWork(UnitOfWork):
-    # The ledger is a store of its own (MemoryNotificationLedger), outside
-    # these tables' transactions: notifications go through the outbox.
-    notifications = None
-
     def __init__(self, database: MemoryDatabase) -> None:
         self._db = database
         self._working: _Tables | None = None
@@ -247,6 +244,9 @@ class MemoryUnitOfWork(UnitOfWork):
         self.products = _Products(tables)
         self.outbox = _Outbox(tables)
         self.idempotency = _Idempotency(tables)
+        # The ledger is a store of its own (MemoryNotificationLedger), outside
+        # these tables' transactions: notifications go through the outbox.
+        self.notifications = OutboxNotificationRecorder(self.outbox)
 
 
 class MemoryUnitOfWorkFactory(UnitOfWorkFactory):

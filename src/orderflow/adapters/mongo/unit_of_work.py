@@ -56,6 +56,7 @@ from orderflow.adapters.mongo.outbox import (
 from orderflow.adapters.mongo.repositories import MongoOrderRepository, MongoProductRepository
 from orderflow.adapters.mongo.staging import Staging
 from orderflow.adapters.mongo.store import MongoStore, Timings
+from orderflow.adapters.outbox_notifications import OutboxNotificationRecorder
 from orderflow.domain.errors import ConcurrentUpdate, StorageUnavailable
 from orderflow.domain.model import OrderStatus
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -71,10 +72,6 @@ class MongoUnitOfWork(UnitOfWork):
     products: MongoProductRepository
     outbox: MongoOutbox
     idempotency: MongoIdempotencyStore
-    # A commit is atomic per document (the order with its embedded outbox),
-    # and a ledger record is a document of another collection: notifications
-    # go through the outbox.
-    notifications = None
 
     def __init__(self, store: MongoStore) -> None:
         self._store = store
@@ -118,10 +115,18 @@ class MongoUnitOfWork(UnitOfWork):
         self.orders = MongoOrderRepository(self._store, self._staging)
         self.products = MongoProductRepository(self._store, self._staging)
         self.outbox = MongoOutbox(self._store, self._staging)
+        # A commit is atomic per document (the order with its embedded
+        # outbox), and a ledger record is a document of another collection:
+        # notifications go through the outbox.
+        self.notifications = OutboxNotificationRecorder(self.outbox)
         self.idempotency = MongoIdempotencyStore(self._store, self._staging)
 
 
 class MongoUnitOfWorkFactory(UnitOfWorkFactory):
+    # A commit is atomic per order document, and a unit of work's stock
+    # holds are tagged with the one order it locked: one order at a time.
+    batch_limit = 1
+
     def __init__(self, store: MongoStore) -> None:
         self.store = store
 

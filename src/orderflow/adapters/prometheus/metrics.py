@@ -11,7 +11,14 @@ from __future__ import annotations
 import os
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -62,6 +69,11 @@ class PrometheusMetrics(Metrics):
         with self._lock:
             self._collectors.append(collector)
             self.registry.register(collector)
+
+    def serve_http(self, *, port: int, host: str) -> None:
+        """Serve this registry at http://HOST:PORT/metrics from a thread of
+        prometheus_client's (a worker or relay process's own metrics)."""
+        start_http_server(port, addr=host, registry=self.registry)
 
     def exposition(self) -> bytes:
         if not os.environ.get(MULTIPROCESS_DIR):

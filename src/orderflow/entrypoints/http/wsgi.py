@@ -7,13 +7,11 @@ import atexit
 
 from flask import Flask
 
-from orderflow.adapters.prometheus.metrics import use_multiprocess_values
 from orderflow.bootstrap import bootstrap
 from orderflow.entrypoints.http.app import create_app
 
 
 def create_wsgi_app() -> Flask:
-    use_multiprocess_values()  # `orderflow api --workers N` shares one /metrics
-    orderflow = bootstrap()  # ORDERFLOW_* environment
+    orderflow = bootstrap()  # ORDERFLOW_* environment; one /metrics across processes
     atexit.register(orderflow.close)
     return create_app(orderflow)

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Flask, Response
 
+from orderflow.application import PlacementResult
 from orderflow.bootstrap import Orderflow
-from orderflow.domain.services import PlacementResult
 from orderflow.entrypoints.http import params
 from orderflow.entrypoints.http.body import json_body, validated
 from orderflow.entrypoints.http.context import current_orderflow, json_response

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from orderflow.application.messages import Topics, to_outbox
+from orderflow.application.notifications import notification_for, stage_notifications
+from orderflow.domain.errors import OrderNotFound
+from orderflow.domain.model import Order
+from orderflow.ports.cache import OrderCache
+from orderflow.ports.clock import Clock
+from orderflow.ports.metrics import Metrics
+from orderflow.ports.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderCancellation:
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    cache: OrderCache
+    topics: Topics
+    metrics: Metrics
+
+    def cancel(self, order_id: str) -> Order:
+        """pending -> cancelled; InvalidTransition from any other status."""
+        with self.uow_factory() as uow:
+            # The row lock makes cancel and a worker's pending -> processing
+            # exclusive: exactly one of them wins.
+            order = uow.orders.get_for_update(order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            order.cancel(self.clock.now())
+            uow.orders.save(order)
+            now = self.clock.now()
+            uow.outbox.add(to_outbox(order.events, topics=self.topics))
+            order.events.clear()
+            # Once per terminal status, cancelled included.
+            stage_notifications(uow, [notification_for(order)], now=now)
+            uow.commit()
+        self.metrics.increment("orders_cancelled_total")
+        log.info("order %s cancelled", order.id, extra={"order_id": order.id})
+        self.cache.put(order)
+        return order

@@ -1,0 +1,254 @@
+"""Placing orders: price them from the catalog, store each with its
+OrderPlaced event in one transaction (the outbox), honouring Idempotency-Key.
+
+Batch-shaped: `place_all` places any number of commands in one transaction
+(one catalog read, one insert per table, one commit), up to the store's
+`batch_limit`, and a single order is a batch of one. Gathering concurrent
+callers into batches is not this module's business (adapters/group_commit.py).
+
+When the database is unreachable, intake stays available (the broker
+fallback): each order is priced from the prices last read from the catalog
+(KnownPrices) and its OrderPlaced event is published straight to the
+broker; the worker persists it (upsert by id) once the database is back. If
+the broker is down too, or a price was never seen, that order's outcome is
+the StorageUnavailable/BrokerUnavailable (503)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from orderflow.application.messages import Topics, to_outbox
+from orderflow.domain.commands import LineRequest, PlaceOrder
+from orderflow.domain.errors import (
+    DomainError,
+    DuplicateKey,
+    IdempotencyConflict,
+    InvalidInput,
+    StorageUnavailable,
+)
+from orderflow.domain.events import OrderPlaced
+from orderflow.domain.model import Order, OrderLine
+from orderflow.ports.clock import Clock
+from orderflow.ports.idempotency import IdempotencyRecord
+from orderflow.ports.messaging import MessagePublisher
+from orderflow.ports.metrics import Metrics
+from orderflow.ports.placement import Outcome, Placement, PlacementResult
+from orderflow.ports.prices import KnownPrices
+from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+PLACED = "orders_placed_total"  # label path: outbox|broker_fallback
+
+
+def order_id_for(idempotency_key: str | None) -> str:
+    """A fresh UUID4, or, for a keyed request, a UUID4-shaped id derived from
+    the key: a retry during a database outage then reuses the same id, and the
+    worker's upsert by id collapses the duplicates."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    digest = hashlib.sha256(b"orderflow-idempotency:" + idempotency_key.encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def _fingerprint_of(order: Order) -> str:
+    """The fingerprint of the request that placed `order`."""
+    return PlaceOrder(
+        customer=order.customer,
+        items=tuple(LineRequest(line.product_id, line.quantity) for line in order.items),
+        payment_method=order.payment_method,
+    ).fingerprint()
+
+
+def _as_placed(order: Order) -> dict[str, object]:
+    """The response body of a new order: the snapshot its OrderPlaced event
+    already holds (the same dict `to_dict` would build again). Read before
+    the events are cleared."""
+    for event in order.events:
+        if isinstance(event, OrderPlaced):
+            return event.order
+    return order.to_dict()
+
+
+def _prices_of(command: PlaceOrder, catalog: dict[str, Decimal]) -> dict[str, Decimal]:
+    """The catalog prices of the command's lines; InvalidInput naming the
+    first line whose product is unknown."""
+    prices: dict[str, Decimal] = {}
+    for index, line in enumerate(command.items):
+        price = catalog.get(line.product_id)
+        if price is None:
+            raise InvalidInput(f"items[{index}].product_id", f"unknown product {line.product_id!r}")
+        prices[line.product_id] = price
+    return prices
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderPlacement(Placement):
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    metrics: Metrics
+    topics: Topics
+    known_prices: KnownPrices
+    fallback_publisher: MessagePublisher | None = None
+
+    @property
+    def batch_limit(self) -> int:
+        return self.uow_factory.batch_limit
+
+    def place_all(self, commands: Sequence[PlaceOrder]) -> list[Outcome]:
+        if len(commands) > self.batch_limit:
+            raise ValueError(f"a batch holds at most {self.batch_limit} orders")
+        # One id per command for every path it takes: a commit whose
+        # acknowledgement was lost (StorageUnavailable after the rows landed)
+        # falls back to the broker with the same orders, and the worker's
+        # upsert by id keeps each one order.
+        order_ids = [order_id_for(command.idempotency_key) for command in commands]
+        try:
+            try:
+                return self._in_one_transaction(commands, order_ids)
+            except DuplicateKey:
+                # A concurrent request under one of these Idempotency-Keys
+                # committed first: a second attempt finds its record.
+                return self._in_one_transaction(commands, order_ids)
+        except StorageUnavailable as exc:
+            return [
+                self._through_broker(command, order_id, exc)
+                for command, order_id in zip(commands, order_ids, strict=True)
+            ]
+        except Exception as exc:
+            if len(commands) == 1:
+                return [exc]
+            # One request must not fail the others: each again on its own.
+            log.warning(
+                "placing %d orders together failed (%r); one by one now", len(commands), exc
+            )
+            return [outcome for command in commands for outcome in self.place_all([command])]
+
+    def _in_one_transaction(
+        self, commands: Sequence[PlaceOrder], order_ids: Sequence[str]
+    ) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(commands)
+        later: list[int] = []  # a key already in this batch: placed after it
+        with self.uow_factory() as uow:
+            keys: set[str] = set()
+            fresh: list[int] = []
+            for index, command in enumerate(commands):
+                key = command.idempotency_key
+                if key in keys:
+                    later.append(index)
+                    continue
+                if key is not None:
+                    keys.add(key)
+                    outcomes[index] = self._replay(uow, command, order_ids[index])
+                if outcomes[index] is None:
+                    fresh.append(index)
+            catalog = uow.products.prices(
+                [line.product_id for i in fresh for line in commands[i].items]
+            )
+            self.known_prices.remember(catalog)
+            placed: list[tuple[int, Order]] = []
+            for index in fresh:
+                try:
+                    order = self._new_order(
+                        commands[index], _prices_of(commands[index], catalog), order_ids[index]
+                    )
+                except DomainError as exc:  # this request's own fault, e.g. an unknown product
+                    outcomes[index] = exc
+                    continue
+                placed.append((index, order))
+            if placed:
+                responses = self._stage(uow, [(commands[i], order) for i, order in placed])
+                for (index, _), response in zip(placed, responses, strict=True):
+                    outcomes[index] = PlacementResult(order=response, created=True)
+                uow.commit()
+        if placed:
+            self.metrics.increment(PLACED, len(placed), path="outbox")
+        for index in later:
+            (outcomes[index],) = self.place_all([commands[index]])
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _stage(
+        self, uow: UnitOfWork, placed: Sequence[tuple[PlaceOrder, Order]]
+    ) -> list[dict[str, object]]:
+        """Stage the new orders, their OrderPlaced events and the records of
+        their Idempotency-Keys; the response body of each."""
+        uow.orders.add_many([order for _, order in placed])
+        uow.outbox.add(
+            [m for _, order in placed for m in to_outbox(order.events, topics=self.topics)]
+        )
+        responses = []
+        for command, order in placed:
+            response = _as_placed(order)
+            order.events.clear()
+            responses.append(response)
+            if command.idempotency_key is not None:
+                uow.idempotency.add(
+                    IdempotencyRecord(
+                        key=command.idempotency_key,
+                        fingerprint=command.fingerprint(),
+                        order_id=order.id,
+                        response=response,
+                        created_at=order.created_at,
+                    )
+                )
+        return responses
+
+    @staticmethod
+    def _replay(uow: UnitOfWork, command: PlaceOrder, order_id: str) -> Outcome | None:
+        """The earlier answer under the command's Idempotency-Key, an
+        IdempotencyConflict if that was for another body, or None: new."""
+        key = command.idempotency_key
+        assert key is not None
+        fingerprint = command.fingerprint()
+        record = uow.idempotency.get(key)
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                return IdempotencyConflict(key)
+            return PlacementResult(order=record.response, created=False)
+        # Placed through the broker during an outage, then persisted by the
+        # worker (no record), or committed by a concurrent request between
+        # the two reads (its record is visible now under READ COMMITTED):
+        # same key, same id. A replay only if the body is the same.
+        stored = uow.orders.get(order_id)
+        if stored is None:
+            return None
+        record = uow.idempotency.get(key)
+        stored_fingerprint = record.fingerprint if record is not None else _fingerprint_of(stored)
+        if stored_fingerprint != fingerprint:
+            return IdempotencyConflict(key)
+        response = record.response if record is not None else stored.to_dict()
+        return PlacementResult(order=response, created=False)
+
+    def _through_broker(
+        self, command: PlaceOrder, order_id: str, outage: StorageUnavailable
+    ) -> Outcome:
+        if self.fallback_publisher is None:
+            return outage
+        product_ids = {line.product_id for line in command.items}
+        prices = self.known_prices.recall(product_ids)
+        if len(prices) < len(product_ids):
+            return StorageUnavailable("database unavailable and a price is not known")
+        order = self._new_order(command, prices, order_id)
+        try:
+            self.fallback_publisher.publish(to_outbox(order.events, topics=self.topics))
+        except Exception as exc:
+            return exc
+        self.metrics.increment(PLACED, path="broker_fallback")
+        return PlacementResult(order=_as_placed(order), created=True)
+
+    def _new_order(self, command: PlaceOrder, prices: dict[str, Decimal], order_id: str) -> Order:
+        return Order.place(
+            order_id=order_id,
+            customer=command.customer,
+            items=tuple(
+                OrderLine(line.product_id, line.quantity, prices[line.product_id])
+                for line in command.items
+            ),
+            payment_method=command.payment_method,
+            now=self.clock.now(),
+        )

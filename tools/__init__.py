@@ -1,0 +1,1 @@
+"""Developer tools kept out of the orderflow package (the bench)."""

@@ -1,0 +1,80 @@
+"""The bench's command line (`python -m tools.bench`, `make bench`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A short run (under 2 minutes): a 6,000-order backlog and 4 s measurements.",
+)
+@click.option(
+    "--scale",
+    type=click.Choice(["full", "quick", "tiny"]),
+    default=None,
+    help="Run size (default full; tiny is the CI smoke's).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write the figures as a JSON list to FILE.",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Worker processes in the processing and end-to-end phases.",
+)
+@click.option("--keep-logs", is_flag=True, help="Keep the processes' logs after a good run.")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(["intake", "processing", "read_cached", "search", "e2e"]),
+    help="Run only this phase (repeatable); read_cached brings processing along.",
+)
+def bench(
+    quick: bool,
+    scale: str | None,
+    json_path: Path | None,
+    workers: int,
+    keep_logs: bool,
+    only: tuple[str, ...],
+) -> None:
+    """Benchmark the stack (MariaDB, Kafka, Redis) against baselines measured
+    in the same run; prints a markdown table (see docs/PERFORMANCE.md)."""
+    from tools.bench.errors import BenchError
+    from tools.bench.figures import markdown_table, write_json
+    from tools.bench.runner import SCALES, Options, run
+
+    # kafka-python's warnings about its own event loop are noise in a report.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    chosen = scale or ("quick" if quick else "full")
+    options = replace(
+        Options(scale=SCALES[chosen]),
+        worker_processes=workers,
+        keep_logs=keep_logs,
+        only=frozenset(only),
+    )
+    try:
+        started = time.monotonic()
+        figures = run(
+            options,
+            say=lambda line: click.echo(f"[{time.monotonic() - started:5.1f} s] {line}", err=True),
+        )
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(markdown_table(figures))
+    if json_path is not None:
+        write_json(figures, json_path)
+        click.echo(f"wrote {json_path}", err=True)
