@@ -97,7 +97,9 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             notify_url=webhook.url,
             partitions=6,
             ORDERFLOW_PROCESSING_DELAY_MS=PROCESSING_DELAY_MS,
-            ORDERFLOW_STUCK_AFTER_S="30",
+            # The sweeper re-drives what an outage left stranded within the
+            # scenario's wait (MongoDB's relay claims outlive a cut connection).
+            ORDERFLOW_STUCK_AFTER_S="12",
             ORDERFLOW_LOG_LEVEL="INFO",
         ),
         workdir,

@@ -46,9 +46,9 @@ class Scale:
 
 
 SCALES = {
-    "mariadb": Scale(orders=1.0, pace=1.0, kills=5, intake_s=33),
+    "mariadb": Scale(orders=0.8, pace=1.0, kills=4, intake_s=27),
     "postgresql": Scale(orders=0.3, pace=1.0, kills=3, intake_s=24),
-    "mongodb": Scale(orders=0.15, pace=0.4, kills=3, intake_s=24),
+    "mongodb": Scale(orders=0.1, pace=0.4, kills=3, intake_s=24),
 }
 
 
