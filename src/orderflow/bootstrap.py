@@ -19,7 +19,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from orderflow.adapters.prometheus.metrics import PrometheusMetrics, use_multiprocess_values
+from orderflow.adapters.prometheus.metrics import (
+    PREFIX,
+    PrometheusMetrics,
+    use_multiprocess_values,
+)
 from orderflow.adapters.prometheus.scrape_gauges import GaugeSource, ScrapeTimeGauges
 from orderflow.application import (
     Catalog,
@@ -40,7 +44,7 @@ from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
 from orderflow.ports.codec import MessageCodec
 from orderflow.ports.messaging import ConsumerLagProbe, MessagePublisher
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import CONSUMER_LAG, NOTIFICATIONS_PENDING, OUTBOX_BACKLOG, Metrics
 from orderflow.ports.notifier import NotificationLedger, Notifier
 from orderflow.ports.placement import Placement
 from orderflow.ports.topics import TopicStore
@@ -210,24 +214,12 @@ def scrape_gauges(app: Orderflow) -> ScrapeTimeGauges:
 
     return ScrapeTimeGauges(
         [
-            GaugeSource(
-                "orderflow_outbox_backlog",
-                "Outbox messages not yet published (read from the database)",
-                (),
-                outbox_backlog,
-            ),
-            GaugeSource(
-                "orderflow_notifications_pending",
-                "Customer notifications not sent yet (read from the database)",
-                (),
-                notifications_pending,
-            ),
-            GaugeSource(
-                "orderflow_consumer_lag",
-                "Orders-topic messages the worker group has not committed, per partition",
-                ("topic", "partition"),
-                consumer_lag,
-            ),
+            GaugeSource(PREFIX + spec.name, spec.help, spec.labels, read)
+            for spec, read in (
+                (OUTBOX_BACKLOG, outbox_backlog),
+                (NOTIFICATIONS_PENDING, notifications_pending),
+                (CONSUMER_LAG, consumer_lag),
+            )
         ],
         timeout_s=settings.metrics_source_timeout_s,
         ttl_s=settings.metrics_cache_s,

@@ -36,14 +36,12 @@ from orderflow.domain.model import Order, OrderLine
 from orderflow.ports.clock import Clock
 from orderflow.ports.idempotency import IdempotencyRecord
 from orderflow.ports.messaging import MessagePublisher
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import ORDERS_PLACED, Metrics
 from orderflow.ports.placement import Outcome, Placement, PlacementResult
 from orderflow.ports.prices import KnownPrices
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
-
-PLACED = "orders_placed_total"  # label path: outbox|broker_fallback
 
 
 def order_id_for(idempotency_key: str | None) -> str:
@@ -167,7 +165,7 @@ class OrderPlacement(Placement):
                     outcomes[index] = PlacementResult(order=response, created=True)
                 uow.commit()
         if placed:
-            self.metrics.increment(PLACED, len(placed), path="outbox")
+            self.metrics.increment(ORDERS_PLACED, len(placed), path="outbox")
         for index in later:
             (outcomes[index],) = self.place_all([commands[index]])
         return [outcome for outcome in outcomes if outcome is not None]
@@ -238,7 +236,7 @@ class OrderPlacement(Placement):
             self.fallback_publisher.publish(to_outbox(order.events, topics=self.topics))
         except Exception as exc:
             return exc
-        self.metrics.increment(PLACED, path="broker_fallback")
+        self.metrics.increment(ORDERS_PLACED, path="broker_fallback")
         return PlacementResult(order=_as_placed(order), created=True)
 
     def _new_order(self, command: PlaceOrder, prices: dict[str, Decimal], order_id: str) -> Order:
