@@ -147,7 +147,7 @@ def envelope_schema(type_name: str, data: type[EventData], *, version: str) -> d
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://orderflow.example/events/{type_name}.json",
         "title": type_name,
-        "description": (data.__doc__ or "").strip(),
+        "description": " ".join((data.__doc__ or "").split()),
         "type": "object",
         "required": ["type", "schema_version", "event_id", "occurred_at", "key", "data"],
         "properties": {
