@@ -119,7 +119,7 @@ def test_data_invalid_against_the_schema_is_dead_lettered_naming_the_field_not_t
 
 @pytest.mark.parametrize("version", [None, "1", "one.two", "1.x", True, -1, 1.5])
 def test_a_version_that_is_not_major_dot_minor_is_permanent(version: object) -> None:
-    with pytest.raises(PermanentMessageError, match="MAJOR.MINOR"):
+    with pytest.raises(PermanentMessageError, match=r"MAJOR\.MINOR"):
         SchemaVersion.of(version)
 
 
