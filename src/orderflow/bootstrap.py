@@ -47,6 +47,7 @@ from orderflow.ports.messaging import ConsumerLagProbe, MessagePublisher
 from orderflow.ports.metrics import CONSUMER_LAG, NOTIFICATIONS_PENDING, OUTBOX_BACKLOG, Metrics
 from orderflow.ports.notifier import NotificationLedger, Notifier
 from orderflow.ports.placement import Placement
+from orderflow.ports.schema import SchemaState
 from orderflow.ports.topics import TopicStore
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
@@ -159,6 +160,12 @@ class Orderflow:
     def migrate(self) -> str:
         """Create or upgrade the configured database's schema; one line on what was done."""
         return self.container.migrate()
+
+    def schema_state(self) -> SchemaState:
+        """The configured database's schema against this release, read
+        without changing anything: "current", "behind" (run `orderflow
+        migrate`) or "ahead" (a newer release migrated it)."""
+        return self.container.schema_state()
 
     def ensure_topics(self) -> str:
         """Create the broker's topics where it has any to create."""

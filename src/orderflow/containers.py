@@ -59,6 +59,7 @@ from orderflow.ports.metrics import Metrics
 from orderflow.ports.notifier import NotificationLedger, Notifier
 from orderflow.ports.placement import Placement
 from orderflow.ports.prices import KnownPrices
+from orderflow.ports.schema import SchemaState
 from orderflow.ports.topics import TopicStore
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
@@ -165,6 +166,22 @@ def _mongo_migrate(url: str) -> str:
     return "MongoDB collections and indexes ensured"
 
 
+def _sql_schema_state(url: str) -> SchemaState:
+    from orderflow.adapters.sqlalchemy.migrate import schema_state
+
+    return schema_state(url)
+
+
+def _mongo_schema_state(url: str) -> SchemaState:
+    from orderflow.adapters.mongo.migrate import schema_state
+
+    return schema_state(url)
+
+
+def _always_current() -> SchemaState:
+    return "current"
+
+
 def _nothing_to_migrate() -> str:
     return "in-memory database: nothing to migrate"
 
@@ -216,6 +233,13 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Callable(_nothing_to_migrate),
         sql=providers.Callable(_sql_migrate, config.database_url),
         mongo=providers.Callable(_mongo_migrate, config.database_url),
+    )
+    # Read at the start of api, worker and relay, which never migrate.
+    schema_state: providers.Provider[SchemaState] = providers.Selector(
+        config.database_kind,
+        memory=providers.Callable(_always_current),
+        sql=providers.Callable(_sql_schema_state, config.database_url),
+        mongo=providers.Callable(_mongo_schema_state, config.database_url),
     )
     ensure_topics: providers.Provider[str] = providers.Selector(
         config.broker_kind,

@@ -16,6 +16,7 @@ import click
 
 from orderflow.bootstrap import Orderflow, bootstrap
 from orderflow.config import Settings
+from orderflow.domain.errors import InfrastructureError
 from orderflow.entrypoints.catalog_files import CatalogFileError, demo_catalog, read_catalog
 from orderflow.entrypoints.dlq import DeadLetterQueue, dlq_group, position, table
 from orderflow.entrypoints.runtime import BackgroundRuntime, Loop
@@ -59,6 +60,24 @@ def prepare(app: Orderflow, *, demo: bool) -> None:
         products = demo_catalog()
         app.catalog.upsert_many(products)
         click.echo(f"loaded the demo catalog ({len(products)} products)")
+
+
+BEHIND = "the database schema is behind this release of orderflow: run `orderflow migrate` first"
+
+
+def _require_current_schema(app: Orderflow) -> None:
+    """api, worker and relay never migrate (replicas would race each other):
+    on a schema that is behind they stop here, before touching anything."""
+    try:
+        state = app.schema_state()
+    except InfrastructureError as exc:
+        app.close()
+        raise click.ClickException(f"cannot read the database schema: {exc}") from exc
+    if state == "behind":
+        app.close()
+        raise click.ClickException(BEHIND)
+    if state == "ahead":
+        log.warning("the database schema is newer than this release (a rolling upgrade?)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,7 +149,8 @@ def api(host: str, port: int, workers: int) -> None:
             "`orderflow api` runs without workers: set ORDERFLOW_BROKER_URL to kafka://... "
             "or use `orderflow serve` for the embedded mode"
         )
-    prepare(app, demo=False)
+    _require_current_schema(app)
+    app.ensure_topics()
     app.close()
     _share_api_metrics(workers)
     Granian(
@@ -223,6 +243,7 @@ def worker(threads: int, metrics_port: int | None, metrics_host: str) -> None:
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError("a separate worker needs ORDERFLOW_BROKER_URL=kafka://...")
+    _require_current_schema(app)
     app.ensure_topics()
     _serve_metrics(app, metrics_port, metrics_host)
     _run_loops([app.new_worker() for _ in range(threads)], app)
@@ -236,6 +257,7 @@ def relay(metrics_port: int | None, metrics_host: str) -> None:
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError("a separate relay needs ORDERFLOW_BROKER_URL=kafka://...")
+    _require_current_schema(app)
     app.ensure_topics()
     _serve_metrics(app, metrics_port, metrics_host)
     _run_loops([app.new_relay_loop(), app.new_notification_loop()], app)
