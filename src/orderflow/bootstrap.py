@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from orderflow.adapters.prometheus.metrics import (
@@ -60,6 +60,7 @@ class Orderflow:
         self.container = container
         self._scrape_gauges_lock = threading.Lock()
         self._scrape_gauges_added = False
+        self._extra_checks: dict[str, Callable[[], None]] = {}
 
     # --- the use cases -------------------------------------------------------
     @property
@@ -171,12 +172,19 @@ class Orderflow:
         """Create the broker's topics where it has any to create."""
         return self.container.ensure_topics()
 
-    def serve_metrics(self, *, port: int, host: str) -> None:
+    def serve_metrics(
+        self,
+        *,
+        port: int,
+        host: str,
+        routes: Mapping[str, Callable[[], tuple[int, bytes]]] | None = None,
+    ) -> None:
         """This process's own /metrics on HOST:PORT (worker, relay): their
-        counters live in their memory, which the API's /metrics cannot see."""
+        counters live in their memory, which the API's /metrics cannot see.
+        `routes` adds paths beside it (path -> status and JSON body: /ready)."""
         metrics = self.metrics
         if isinstance(metrics, PrometheusMetrics):
-            metrics.serve_http(port=port, host=host)
+            metrics.serve_http(port=port, host=host, routes=routes)
 
     def metrics_exposition(self) -> bytes:
         """The Prometheus text of this process's metrics plus the gauges read
@@ -191,12 +199,18 @@ class Orderflow:
         return metrics.exposition()
 
     def readiness_checks(self) -> dict[str, Callable[[], None]]:
-        """Name -> a call that raises if that dependency does not answer."""
+        """Name -> a call that raises if that dependency does not answer (or
+        that loop is down: add_readiness_check)."""
         return {
             "database": self.uow_factory.ping,
             "broker": self.publisher.ping,
             "cache": self.raw_cache.ping,
+            **self._extra_checks,
         }
+
+    def add_readiness_check(self, name: str, check: Callable[[], None]) -> None:
+        """Have /ready run `check` too (the loops a process runs beside the API)."""
+        self._extra_checks = {**self._extra_checks, name: check}
 
     def close(self) -> None:
         """Close every client the container opened (its Resources)."""

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse
+    from wsgiref.types import WSGIApplication as WSGIApp
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,7 +26,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    start_http_server,
+    make_wsgi_app,
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -88,10 +96,20 @@ class PrometheusMetrics(Metrics):
             self._collectors.append(collector)
             self.registry.register(collector)
 
-    def serve_http(self, *, port: int, host: str) -> None:
-        """Serve this registry at http://HOST:PORT/metrics from a thread of
-        prometheus_client's (a worker or relay process's own metrics)."""
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve_http(
+        self, *, port: int, host: str, routes: Mapping[str, Route] | None = None
+    ) -> None:
+        """Serve this registry at http://HOST:PORT/metrics (a worker or relay
+        process's own metrics), and each of `routes` (path -> a call giving
+        the status and JSON body, e.g. /ready), from daemon threads."""
+        server = make_server(
+            host,
+            port,
+            _with_routes(make_wsgi_app(self.registry), routes or {}),
+            server_class=_ThreadingServer,
+            handler_class=_QuietHandler,
+        )
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
 
     def exposition(self) -> bytes:
         if not os.environ.get(MULTIPROCESS_DIR):
@@ -121,6 +139,33 @@ def _declare(spec: MetricSpec, registry: CollectorRegistry) -> Counter | Histogr
         return Histogram(name, spec.help, spec.labels, registry=registry, buckets=LATENCY_BUCKETS)
     # Summed over the live processes when several share one /metrics.
     return Gauge(name, spec.help, spec.labels, registry=registry, multiprocess_mode="livesum")
+
+
+Route = Callable[[], tuple[int, bytes]]
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scraper never holds the process up
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes and probes every few seconds: not worth a log line each."""
+
+
+def _with_routes(metrics_app: WSGIApp, routes: Mapping[str, Route]) -> WSGIApp:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        route = routes.get(environ.get("PATH_INFO", ""))
+        if route is None:
+            return metrics_app(environ, start_response)
+        status, body = route()
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return app
 
 
 _multiprocess_lock = threading.Lock()
