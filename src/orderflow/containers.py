@@ -30,6 +30,7 @@ from orderflow.adapters.memory.broker import (
     MemoryPublisher,
 )
 from orderflow.adapters.memory.cache import MemoryOrderCache
+from orderflow.adapters.memory.fallback_keys import MemoryFallbackKeys
 from orderflow.adapters.memory.known_prices import MemoryKnownPrices
 from orderflow.adapters.memory.notification_ledger import MemoryNotificationLedger
 from orderflow.adapters.memory.notifier import RecordingNotifier
@@ -54,6 +55,7 @@ from orderflow.entrypoints.worker import RetryPolicy, Worker
 from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
 from orderflow.ports.codec import MessageCodec
+from orderflow.ports.fallback_keys import FallbackKeys
 from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.notifier import NotificationLedger, Notifier
@@ -264,6 +266,13 @@ class Container(containers.DeclarativeContainer):
         mongo=providers.Singleton(_mongo_ledger, uow_factory),
     )
     known_prices: providers.Provider[KnownPrices] = providers.Singleton(MemoryKnownPrices)
+    # Kept in this process's memory, like the prices: a retry during an
+    # outage reaches the same API process often enough (docs/DECISIONS.md).
+    fallback_keys: providers.Provider[FallbackKeys] = providers.Singleton(
+        MemoryFallbackKeys,
+        clock=clock,
+        retention=providers.Callable(_hours, config.idempotency_retention_h),
+    )
     memory_broker = providers.Singleton(MemoryBroker, partitions=config.partitions)
     publisher: providers.Provider[MessagePublisher] = providers.Selector(
         config.broker_kind,
@@ -329,6 +338,7 @@ class Container(containers.DeclarativeContainer):
             metrics=metrics,
             topics=topics,
             known_prices=known_prices,
+            fallback_keys=fallback_keys,
             fallback_publisher=publisher,
         ),
         batch_limit=uow_factory.provided.batch_limit,

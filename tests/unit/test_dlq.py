@@ -30,10 +30,11 @@ from tests.unit.journey import drain, memory_broker
 V2 = SchemaVersion(2, 0)
 
 
-def from_a_newer_release(app: Orderflow, quantity: int) -> str:
-    """Publish an order as a release with a new major schema version would
+def newer_release_message(app: Orderflow, quantity: int) -> tuple[str, bytes]:
+    """An order as a release with a new major schema version publishes it
     (before this release's workers were upgraded): a message no worker of
-    this release can ever process, which is what the DLQ is for. Its id."""
+    this release can ever process, which is what the DLQ is for. Its id and
+    bytes."""
     order = Order.place(
         order_id=str(uuid.uuid4()),
         customer=Customer("Ada Lovelace", "ada@example.com", "12 Analytical St"),
@@ -42,8 +43,14 @@ def from_a_newer_release(app: Orderflow, quantity: int) -> str:
         now=app.clock.now(),
     )
     [message] = to_outbox(order.events, topics=app.topics)
-    memory_broker(app).append(app.topics.orders, order.id, encode(message, version=V2))
-    return order.id
+    return order.id, encode(message, version=V2)
+
+
+def from_a_newer_release(app: Orderflow, quantity: int) -> str:
+    """Publish newer_release_message on the in-process broker; its order id."""
+    order_id, value = newer_release_message(app, quantity)
+    memory_broker(app).append(app.topics.orders, order_id, value)
+    return order_id
 
 
 def upgrade_workers_to_read_v2(app: Orderflow) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from orderflow import Orderflow
 from orderflow.adapters.envelope import encode
