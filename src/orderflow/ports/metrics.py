@@ -102,7 +102,6 @@ CONSUMER_BATCH_FALLBACKS = counter(
 CONSUMER_COMMIT_FAILURES = counter(
     "consumer_commit_failures_total", "Commits the broker refused (the deliveries come again)"
 )
-PARTITIONS_ASSIGNED = gauge("partitions_assigned", "Partitions assigned to this process's workers")
 
 # --- background loops (serve, library use) -------------------------------------
 LOOP_RESTARTS = counter(
@@ -167,7 +166,6 @@ CATALOG: tuple[MetricSpec, ...] = (
     CONSUMER_RETRIES,
     CONSUMER_BATCH_FALLBACKS,
     CONSUMER_COMMIT_FAILURES,
-    PARTITIONS_ASSIGNED,
     LOOP_RESTARTS,
     LOOPS_DOWN,
     CACHE_REQUESTS,
