@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from dependency_injector import providers
 
 from orderflow.adapters.prometheus.metrics import (
     PREFIX,
@@ -25,33 +27,32 @@ from orderflow.adapters.prometheus.metrics import (
     use_multiprocess_values,
 )
 from orderflow.adapters.prometheus.scrape_gauges import GaugeSource, ScrapeTimeGauges
-from orderflow.application import (
-    Catalog,
-    OrderCancellation,
-    OrderProcessor,
-    OrderQueries,
-    OutboxRelay,
-    StuckOrderSweeper,
-)
-from orderflow.application.messages import Topics
-from orderflow.application.notifying import NotificationDispatcher
 from orderflow.config import Settings
 from orderflow.containers import Container
 from orderflow.entrypoints.notifications import NotificationLoop
 from orderflow.entrypoints.relay import RelayLoop
 from orderflow.entrypoints.worker import Worker
-from orderflow.ports.cache import OrderCache
-from orderflow.ports.clock import Clock
-from orderflow.ports.codec import MessageCodec
-from orderflow.ports.messaging import ConsumerLagProbe, MessagePublisher
-from orderflow.ports.metrics import CONSUMER_LAG, NOTIFICATIONS_PENDING, OUTBOX_BACKLOG, Metrics
-from orderflow.ports.notifier import NotificationLedger, Notifier
-from orderflow.ports.placement import Placement
+from orderflow.ports.metrics import CONSUMER_LAG, NOTIFICATIONS_PENDING, OUTBOX_BACKLOG
 from orderflow.ports.schema import SchemaState
-from orderflow.ports.topics import TopicStore
-from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class _Provided(Generic[T]):
+    """An attribute of Orderflow: what the container's provider of the same
+    name gives (typed by that provider), built on first use."""
+
+    def __init__(self, provider: providers.Provider[T]) -> None:
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, app: Orderflow, owner: type | None = None) -> T:
+        provider: providers.Provider[T] = getattr(app.container, self._name)
+        return provider()
 
 
 class Orderflow:
@@ -62,88 +63,28 @@ class Orderflow:
         self._scrape_gauges_added = False
         self._extra_checks: dict[str, Callable[[], None]] = {}
 
-    # --- the use cases -------------------------------------------------------
-    @property
-    def placement(self) -> Placement:
-        return self.container.placement()
-
-    @property
-    def queries(self) -> OrderQueries:
-        return self.container.queries()
-
-    @property
-    def cancellation(self) -> OrderCancellation:
-        return self.container.cancellation()
-
-    @property
-    def catalog(self) -> Catalog:
-        return self.container.catalog()
-
-    @property
-    def processor(self) -> OrderProcessor:
-        return self.container.processor()
-
-    @property
-    def relay(self) -> OutboxRelay:
-        return self.container.relay()
-
-    @property
-    def sweeper(self) -> StuckOrderSweeper:
-        return self.container.sweeper()
-
-    @property
-    def notification_dispatcher(self) -> NotificationDispatcher:
-        return self.container.notification_dispatcher()
-
-    # --- the ports, as composed ----------------------------------------------
-    @property
-    def uow_factory(self) -> UnitOfWorkFactory:
-        return self.container.uow_factory()
-
-    @property
-    def publisher(self) -> MessagePublisher:
-        return self.container.publisher()
-
-    @property
-    def cache(self) -> OrderCache:
-        """The cache as the services see it: faults counted, never raised."""
-        return self.container.cache()
-
-    @property
-    def raw_cache(self) -> OrderCache:
-        return self.container.raw_cache()
-
-    @property
-    def notifier(self) -> Notifier:
-        return self.container.notifier()
-
-    @property
-    def notification_ledger(self) -> NotificationLedger:
-        return self.container.notification_ledger()
-
-    @property
-    def lag_probe(self) -> ConsumerLagProbe:
-        return self.container.lag_probe()
-
-    @property
-    def topic_store(self) -> TopicStore:
-        return self.container.topic_store()
-
-    @property
-    def metrics(self) -> Metrics:
-        return self.container.metrics()
-
-    @property
-    def clock(self) -> Clock:
-        return self.container.clock()
-
-    @property
-    def codec(self) -> MessageCodec:
-        return self.container.codec()
-
-    @property
-    def topics(self) -> Topics:
-        return self.container.topics()
+    # The use cases, and the ports as the container composed them (`cache`:
+    # faults counted, never raised; `raw_cache`: the cache itself).
+    placement = _Provided(Container.placement)
+    queries = _Provided(Container.queries)
+    cancellation = _Provided(Container.cancellation)
+    catalog = _Provided(Container.catalog)
+    processor = _Provided(Container.processor)
+    relay = _Provided(Container.relay)
+    sweeper = _Provided(Container.sweeper)
+    notification_dispatcher = _Provided(Container.notification_dispatcher)
+    uow_factory = _Provided(Container.uow_factory)
+    publisher = _Provided(Container.publisher)
+    cache = _Provided(Container.cache)
+    raw_cache = _Provided(Container.raw_cache)
+    notifier = _Provided(Container.notifier)
+    notification_ledger = _Provided(Container.notification_ledger)
+    lag_probe = _Provided(Container.lag_probe)
+    topic_store = _Provided(Container.topic_store)
+    metrics = _Provided(Container.metrics)
+    clock = _Provided(Container.clock)
+    codec = _Provided(Container.codec)
+    topics = _Provided(Container.topics)
 
     # --- the loops a process runs ----------------------------------------------
     def new_worker(self, **overrides: Any) -> Worker:

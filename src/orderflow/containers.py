@@ -180,23 +180,11 @@ def _mongo_schema_state(url: str) -> SchemaState:
     return schema_state(url)
 
 
-def _always_current() -> SchemaState:
-    return "current"
-
-
-def _nothing_to_migrate() -> str:
-    return "in-memory database: nothing to migrate"
-
-
 def _kafka_topics(url: str, topics: list[str], partitions: int) -> str:
     from orderflow.adapters.kafka.admin import ensure_topics
 
     ensure_topics(url, topics, partitions=partitions)
     return f"kafka topics ensured: {', '.join(topics)}"
-
-
-def _no_topics() -> str:
-    return "in-process broker: no topics to create"
 
 
 def _seconds(ms: int) -> float:
@@ -232,20 +220,20 @@ class Container(containers.DeclarativeContainer):
     # file); `prepare` creates the broker's topics.
     migrate: providers.Provider[str] = providers.Selector(
         config.database_kind,
-        memory=providers.Callable(_nothing_to_migrate),
+        memory=providers.Object("in-memory database: nothing to migrate"),
         sql=providers.Callable(_sql_migrate, config.database_url),
         mongo=providers.Callable(_mongo_migrate, config.database_url),
     )
     # Read at the start of api, worker and relay, which never migrate.
     schema_state: providers.Provider[SchemaState] = providers.Selector(
         config.database_kind,
-        memory=providers.Callable(_always_current),
+        memory=providers.Object("current"),
         sql=providers.Callable(_sql_schema_state, config.database_url),
         mongo=providers.Callable(_mongo_schema_state, config.database_url),
     )
     ensure_topics: providers.Provider[str] = providers.Selector(
         config.broker_kind,
-        memory=providers.Callable(_no_topics),
+        memory=providers.Object("in-process broker: no topics to create"),
         kafka=providers.Callable(
             _kafka_topics,
             config.broker_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -23,6 +24,7 @@ from orderflow.domain.errors import (
 from orderflow.entrypoints.http.app import create_app
 from orderflow.entrypoints.http.schemas import HealthOut, ReadinessOut
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from tests.support.metrics import parse, value
 from tests.unit.http.support import Stored, assert_problem, make_flow, valid_order
 
 
@@ -140,6 +142,26 @@ def test_metrics_expose_request_latency_by_route_template(client: FlaskClient) -
     assert 'route="/api/orders/<order_id>",status="404"' in text
     assert 'route="unmatched",status="404"' in text
     assert placed["id"] not in text  # ids never become labels
+
+
+def test_order_posts_are_counted_by_status(client: FlaskClient) -> None:
+    unknown = valid_order(items=[{"product_id": "no-such-product", "quantity": 1}])
+    for content_type in ("application/json", "application/json; charset=utf-8"):
+        client.post("/api/orders", data=json.dumps(valid_order()), content_type=content_type)
+        client.post("/api/orders", data=json.dumps(unknown), content_type=content_type)
+
+    samples = parse(client.get("/metrics").get_data(as_text=True))[0]
+
+    def counted(status: str) -> float:
+        return value(
+            samples,
+            "orderflow_http_request_seconds_count",
+            route="/api/orders",
+            method="POST",
+            status=status,
+        )
+
+    assert (counted("201"), counted("422")) == (2, 2)
 
 
 def test_openapi_document_is_valid_and_covers_every_route(app: Flask, client: FlaskClient) -> None:

@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from orderflow import Orderflow
+from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import OrderStatus
 from orderflow.entrypoints.http.schemas import OrderEventsOut, OrderOut
 from tests.unit.http.support import Stored, assert_problem, valid_order
@@ -38,6 +39,52 @@ def test_placing_an_order_answers_201_with_the_order_and_its_location(
     assert [line.unit_price for line in order.items] == ["999.00", "19.90"]
     assert order.payment_method == "card"
     assert stored() == Stored(orders=1, outbox=1, idempotency_keys=0)
+
+
+def test_the_location_of_a_new_order_reads_it_back(client: FlaskClient) -> None:
+    response = client.post("/api/orders", json=valid_order())
+
+    assert response.get_data().endswith(b"}\n")  # one JSON document and a newline
+    again = client.get(response.headers["Location"])
+    assert again.status_code == 200
+    assert again.get_json()["id"] == response.get_json()["id"]
+
+
+class Raising:
+    """A placement that fails as a given error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def place(self, command: object) -> object:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (StorageUnavailable("database and broker down (injected)"), 503),
+        (RuntimeError("a bug (injected)"), 500),
+    ],
+)
+def test_a_failing_placement_is_a_problem_and_stores_nothing(
+    client: FlaskClient,
+    flow: Orderflow,
+    stored: Callable[[], Stored],
+    error: Exception,
+    status: int,
+) -> None:
+    flow.container.placement.override(Raising(error))
+    before = stored()
+    try:
+        response = client.post("/api/orders", json=valid_order())
+    finally:
+        flow.container.placement.reset_override()
+
+    problem = assert_problem(response, status)
+    assert "injected" not in problem.detail
+    assert ("Retry-After" in response.headers) == (status == 503)
+    assert stored() == before
 
 
 def test_response_keeps_the_documented_field_order(client: FlaskClient) -> None:

@@ -1,25 +1,27 @@
 """The Flask app factory. Nothing is created at import: the caller builds an
 Orderflow (`orderflow.bootstrap(...)`) and hands it in, and the app keeps it
-in `app.extensions["orderflow"]`. Closing it stays the caller's job."""
+in `app.extensions["orderflow"]`. Closing it stays the caller's job.
+
+Every request, POST /api/orders included, goes through Flask's whole request
+cycle: a hook registered on the app runs for every route."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from orderflow.bootstrap import Orderflow
 from orderflow.entrypoints.http import dashboard, problems, routes
 from orderflow.entrypoints.http.context import (
     EXTENSION,
     FastJSONProvider,
-    current_orderflow,
+    TimedRequest,
     observe_request,
+    request_started,
 )
-from orderflow.entrypoints.http.fast_lane import PlaceOrderLane
 
 log = logging.getLogger(__name__)
 
@@ -36,33 +38,26 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     app.json = FastJSONProvider(app)
+    app.request_class = TimedRequest
     app.extensions[EXTENSION] = orderflow
 
     problems.register(app)
     routes.register(app)
     dashboard.register(app)
-    app.before_request(_start_timer)
-    app.after_request(_observe_latency)
-    app.wsgi_app = PlaceOrderLane(app)  # type: ignore[method-assign]
-    return app
 
-
-def _start_timer() -> None:
-    g.request_started = time.perf_counter()
-
-
-def _observe_latency(response: Response) -> Response:
-    started = g.get("request_started")
-    if started is None:
+    @app.after_request
+    def _observe_latency(response: Response) -> Response:
+        # Route templates and a closed set of methods keep label cardinality
+        # bounded whatever URLs and verbs clients make up.
+        rule = request.url_rule
+        method = request.method
+        observe_request(
+            orderflow.metrics,
+            request_started(),
+            route=rule.rule if rule is not None else "unmatched",
+            method=method if method in _METHODS else "other",
+            status=response.status_code,
+        )
         return response
-    # Route templates and a closed set of methods keep label cardinality bounded
-    # whatever URLs and verbs clients make up.
-    rule = request.url_rule
-    observe_request(
-        current_orderflow().metrics,
-        started,
-        route=rule.rule if rule is not None else "unmatched",
-        method=request.method if request.method in _METHODS else "other",
-        status=response.status_code,
-    )
-    return response
+
+    return app

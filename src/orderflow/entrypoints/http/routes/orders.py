@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, Response
 
 from orderflow.application import PlacementResult
-from orderflow.bootstrap import Orderflow
 from orderflow.entrypoints.http import params
 from orderflow.entrypoints.http.body import json_body, validated
 from orderflow.entrypoints.http.context import current_orderflow, json_response
@@ -27,19 +24,9 @@ def created(result: PlacementResult, body: object, location: str) -> Response:
 
 def place_order() -> Response:
     key = params.idempotency_key()
-    result = place(current_orderflow(), json_body(), key)
-    return created(result, result.order, location_of(result))
-
-
-def place(orderflow: Orderflow, body: Any, idempotency_key: str | None) -> PlacementResult:
-    """A parsed body validated and placed: the view's work, shared with the
-    fast lane (http/fast_lane.py)."""
-    command = validated(OrderRequest, body).to_command(idempotency_key)
-    return orderflow.placement.place(command)
-
-
-def location_of(result: PlacementResult) -> str:
-    return f"/api/orders/{result.order['id']}"
+    command = validated(OrderRequest, json_body()).to_command(key)
+    result = current_orderflow().placement.place(command)
+    return created(result, result.order, f"/api/orders/{result.order['id']}")
 
 
 def get_order(order_id: str) -> Response:
