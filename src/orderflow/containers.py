@@ -30,6 +30,7 @@ from orderflow.adapters.memory.broker import (
     MemoryPublisher,
 )
 from orderflow.adapters.memory.cache import MemoryOrderCache
+from orderflow.adapters.memory.fallback_keys import MemoryFallbackKeys
 from orderflow.adapters.memory.known_prices import MemoryKnownPrices
 from orderflow.adapters.memory.notification_ledger import MemoryNotificationLedger
 from orderflow.adapters.memory.notifier import RecordingNotifier
@@ -54,11 +55,13 @@ from orderflow.entrypoints.worker import RetryPolicy, Worker
 from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
 from orderflow.ports.codec import MessageCodec
+from orderflow.ports.fallback_keys import FallbackKeys
 from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.notifier import NotificationLedger, Notifier
 from orderflow.ports.placement import Placement
 from orderflow.ports.prices import KnownPrices
+from orderflow.ports.schema import SchemaState
 from orderflow.ports.topics import TopicStore
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
@@ -165,6 +168,18 @@ def _mongo_migrate(url: str) -> str:
     return "MongoDB collections and indexes ensured"
 
 
+def _sql_schema_state(url: str) -> SchemaState:
+    from orderflow.adapters.sqlalchemy.migrate import schema_state
+
+    return schema_state(url)
+
+
+def _mongo_schema_state(url: str) -> SchemaState:
+    from orderflow.adapters.mongo.migrate import schema_state
+
+    return schema_state(url)
+
+
 def _kafka_topics(url: str, topics: list[str], partitions: int) -> str:
     from orderflow.adapters.kafka.admin import ensure_topics
 
@@ -209,6 +224,13 @@ class Container(containers.DeclarativeContainer):
         sql=providers.Callable(_sql_migrate, config.database_url),
         mongo=providers.Callable(_mongo_migrate, config.database_url),
     )
+    # Read at the start of api, worker and relay, which never migrate.
+    schema_state: providers.Provider[SchemaState] = providers.Selector(
+        config.database_kind,
+        memory=providers.Object("current"),
+        sql=providers.Callable(_sql_schema_state, config.database_url),
+        mongo=providers.Callable(_mongo_schema_state, config.database_url),
+    )
     ensure_topics: providers.Provider[str] = providers.Selector(
         config.broker_kind,
         memory=providers.Object("in-process broker: no topics to create"),
@@ -232,6 +254,13 @@ class Container(containers.DeclarativeContainer):
         mongo=providers.Singleton(_mongo_ledger, uow_factory),
     )
     known_prices: providers.Provider[KnownPrices] = providers.Singleton(MemoryKnownPrices)
+    # Kept in this process's memory, like the prices: a retry during an
+    # outage reaches the same API process often enough (docs/DECISIONS.md).
+    fallback_keys: providers.Provider[FallbackKeys] = providers.Singleton(
+        MemoryFallbackKeys,
+        clock=clock,
+        retention=providers.Callable(_hours, config.idempotency_retention_h),
+    )
     memory_broker = providers.Singleton(MemoryBroker, partitions=config.partitions)
     publisher: providers.Provider[MessagePublisher] = providers.Selector(
         config.broker_kind,
@@ -297,6 +326,7 @@ class Container(containers.DeclarativeContainer):
             metrics=metrics,
             topics=topics,
             known_prices=known_prices,
+            fallback_keys=fallback_keys,
             fallback_publisher=publisher,
         ),
         batch_limit=uow_factory.provided.batch_limit,

@@ -25,6 +25,7 @@ PROCESSING = (
     "max_attempts",
     "retry_backoff_ms",
     "worker_batch_size",
+    "worker_assignment_grace_s",
 )
 RELAYING = (
     "notify_url",
@@ -47,8 +48,10 @@ INTAKE = (
     "metrics_source_timeout_s",
 )
 
+SUPERVISION = ("loop_restart_backoff_s", "loop_restart_max_backoff_s")
+
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "serve": STORES + BROKER + PROCESSING + RELAYING + INTAKE,
+    "serve": STORES + BROKER + PROCESSING + RELAYING + INTAKE + SUPERVISION,
     "api": STORES + BROKER + INTAKE,
     "worker": STORES + BROKER + PROCESSING,
     "relay": STORES + BROKER + RELAYING,
