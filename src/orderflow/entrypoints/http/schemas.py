@@ -170,6 +170,12 @@ class ProductQuery(BaseModel):
     offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
 
 
+class CancelRequest(BaseModel):
+    """POST /api/orders/<id>/cancel: no fields (the body may also be empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class OrderListQuery(BaseModel):
     """GET /api/orders query parameters."""
 
