@@ -16,9 +16,9 @@ import pytest
 from dependency_injector import providers
 
 import orderflow
-from orderflow.domain.identity import ANONYMOUS_SCOPE, scoped_key
 from orderflow.adapters.memory.broker import MemoryBroker
 from orderflow.config import Settings
+from orderflow.domain.identity import ANONYMOUS_SCOPE, scoped_key
 from orderflow.domain.model import Product
 from orderflow.ports.clock import Clock
 from tests.unit.conftest import place_command
