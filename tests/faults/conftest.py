@@ -95,6 +95,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     )
     try:
         stack.run("migrate")
+        rig.start_keys()
         stack.spawn("api", "api", "--port", str(stack.port), "--workers", "1")
         stack.spawn("relay", "relay")
         for name in WORKERS:

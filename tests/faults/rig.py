@@ -136,6 +136,12 @@ class Rig:
         self.engine: Engine = make_engine(database_url)
         self.servers = bootstrap_servers(self.env["ORDERFLOW_BROKER_URL"])
         self.startup_s = 0.0
+        # Orders are placed and read in bulk as a shop would: with its API key
+        # (made by `orderflow keys create` once the schema exists: see start()).
+        self.shop: dict[str, str] = {}
+
+    def start_keys(self) -> None:
+        self.shop = {"Authorization": f"Bearer {self.stack.create_key('shop')}"}
 
     # --- intake ---------------------------------------------------------------
 
@@ -164,7 +170,9 @@ class Rig:
 
     def place(self, scenario: Scenario, request: dict[str, Any]) -> int:
         try:
-            status, body = http_call("POST", f"{self.stack.base}/api/orders", request, timeout_s=30)
+            status, body = http_call(
+                "POST", f"{self.stack.base}/api/orders", request, headers=self.shop, timeout_s=30
+            )
         except OSError:
             with scenario._lock:
                 scenario.unanswered += 1
@@ -457,7 +465,9 @@ class Rig:
 
     def _api_agrees(self, rows: dict[str, Any]) -> list[str]:
         def read(oid: str) -> str | None:
-            status, body = http_call("GET", f"{self.stack.base}/api/orders/{oid}")
+            status, body = http_call(
+                "GET", f"{self.stack.base}/api/orders/{oid}", headers=self.shop
+            )
             if status != 200:
                 return f"GET /api/orders/{oid} answered {status}"
             if body["status"] != rows[oid].status or body["version"] != rows[oid].version:

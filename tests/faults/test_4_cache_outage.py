@@ -20,7 +20,7 @@ OUTAGE_S = 4.0
 def timed_reads(rig: Rig, ids: list[str]) -> tuple[list[int], float]:
     def read(order_id: str) -> tuple[int, float]:
         started = time.monotonic()
-        status, _ = http_call("GET", f"{rig.stack.base}/api/orders/{order_id}")
+        status, _ = http_call("GET", f"{rig.stack.base}/api/orders/{order_id}", headers=rig.shop)
         return status, time.monotonic() - started
 
     with ThreadPoolExecutor(4) as pool:
