@@ -198,7 +198,10 @@ def test_an_undecodable_message_lands_on_the_dlq_once_and_work_goes_on(
     status, order = call("POST", f"{server.base}/api/orders", order_request(1))
     assert status == 201
     deadline = time.monotonic() + 60
-    while call("GET", f"{server.base}/api/orders/{order['id']}")[1]["status"] != "completed":
+    owner = {"Authorization": f"Bearer {order['access_token']}"}
+    while call("GET", f"{server.base}/api/orders/{order['id']}", headers=owner)[1]["status"] != (
+        "completed"
+    ):
         assert time.monotonic() < deadline, server.logs()
         time.sleep(0.2)
 
