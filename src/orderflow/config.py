@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DatabaseKind = Literal["memory", "sql", "mongo"]
@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in ("https", "http"):
             raise ValueError("must be an https:// URL (http:// on a trusted network only)")
         return value or None
+
+    @model_validator(mode="after")
+    def _jwks_names_its_issuer(self) -> Settings:
+        if self.auth_jwks_url and not (self.auth_issuer and self.auth_audience):
+            raise ValueError(
+                "ORDERFLOW_AUTH_JWKS_URL needs ORDERFLOW_AUTH_ISSUER and ORDERFLOW_AUTH_AUDIENCE"
+            )
+        return self
 
     @property
     def auth_kind(self) -> AuthKind:
