@@ -5,6 +5,7 @@ serving its own /metrics, on Kafka (Tansu), MariaDB and Redis."""
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import urllib.request
 import uuid
@@ -55,6 +56,7 @@ def metered_stack(
         "ORDERFLOW_PARTITIONS": "3",
         "ORDERFLOW_NOTIFY_URL": "log://",
         "ORDERFLOW_METRICS_CACHE_S": "0",
+        "ORDERFLOW_ID_SECRET": secrets.token_hex(32),  # shared by the API's processes
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     stack = Stack(env, tmp_path)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import stat
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -186,3 +188,18 @@ def test_the_authenticator_routes_each_kind_of_secret() -> None:
                 auth.authenticate(bad)
     finally:
         app.close()
+
+
+def test_concurrent_first_starts_agree_on_one_secret(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'orderflow.sqlite3'}"
+    barrier = threading.Barrier(8)
+
+    def start() -> bytes:
+        barrier.wait()
+        return resolve_id_secret("", url)
+
+    with ThreadPoolExecutor(8) as pool:
+        secrets_seen = set(pool.map(lambda _: start(), range(8)))
+
+    assert len(secrets_seen) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [FILE_NAME]  # no temporary left behind

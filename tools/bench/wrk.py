@@ -85,7 +85,8 @@ def requests_script(
     `headers` too (an API key): each wrk thread starts at a different place
     so that threads do not send the same request."""
     extra = "".join(
-        f"\n  headers[{_lua_string(name)}] = {_lua_string(value)}"
+        # Spaces inside the brackets: `[[[` would not parse as a long string.
+        f"\n  headers[ {_lua_string(name)} ] = {_lua_string(value)}"
         for name, value in (headers or {}).items()
     )
     entries = ",\n".join(

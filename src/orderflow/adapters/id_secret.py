@@ -12,9 +12,11 @@ Configured: used as given. Not configured:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -37,13 +39,18 @@ def sqlite_file(database_url: str) -> Path | None:
 def _kept_beside(database: Path) -> bytes:
     path = database.parent / FILE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass  # made by an earlier start, or a concurrent one: read it
-    else:
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_hex(32))
+    if not path.exists():
+        # Written whole under a temporary name, then linked into place: a
+        # concurrent start either wins the link or reads the winner's file,
+        # never a half-written one.
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{FILE_NAME}-")
+        try:
+            with os.fdopen(fd, "w") as file:  # mkstemp: mode 0600
+                file.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
     value = path.read_text().strip()
     if len(value) < 32:
         raise RuntimeError(f"{path} holds no usable secret; delete it to have one generated")
