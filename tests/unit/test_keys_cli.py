@@ -87,3 +87,16 @@ def test_keys_refuse_the_memory_database(monkeypatch: pytest.MonkeyPatch) -> Non
     code, output = keys("list")
 
     assert code != 0 and "ORDERFLOW_DATABASE_URL" in output
+
+
+def test_the_production_api_refuses_a_shared_database_without_an_id_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_DATABASE_URL", "postgresql+psycopg://db.invalid/orderflow")
+    monkeypatch.setenv("ORDERFLOW_BROKER_URL", "kafka://127.0.0.1:1")
+    monkeypatch.delenv("ORDERFLOW_ID_SECRET", raising=False)
+
+    result = CliRunner().invoke(main, ["api"])
+
+    assert result.exit_code != 0
+    assert "ORDERFLOW_ID_SECRET" in result.output

@@ -11,6 +11,7 @@ import pytest
 import orderflow
 from orderflow import Orderflow
 from orderflow.domain.model import Product
+from orderflow.entrypoints.http.openapi import document
 from tests.contracts.ownership_contract import JWT_KEY, OwnershipContract
 from tests.unit.http.support import CATALOG
 
@@ -43,3 +44,21 @@ class TestSqliteOwnership(OwnershipContract):
         app.migrate()
         yield with_catalog(app)
         app.close()
+
+
+def test_the_openapi_document_says_which_routes_need_a_bearer() -> None:
+    doc = document()
+    paths = doc["paths"]
+
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        **doc["components"]["securitySchemes"]["bearer"],
+        "type": "http",
+        "scheme": "bearer",
+    }
+    for path in ("/api/orders/{order_id}", "/api/orders/{order_id}/events"):
+        assert paths[path]["get"]["security"] == [{"bearer": []}]
+        assert "401" in paths[path]["get"]["responses"]
+    assert paths["/api/orders/{order_id}/cancel"]["post"]["security"] == [{"bearer": []}]
+    assert paths["/api/orders"]["get"]["security"] == [{"bearer": []}]
+    assert {} in paths["/api/orders"]["post"]["security"]  # anonymous placing is welcome
+    assert paths["/order/{order_id}"]["get"]["security"] == []  # the seed's open read
