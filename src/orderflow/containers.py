@@ -204,19 +204,11 @@ def _mongo_migrate(url: str) -> str:
     return "MongoDB collections and indexes ensured"
 
 
-def _nothing_to_migrate() -> str:
-    return "in-memory database: nothing to migrate"
-
-
 def _kafka_topics(url: str, topics: list[str], partitions: int) -> str:
     from orderflow.adapters.kafka.admin import ensure_topics
 
     ensure_topics(url, topics, partitions=partitions)
     return f"kafka topics ensured: {', '.join(topics)}"
-
-
-def _no_topics() -> str:
-    return "in-process broker: no topics to create"
 
 
 def _seconds(ms: int) -> float:
@@ -252,13 +244,13 @@ class Container(containers.DeclarativeContainer):
     # file); `prepare` creates the broker's topics.
     migrate: providers.Provider[str] = providers.Selector(
         config.database_kind,
-        memory=providers.Callable(_nothing_to_migrate),
+        memory=providers.Object("in-memory database: nothing to migrate"),
         sql=providers.Callable(_sql_migrate, config.database_url),
         mongo=providers.Callable(_mongo_migrate, config.database_url),
     )
     ensure_topics: providers.Provider[str] = providers.Selector(
         config.broker_kind,
-        memory=providers.Callable(_no_topics),
+        memory=providers.Object("in-process broker: no topics to create"),
         kafka=providers.Callable(
             _kafka_topics,
             config.broker_url,

@@ -91,10 +91,6 @@ class KafkaPublisher(MessagePublisher):
         """From ORDERFLOW_BROKER_URL (`kafka://host:port[,host:port]`)."""
         return cls(bootstrap_servers(url), **options)
 
-    @property
-    def transactional(self) -> bool:
-        return self._transactions is not None
-
     def publish(self, messages: Sequence[OutboxMessage]) -> None:
         if not messages:
             return

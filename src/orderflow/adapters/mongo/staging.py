@@ -50,16 +50,3 @@ class Staging:
     # idempotency --------------------------------------------------------
     records: dict[str, IdempotencyRecord] = field(default_factory=dict)
     purge_records_before: datetime | None = None
-
-    def has_writes(self) -> bool:
-        return bool(
-            self.new_orders
-            or self.saved_orders
-            or self.saved_stock
-            or self.upserted_products
-            or self.messages
-            or self.published
-            or self.records
-            or self.purge_published_before is not None
-            or self.purge_records_before is not None
-        )

@@ -148,7 +148,7 @@ def _read_up_to(stream: IO[bytes], length: int) -> bytes:
 def json_body() -> Any:
     """The current request's body as JSON, after the checks above."""
     content_type = request.content_type
-    if content_type != JSON_MIMETYPE:  # exactly it needs no parsing
+    if content_type != JSON_MIMETYPE:  # the exact usual value needs no parsing
         _check_content_type()
     return parse_body(_read_body())
 

@@ -13,12 +13,12 @@ from flask import Flask, Request, Response, current_app, request
 from flask.json.provider import DefaultJSONProvider
 
 from orderflow.bootstrap import Orderflow
+from orderflow.entrypoints.http.body import JSON_MIMETYPE
 from orderflow.ports.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "orderflow"
-JSON_MIMETYPE = "application/json"
 
 # Dates and dataclasses go to Flask's `default`, as with the standard library,
 # instead of orjson's own rendering of them.
