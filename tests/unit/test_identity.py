@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 import orderflow
 from orderflow.adapters.id_secret import FILE_NAME, resolve_id_secret
@@ -36,7 +37,7 @@ SECRET_A = b"server A's id secret, 32 bytes or more"
 SECRET_B = b"server B's id secret, 32 bytes or more"
 
 
-def token(claims: dict[str, object], key: str = KEY, algorithm: str = "HS256") -> str:
+def token(claims: Mapping[str, object], key: str = KEY, algorithm: str = "HS256") -> str:
     return jwt.encode({"exp": int(time.time()) + 60, **claims}, key, algorithm=algorithm)
 
 
@@ -86,9 +87,9 @@ def test_without_a_configured_secret_a_shared_database_gets_one_per_process() ->
 
 def test_short_secrets_are_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="id_secret"):
-        Settings(id_secret="short")
+        Settings(id_secret=SecretStr("short"))
     with pytest.raises(ValidationError, match="auth_jwt_key"):
-        Settings(auth_jwt_key="short")
+        Settings(auth_jwt_key=SecretStr("short"))
 
 
 # --- principals -----------------------------------------------------------------------
@@ -150,7 +151,7 @@ def test_a_shared_key_token_gives_its_sub() -> None:
         token({"sub": ""}),
         token({"sub": "x" * 201}),
         jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, KEY * 2, algorithm="HS512"),
-        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, None, algorithm="none"),
+        jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, "", algorithm="none"),
         "a.b.c",
     ],
     ids=["signature", "expired", "no-exp", "empty-sub", "long-sub", "hs512", "alg-none", "junk"],
