@@ -65,6 +65,7 @@ class Orderflow:
     authenticator = _Provided(Container.authenticator)
     api_keys = _Provided(Container.api_keys)
     api_key_store = _Provided(Container.api_key_store)
+    raw_api_key_store = _Provided(Container.raw_api_key_store)
     processor = _Provided(Container.processor)
     relay = _Provided(Container.relay)
     sweeper = _Provided(Container.sweeper)

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_issuer: str | None = None
     auth_audience: str | None = None
+    # API keys verified are remembered this long (a revocation reaches the
+    # other processes within it), and accepted this long while the database
+    # is down (adapters/remembered_api_keys.py).
+    auth_key_fresh_s: float = Field(default=5.0, ge=0, le=300)
+    auth_key_outage_s: float = Field(default=3600.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -38,6 +38,7 @@ from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.adapters.memory.topics import MemoryTopicStore
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from orderflow.adapters.prometheus.metrics import PrometheusMetrics
+from orderflow.adapters.remembered_api_keys import RememberedApiKeys
 from orderflow.adapters.resilient_cache import ResilientOrderCache
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.adapters.terminal_orders import TerminalOrderMemo
@@ -271,11 +272,19 @@ class Container(containers.DeclarativeContainer):
         mongo=providers.Singleton(_mongo_ledger, uow_factory),
     )
     known_prices: providers.Provider[KnownPrices] = providers.Singleton(MemoryKnownPrices)
-    api_key_store: providers.Provider[ApiKeyStore] = providers.Selector(
+    raw_api_key_store: providers.Provider[ApiKeyStore] = providers.Selector(
         config.database_kind,
         memory=providers.Singleton(MemoryApiKeyStore),
         sql=providers.Singleton(_sql_api_keys, uow_factory),
         mongo=providers.Singleton(_mongo_api_keys, uow_factory),
+    )
+    # What the services see: verified keys remembered for a few seconds, and
+    # accepted for longer while the database is down (intake's fallback).
+    api_key_store: providers.Provider[ApiKeyStore] = providers.Singleton(
+        RememberedApiKeys,
+        raw_api_key_store,
+        fresh_for=providers.Callable(_timedelta, config.auth_key_fresh_s),
+        usable_for=providers.Callable(_timedelta, config.auth_key_outage_s),
     )
     customer_tokens: providers.Provider[CustomerTokenVerifier] = providers.Selector(
         config.auth_kind,
