@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Every runtime, dev and bench dependency pinned for Python 3.11 (`make lock`).
 LOCK   := requirements/dev.lock
 
-.PHONY: install lock serve test test-unit test-integration test-browser test-faults test-fuzz coverage lint fmt services mongo-venv clean bench wrk
+.PHONY: install lock schemas serve test test-unit test-integration test-browser test-faults test-fuzz coverage lint fmt services mongo-venv clean bench wrk
 
 # The pinned set first, then the project itself without resolving anything
 # again; re-run whenever the lock or pyproject.toml changes.
@@ -76,6 +76,11 @@ mongo-venv:
 # here when missing; the bench itself installs nothing.
 wrk:
 	@command -v wrk >/dev/null || bash scripts/install-wrk.sh
+
+# docs/events/*.json and the tables of docs/EVENTS.md, from the event models
+# (a unit test fails when the committed ones differ).
+schemas: $(STAMP)
+	$(BIN)/python -m tools.schemas
 
 bench: $(STAMP) wrk
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)

@@ -16,18 +16,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from dependency_injector import providers
 
-from orderflow.adapters.prometheus.metrics import PrometheusMetrics, use_multiprocess_values
+from orderflow.adapters.prometheus.metrics import (
+    PREFIX,
+    PrometheusMetrics,
+    use_multiprocess_values,
+)
 from orderflow.adapters.prometheus.scrape_gauges import GaugeSource, ScrapeTimeGauges
 from orderflow.config import Settings
 from orderflow.containers import Container
 from orderflow.entrypoints.notifications import NotificationLoop
 from orderflow.entrypoints.relay import RelayLoop
 from orderflow.entrypoints.worker import Worker
+from orderflow.ports.metrics import CONSUMER_LAG, NOTIFICATIONS_PENDING, OUTBOX_BACKLOG
+from orderflow.ports.schema import SchemaState
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,7 @@ class Orderflow:
         self.container = container
         self._scrape_gauges_lock = threading.Lock()
         self._scrape_gauges_added = False
+        self._extra_checks: dict[str, Callable[[], None]] = {}
 
     # The use cases, and the ports as the container composed them (`cache`:
     # faults counted, never raised; `raw_cache`: the cache itself).
@@ -100,16 +107,29 @@ class Orderflow:
         """Create or upgrade the configured database's schema; one line on what was done."""
         return self.container.migrate()
 
+    def schema_state(self) -> SchemaState:
+        """The configured database's schema against this release, read
+        without changing anything: "current", "behind" (run `orderflow
+        migrate`) or "ahead" (a newer release migrated it)."""
+        return self.container.schema_state()
+
     def ensure_topics(self) -> str:
         """Create the broker's topics where it has any to create."""
         return self.container.ensure_topics()
 
-    def serve_metrics(self, *, port: int, host: str) -> None:
+    def serve_metrics(
+        self,
+        *,
+        port: int,
+        host: str,
+        routes: Mapping[str, Callable[[], tuple[int, bytes]]] | None = None,
+    ) -> None:
         """This process's own /metrics on HOST:PORT (worker, relay): their
-        counters live in their memory, which the API's /metrics cannot see."""
+        counters live in their memory, which the API's /metrics cannot see.
+        `routes` adds paths beside it (path -> status and JSON body: /ready)."""
         metrics = self.metrics
         if isinstance(metrics, PrometheusMetrics):
-            metrics.serve_http(port=port, host=host)
+            metrics.serve_http(port=port, host=host, routes=routes)
 
     def metrics_exposition(self) -> bytes:
         """The Prometheus text of this process's metrics plus the gauges read
@@ -124,12 +144,18 @@ class Orderflow:
         return metrics.exposition()
 
     def readiness_checks(self) -> dict[str, Callable[[], None]]:
-        """Name -> a call that raises if that dependency does not answer."""
+        """Name -> a call that raises if that dependency does not answer (or
+        that loop is down: add_readiness_check)."""
         return {
             "database": self.uow_factory.ping,
             "broker": self.publisher.ping,
             "cache": self.raw_cache.ping,
+            **self._extra_checks,
         }
+
+    def add_readiness_check(self, name: str, check: Callable[[], None]) -> None:
+        """Have /ready run `check` too (the loops a process runs beside the API)."""
+        self._extra_checks = {**self._extra_checks, name: check}
 
     def close(self) -> None:
         """Close every client the container opened (its Resources)."""
@@ -154,24 +180,12 @@ def scrape_gauges(app: Orderflow) -> ScrapeTimeGauges:
 
     return ScrapeTimeGauges(
         [
-            GaugeSource(
-                "orderflow_outbox_backlog",
-                "Outbox messages not yet published (read from the database)",
-                (),
-                outbox_backlog,
-            ),
-            GaugeSource(
-                "orderflow_notifications_pending",
-                "Customer notifications not sent yet (read from the database)",
-                (),
-                notifications_pending,
-            ),
-            GaugeSource(
-                "orderflow_consumer_lag",
-                "Orders-topic messages the worker group has not committed, per partition",
-                ("topic", "partition"),
-                consumer_lag,
-            ),
+            GaugeSource(PREFIX + spec.name, spec.help, spec.labels, read)
+            for spec, read in (
+                (OUTBOX_BACKLOG, outbox_backlog),
+                (NOTIFICATIONS_PENDING, notifications_pending),
+                (CONSUMER_LAG, consumer_lag),
+            )
         ],
         timeout_s=settings.metrics_source_timeout_s,
         ttl_s=settings.metrics_cache_s,

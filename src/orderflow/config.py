@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(default=500, ge=1)
     notify_max_attempts: int = Field(default=10, ge=1, le=100)
     notify_backoff_s: float = Field(default=2.0, ge=0)
+    # Supervision of the embedded loops (serve, library use): restart backoff.
+    loop_restart_backoff_s: float = Field(default=1.0, gt=0)
+    loop_restart_max_backoff_s: float = Field(default=30.0, gt=0)
+    # A worker process holding no partition this long is not ready (/ready).
+    worker_assignment_grace_s: float = Field(default=60.0, ge=0)
     # Gauges read from shared state at scrape time (docs/OBSERVABILITY.md).
     metrics_cache_s: float = Field(default=5.0, ge=0)
     metrics_source_timeout_s: float = Field(default=1.0, gt=0)

@@ -32,6 +32,7 @@ from orderflow.adapters.memory.broker import (
     MemoryPublisher,
 )
 from orderflow.adapters.memory.cache import MemoryOrderCache
+from orderflow.adapters.memory.fallback_keys import MemoryFallbackKeys
 from orderflow.adapters.memory.known_prices import MemoryKnownPrices
 from orderflow.adapters.memory.notification_ledger import MemoryNotificationLedger
 from orderflow.adapters.memory.notifier import RecordingNotifier
@@ -60,11 +61,13 @@ from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
 from orderflow.ports.codec import MessageCodec
 from orderflow.ports.customer_tokens import CustomerTokenVerifier
+from orderflow.ports.fallback_keys import FallbackKeys
 from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.notifier import NotificationLedger, Notifier
 from orderflow.ports.placement import Placement
 from orderflow.ports.prices import KnownPrices
+from orderflow.ports.schema import SchemaState
 from orderflow.ports.topics import TopicStore
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
@@ -205,6 +208,18 @@ def _mongo_migrate(url: str) -> str:
     return "MongoDB collections and indexes ensured"
 
 
+def _sql_schema_state(url: str) -> SchemaState:
+    from orderflow.adapters.sqlalchemy.migrate import schema_state
+
+    return schema_state(url)
+
+
+def _mongo_schema_state(url: str) -> SchemaState:
+    from orderflow.adapters.mongo.migrate import schema_state
+
+    return schema_state(url)
+
+
 def _kafka_topics(url: str, topics: list[str], partitions: int) -> str:
     from orderflow.adapters.kafka.admin import ensure_topics
 
@@ -248,6 +263,13 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Object("in-memory database: nothing to migrate"),
         sql=providers.Callable(_sql_migrate, config.database_url),
         mongo=providers.Callable(_mongo_migrate, config.database_url),
+    )
+    # Read at the start of api, worker and relay, which never migrate.
+    schema_state: providers.Provider[SchemaState] = providers.Selector(
+        config.database_kind,
+        memory=providers.Object("current"),
+        sql=providers.Callable(_sql_schema_state, config.database_url),
+        mongo=providers.Callable(_mongo_schema_state, config.database_url),
     )
     ensure_topics: providers.Provider[str] = providers.Selector(
         config.broker_kind,
@@ -297,6 +319,13 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     id_secret = providers.Singleton(resolve_id_secret, config.id_secret, config.database_url)
+    # Kept in this process's memory, like the prices: a retry during an
+    # outage reaches the same API process often enough (docs/DECISIONS.md).
+    fallback_keys: providers.Provider[FallbackKeys] = providers.Singleton(
+        MemoryFallbackKeys,
+        clock=clock,
+        retention=providers.Callable(_hours, config.idempotency_retention_h),
+    )
     memory_broker = providers.Singleton(MemoryBroker, partitions=config.partitions)
     publisher: providers.Provider[MessagePublisher] = providers.Selector(
         config.broker_kind,
@@ -363,6 +392,7 @@ class Container(containers.DeclarativeContainer):
             topics=topics,
             known_prices=known_prices,
             id_secret=id_secret,
+            fallback_keys=fallback_keys,
             fallback_publisher=publisher,
         ),
         batch_limit=uow_factory.provided.batch_limit,

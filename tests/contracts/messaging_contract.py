@@ -194,6 +194,58 @@ class MessagingContract:
         assert [d.value for d in again] == [encode(m) for m in sent[2:]]
         assert [d.offset for d in again] == [d.offset for d in deliveries[2:]]
 
+    def test_a_paused_partition_delivers_nothing_more_and_the_others_keep_flowing(
+        self,
+        publisher: MessagePublisher,
+        topic: str,
+        open_consumer: Callable[[str], MessageConsumer],
+    ) -> None:
+        keys = [f"order-{n}" for n in range(8)]
+        publisher.publish([message(topic, key, 0) for key in keys])
+        consumer = open_consumer("pauses")
+        first = drain(consumer, len(keys))
+        assert len(first) == len(keys)
+        assert {d.place for d in first} <= consumer.assigned()
+        stopped = first[0]
+        stopped_keys = {d.key for d in first if d.place == stopped.place}
+
+        consumer.seek_back([d for d in first if d.place == stopped.place])
+        consumer.pause([stopped.place])
+        publisher.publish([message(topic, key, 1) for key in keys])
+        flowing = [key for key in keys if key not in stopped_keys]
+        later = drain(consumer, len(flowing))
+
+        assert consumer.paused() == {stopped.place}
+        assert sorted(d.key or "" for d in later) == sorted(flowing)
+        assert all(d.place != stopped.place for d in later)
+        assert quiet(consumer) == []
+
+    def test_a_paused_partition_comes_again_to_the_next_member_from_its_commit(
+        self,
+        publisher: MessagePublisher,
+        topic: str,
+        open_consumer: Callable[[str], MessageConsumer],
+    ) -> None:
+        sent = [message(topic, "order-1", n) for n in range(3)]
+        publisher.publish(sent)
+        first = open_consumer("resumes")
+        deliveries = drain(first, len(sent))
+        first.commit(deliveries[:1])
+        first.seek_back(deliveries[1:])
+        first.pause([deliveries[0].place])
+        assert quiet(first, for_s=0.5) == []
+        first.close()
+
+        again = drain(open_consumer("resumes"), 2)
+
+        assert [d.value for d in again] == [encode(m) for m in sent[1:]]
+
+    def test_a_new_member_has_nothing_paused(
+        self, open_consumer: Callable[[str], MessageConsumer]
+    ) -> None:
+        consumer = open_consumer("fresh")
+        assert consumer.paused() == frozenset()
+
     def test_publishing_nothing_does_nothing(self, publisher: MessagePublisher) -> None:
         publisher.publish([])
 

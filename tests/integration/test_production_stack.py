@@ -167,7 +167,7 @@ def test_two_hundred_orders_through_api_relay_and_two_workers(
     assert records
     envelope = json.loads(records[0].value)
     assert {"type", "schema_version", "event_id", "occurred_at", "data"} <= set(envelope)
-    assert envelope["type"] == "OrderPlaced" and envelope["schema_version"] == 1
+    assert envelope["type"] == "OrderPlaced" and envelope["schema_version"] == "1.1"
     assert records[0].key.decode() == envelope["data"]["order_id"]
 
     # Each processed order was written through to Redis with a TTL near 3600 s.

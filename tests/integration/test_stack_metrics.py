@@ -146,3 +146,12 @@ def test_metrics_after_a_run_on_the_real_stack(metered_stack: tuple[Stack, dict[
     assert value(worker, "orderflow_stock_lock_wait_seconds_sum") > 0
     # The relay answers with its own registry (notifications go through it).
     assert "orderflow_consumer_lag" not in {k[0] for k in relay}
+    # Worker and relay processes answer /ready beside /metrics; the worker's
+    # includes its partition assignment.
+    for name in ("worker", "relay"):
+        status, body = call("GET", f"http://127.0.0.1:{ports[name]}/ready")
+        assert status == 200, (name, body)
+        assert body["status"] == "ready" and body["failed"] == []
+    assert call("GET", f"http://127.0.0.1:{ports['worker']}/ready")[1]["checks"]["partitions"]["ok"]
+    assert value(worker, "orderflow_worker_bugs_total") == 0
+    assert value(worker, "orderflow_dlq_messages_total") == 0

@@ -10,6 +10,7 @@ from sqlalchemy.pool import QueuePool
 import orderflow
 from orderflow.adapters.group_commit import GroupCommit
 from orderflow.adapters.lock_timing import LockTimingUnitOfWorkFactory
+from orderflow.adapters.memory.fallback_keys import MemoryFallbackKeys
 from orderflow.adapters.memory.known_prices import MemoryKnownPrices
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from orderflow.adapters.resilient_cache import ResilientOrderCache
@@ -69,6 +70,7 @@ def test_one_batch_is_one_transaction_and_each_command_gets_its_own_answer() -> 
         topics=app.topics,
         known_prices=MemoryKnownPrices(),
         id_secret=b"a server secret of at least 32 bytes",
+        fallback_keys=MemoryFallbackKeys(clock=app.clock),
     )
     outcomes = placement.place_all(
         [

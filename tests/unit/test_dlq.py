@@ -1,46 +1,63 @@
 """`orderflow dlq` on the in-process broker: list what was dead-lettered,
-replay it once the cause is fixed (the order then completes), purge it."""
+replay it once the cause is fixed (the order then completes), purge it.
+
+The poison here is what the DLQ is for: a message no worker of this release
+can process (a newer major schema version). A bug in processing is not
+dead-lettered (tests/unit/test_worker_bugs.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Sequence
+import uuid
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
 from dependency_injector import providers
 
 from orderflow import Orderflow
+from orderflow.adapters.envelope import CURRENT, UPCASTERS, JsonEnvelope, SchemaVersion, encode
 from orderflow.adapters.memory.broker import MemoryBroker
 from orderflow.adapters.memory.topics import MemoryTopicStore
-from orderflow.application.processing import OrderProcessor
-from orderflow.domain.events import Event
-from orderflow.domain.model import Order, OrderStatus
+from orderflow.application.messages import to_outbox
+from orderflow.domain.errors import OrderNotFound
+from orderflow.domain.model import Customer, Order, OrderLine, OrderStatus, PaymentMethod
 from orderflow.entrypoints.cli import main
 from orderflow.entrypoints.dlq import DeadLetterQueue, dlq_group, parse, position, table
 from orderflow.ports.topics import StoredRecord
-from tests.unit.conftest import place_command
-from tests.unit.journey import drain
+from tests.unit.journey import drain, memory_broker
+
+V2 = SchemaVersion(2, 0)
 
 
-class Bug:
-    """Makes the processor fail every event with an unforeseen error (a bug
-    in a release) until `fixed`: the worker dead-letters such messages."""
+def newer_release_message(app: Orderflow, quantity: int) -> tuple[str, bytes]:
+    """An order as a release with a new major schema version publishes it
+    (before this release's workers were upgraded): a message no worker of
+    this release can ever process, which is what the DLQ is for. Its id and
+    bytes."""
+    order = Order.place(
+        order_id=str(uuid.uuid4()),
+        customer=Customer("Ada Lovelace", "ada@example.com", "12 Analytical St"),
+        items=(OrderLine("mouse", quantity, Decimal("19.90")),),
+        payment_method=PaymentMethod.CARD,
+        now=app.clock.now(),
+    )
+    [message] = to_outbox(order.events, topics=app.topics)
+    return order.id, encode(message, version=V2)
 
-    def __init__(self, app: Orderflow) -> None:
-        self.fixed = False
-        real = app.processor
-        bug = self
 
-        class Buggy(OrderProcessor):
-            def handle_many(self, events: Sequence[Event]) -> list[Order | None]:
-                if not bug.fixed:
-                    raise RuntimeError("bug: cannot handle this release's events")
-                return super().handle_many(events)
+def from_a_newer_release(app: Orderflow, quantity: int) -> str:
+    """Publish newer_release_message on the in-process broker; its order id."""
+    order_id, value = newer_release_message(app, quantity)
+    memory_broker(app).append(app.topics.orders, order_id, value)
+    return order_id
 
-        fields = {f.name: getattr(real, f.name) for f in dataclasses.fields(real)}
-        app.container.processor.override(providers.Object(Buggy(**fields)))
+
+def upgrade_workers_to_read_v2(app: Orderflow) -> None:
+    """The fix: workers of a release that reads 2.x (and upcasts 1.x)."""
+    upcasters = {**UPCASTERS, CURRENT: (V2, lambda envelope: envelope)}
+    codec = JsonEnvelope(current=V2, upcasters=upcasters)
+    app.container.codec.override(providers.Object(codec))
 
 
 def queue_of(app: Orderflow) -> DeadLetterQueue:
@@ -51,46 +68,42 @@ def queue_of(app: Orderflow) -> DeadLetterQueue:
     )
 
 
-@pytest.fixture
-def bug(app: Orderflow) -> Bug:
-    return Bug(app)
-
-
 def test_a_dead_letter_is_listed_with_its_key_error_attempts_and_original(
-    app: Orderflow, bug: Bug
+    app: Orderflow,
 ) -> None:
-    placed = app.placement.place(place_command(("mouse", 1)))
+    order_id = from_a_newer_release(app, 1)
     drain(app)
 
     [entry] = queue_of(app).entries()
 
-    assert entry.key == placed.order["id"]
-    assert "RuntimeError: bug" in entry.error
+    assert entry.key == order_id
+    assert "unknown major schema version 2.0" in entry.error
     assert entry.attempts == 1
     assert entry.failed_at is not None
     original = json.loads(entry.original)
-    assert original["type"] == "OrderPlaced" and original["key"] == placed.order["id"]
+    assert original["type"] == "OrderPlaced" and original["key"] == order_id
     assert entry.source is not None and entry.source["topic"] == app.topics.orders
     assert entry.to_json()["original_text"] == entry.original.decode()
     assert entry.position in table([entry])
 
 
 def test_a_replay_after_the_fix_completes_the_order_and_purge_empties_the_list(
-    app: Orderflow, bug: Bug
+    app: Orderflow,
 ) -> None:
-    first = app.placement.place(place_command(("mouse", 1)))
-    second = app.placement.place(place_command(("mouse", 2)))
+    first = from_a_newer_release(app, 1)
+    second = from_a_newer_release(app, 2)
     drain(app)
     queue = queue_of(app)
     assert len(queue.entries()) == 2
 
-    bug.fixed = True
-    chosen = queue.select(queue.entries(), keys=[str(first.order["id"])])
+    upgrade_workers_to_read_v2(app)
+    chosen = queue.select(queue.entries(), keys=[first])
     assert queue.replay(chosen) == 1
     drain(app)
 
-    assert app.queries.get(str(first.order["id"])).status is OrderStatus.COMPLETED
-    assert app.queries.get(str(second.order["id"])).status is OrderStatus.PENDING
+    assert app.queries.get(first).status is OrderStatus.COMPLETED
+    with pytest.raises(OrderNotFound):
+        app.queries.get(second)
     assert app.catalog.get("mouse").stock == 99
     # A second replay of the same letter changes nothing: idempotent processing.
     queue.replay(chosen)
@@ -103,10 +116,10 @@ def test_a_replay_after_the_fix_completes_the_order_and_purge_empties_the_list(
 
 
 def test_purge_through_an_offset_drops_that_prefix_of_the_partition_only(
-    app: Orderflow, bug: Bug
+    app: Orderflow,
 ) -> None:
     for quantity in (1, 2, 3, 1, 2, 3):
-        app.placement.place(place_command(("mouse", quantity)))
+        from_a_newer_release(app, quantity)
     drain(app)
     queue = queue_of(app)
     entries = queue.entries()

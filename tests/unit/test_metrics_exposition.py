@@ -3,9 +3,11 @@ and the alerts use is there, with values that match what happened."""
 
 from __future__ import annotations
 
+import ast
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from orderflow import Orderflow
 from orderflow.domain.identity import Role
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.http.app import create_app
+from orderflow.ports.metrics import CATALOG, SCRAPE_TIME_GAUGES
 from tests.support.metrics import parse, total, value
 from tests.unit.http.support import api_key, valid_order
 from tests.unit.journey import drain
@@ -99,3 +102,48 @@ def test_lag_counts_what_the_workers_have_not_committed(flow: Orderflow) -> None
 
     assert total(samples, "orderflow_consumer_lag") == 3
     assert value(samples, "orderflow_outbox_backlog") == 0
+
+
+def test_a_fresh_process_lists_what_dashboards_and_alerts_read_at_zero() -> None:
+    flow = orderflow.bootstrap(database_url="memory://")
+    try:
+        samples, _ = parse(flow.metrics_exposition().decode())
+    finally:
+        flow.close()
+
+    assert value(samples, "orderflow_orders_failed_total") == 0
+    assert value(samples, "orderflow_orders_completed_total") == 0
+    assert value(samples, "orderflow_dlq_messages_total") == 0
+    assert value(samples, "orderflow_worker_bugs_total") == 0
+    assert value(samples, "orderflow_cache_requests_total", result="hit") == 0
+    assert value(samples, "orderflow_cache_requests_total", result="miss") == 0
+    assert value(samples, "orderflow_orders_placed_total", path="outbox") == 0
+    assert value(samples, "orderflow_orders_placed_total", path="broker_fallback") == 0
+    for result in ("sent", "retry", "given_up", "unknown"):
+        assert value(samples, "orderflow_notifications_total", result=result) == 0
+    assert value(samples, "orderflow_loop_restarts_total", loop="relay") == 0
+
+
+def test_every_metric_is_declared_once_in_the_catalog() -> None:
+    names = [spec.name for spec in (*CATALOG, *SCRAPE_TIME_GAUGES)]
+    assert len(names) == len(set(names))
+    for spec in CATALOG:
+        assert spec.help, spec.name
+        assert all(len(values) == len(spec.labels) for values in spec.initial), spec.name
+        assert (spec.kind == "counter") == spec.name.endswith("_total"), spec.name
+
+
+def test_no_call_site_builds_a_metric_name_from_strings() -> None:
+    """Metrics.increment/observe/set take a catalog constant, never a literal."""
+    source = Path(orderflow.__file__).parent
+    built = [
+        f"{path.relative_to(source)}:{node.lineno}"
+        for path in source.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("increment", "observe")
+        and node.args
+        and isinstance(node.args[0], ast.Constant | ast.JoinedStr | ast.BinOp)
+    ]
+    assert built == []

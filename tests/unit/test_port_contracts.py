@@ -12,7 +12,7 @@ from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.adapters.prometheus.metrics import PrometheusMetrics
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.ports.clock import Clock
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import Metrics, MetricSpec
 from orderflow.ports.notifier import Notifier
 from tests.contracts.clock_contract import ClockContract
 from tests.contracts.metrics_contract import MetricsContract, Read
@@ -60,10 +60,12 @@ class TestMemoryMetrics(MetricsContract):
 
     @pytest.fixture
     def read(self, metrics: MemoryMetrics) -> Read:
-        def read(kind: str, name: str, labels: dict[str, str]) -> float:
-            if kind == "counter":
-                return metrics.count(name, **labels)
-            return len(metrics.observations[(name, tuple(sorted(labels.items())))])
+        def read(metric: MetricSpec, labels: dict[str, str]) -> float:
+            if metric.kind == "counter":
+                return metrics.count(metric, **labels)
+            if metric.kind == "gauge":
+                return metrics.value(metric, **labels)
+            return len(metrics.observations[(metric.name, tuple(sorted(labels.items())))])
 
         return read
 
@@ -75,10 +77,10 @@ class TestPrometheusMetrics(MetricsContract):
 
     @pytest.fixture
     def read(self, metrics: PrometheusMetrics) -> Read:
-        def read(kind: str, name: str, labels: dict[str, str]) -> float:
+        def read(metric: MetricSpec, labels: dict[str, str]) -> float:
             samples = parse(metrics.exposition().decode())[0]
-            sample = "orderflow_" + (name if kind == "counter" else f"{name}_count")
-            return value(samples, sample, **labels)
+            name = metric.name + ("_count" if metric.kind == "histogram" else "")
+            return value(samples, "orderflow_" + name, **labels)
 
         return read
 

@@ -13,11 +13,9 @@ from decimal import Decimal
 
 from orderflow.adapters.delegating import DelegatingUnitOfWork
 from orderflow.domain.model import Product
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import STOCK_LOCK_WAIT_SECONDS, Metrics
 from orderflow.ports.repositories import ProductPage, ProductRepository
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-
-LOCK_WAIT = "stock_lock_wait_seconds"
 
 
 class TimedProducts(ProductRepository):
@@ -32,7 +30,7 @@ class TimedProducts(ProductRepository):
         try:
             return self._inner.get_many_for_update(product_ids)
         finally:
-            self._metrics.observe(LOCK_WAIT, time.perf_counter() - started)
+            self._metrics.observe(STOCK_LOCK_WAIT_SECONDS, time.perf_counter() - started)
 
     def upsert(self, product: Product) -> None:
         self._inner.upsert(product)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from orderflow.domain.errors import CacheUnavailable
 from orderflow.domain.model import Order
 from orderflow.ports.cache import OrderCache
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import CACHE_ERRORS, CACHE_REQUESTS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class ResilientOrderCache(OrderCache):
         except CacheUnavailable as exc:
             self._fault("get", exc)
             return None
-        self._metrics.increment("cache_requests_total", result="hit" if order else "miss")
+        self._metrics.increment(CACHE_REQUESTS, result="hit" if order else "miss")
         return order
 
     def put(self, order: Order) -> bool:
@@ -145,5 +145,5 @@ class ResilientOrderCache(OrderCache):
             self._forget(order)
 
     def _fault(self, operation: str, exc: CacheUnavailable) -> None:
-        self._metrics.increment("cache_errors_total", operation=operation)
+        self._metrics.increment(CACHE_ERRORS, operation=operation)
         log.warning("cache %s failed, using the database: %s", operation, exc)

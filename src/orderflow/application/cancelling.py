@@ -10,7 +10,7 @@ from orderflow.domain.identity import Principal
 from orderflow.domain.model import Order
 from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import ORDERS_CANCELLED, Metrics
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class OrderCancellation:
             # Once per terminal status, cancelled included.
             stage_notifications(uow, [notification_for(order)], now=now)
             uow.commit()
-        self.metrics.increment("orders_cancelled_total")
+        self.metrics.increment(ORDERS_CANCELLED)
         log.info("order %s cancelled", order.id, extra={"order_id": order.id})
         self.cache.put(order)
         return order

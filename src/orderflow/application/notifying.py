@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from orderflow.domain.errors import InfrastructureError, NotificationFailed
 from orderflow.ports.clock import Clock
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import NOTIFICATIONS, Metrics
 from orderflow.ports.notifier import (
     NotificationLedger,
     NotificationRecord,
@@ -34,8 +34,6 @@ from orderflow.ports.notifier import (
 )
 
 log = logging.getLogger(__name__)
-
-NOTIFICATIONS = "notifications_total"  # label result: sent|retry|given_up|unknown
 
 
 @dataclass(frozen=True, slots=True)

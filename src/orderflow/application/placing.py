@@ -9,7 +9,9 @@ callers into batches is not this module's business (adapters/group_commit.py).
 When the database is unreachable, intake stays available (the broker
 fallback): each order is priced from the prices last read from the catalog
 (KnownPrices) and its OrderPlaced event is published straight to the
-broker; the worker persists it (upsert by id) once the database is back. If
+broker; the worker persists it (upsert by id) once the database is back.
+The keys published that way are remembered (FallbackKeys) so that a retry
+is compared with the first body, as on the normal path. If
 the broker is down too, or a price was never seen, that order's outcome is
 the StorageUnavailable/BrokerUnavailable (503)."""
 
@@ -37,16 +39,16 @@ from orderflow.domain.events import OrderPlaced
 from orderflow.domain.identity import scoped_key, token_digest
 from orderflow.domain.model import Order, OrderLine
 from orderflow.ports.clock import Clock
+from orderflow.ports.fallback_keys import FallbackKeys
 from orderflow.ports.idempotency import IdempotencyRecord
 from orderflow.ports.messaging import MessagePublisher
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import ORDERS_PLACED, Metrics
 from orderflow.ports.placement import Outcome, Placement, PlacementResult
 from orderflow.ports.prices import KnownPrices
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
-PLACED = "orders_placed_total"  # label path: outbox|broker_fallback
 ACCESS_TOKEN = "access_token"  # beside the response in an idempotency record
 
 
@@ -116,6 +118,7 @@ class OrderPlacement(Placement):
     metrics: Metrics
     topics: Topics
     known_prices: KnownPrices
+    fallback_keys: FallbackKeys
     # The server secret of keyed order ids (ORDERFLOW_ID_SECRET).
     id_secret: bytes
     fallback_publisher: MessagePublisher | None = None
@@ -168,7 +171,9 @@ class OrderPlacement(Placement):
                     continue
                 if key is not None:
                     keys.add(key)
-                    outcomes[index] = self._replay(uow, command, order_ids[index])
+                    outcomes[index] = self._replay(
+                        uow, command, order_ids[index], self.fallback_keys.recall(key)
+                    )
                 if outcomes[index] is None:
                     fresh.append(index)
             catalog = uow.products.prices(
@@ -197,7 +202,7 @@ class OrderPlacement(Placement):
                     )
                 uow.commit()
         if placed:
-            self.metrics.increment(PLACED, len(placed), path="outbox")
+            self.metrics.increment(ORDERS_PLACED, len(placed), path="outbox")
         for index in later:
             (outcomes[index],) = self.place_all([commands[index]])
         return [outcome for outcome in outcomes if outcome is not None]
@@ -234,13 +239,19 @@ class OrderPlacement(Placement):
         return responses
 
     @staticmethod
-    def _replay(uow: UnitOfWork, command: PlaceOrder, order_id: str) -> Outcome | None:
+    def _replay(
+        uow: UnitOfWork,
+        command: PlaceOrder,
+        order_id: str,
+        published: IdempotencyRecord | None,
+    ) -> Outcome | None:
         """The earlier answer under the command's Idempotency-Key, an
-        IdempotencyConflict if that was for another body, or None: new."""
+        IdempotencyConflict if that was for another body, or None: new.
+        `published` is the key's record from the broker fallback, if any."""
         key = record_key(command)
         assert key is not None and command.idempotency_key is not None
         fingerprint = command.fingerprint()
-        record = uow.idempotency.get(key)
+        record = uow.idempotency.get(key) or published
         if record is not None:
             if record.fingerprint != fingerprint:
                 return IdempotencyConflict(command.idempotency_key)
@@ -271,12 +282,33 @@ class OrderPlacement(Placement):
             return StorageUnavailable("database unavailable and a price is not known")
         token = new_order_token()
         order = self._new_order(command, prices, order_id, token)
+        response = _as_placed(order)
+        claimed: IdempotencyRecord | None = None
+        key = record_key(command)
+        if key is not None and command.idempotency_key is not None:
+            # Like the normal path: the first body under a key wins; the
+            # same body again gets the first answer (and its token), another
+            # body a 422.
+            claimed = IdempotencyRecord(
+                key=key,
+                fingerprint=command.fingerprint(),
+                order_id=order.id,
+                response={**response, ACCESS_TOKEN: token},
+                created_at=order.created_at,
+            )
+            first = self.fallback_keys.remember_first(claimed)
+            if first != claimed:
+                if first.fingerprint != claimed.fingerprint:
+                    return IdempotencyConflict(command.idempotency_key)
+                return _replayed(first.response)
         try:
             self.fallback_publisher.publish(to_outbox(order.events, topics=self.topics))
         except Exception as exc:
+            if claimed is not None:
+                self.fallback_keys.forget(claimed)
             return exc
-        self.metrics.increment(PLACED, path="broker_fallback")
-        return PlacementResult(order=_as_placed(order), created=True, access_token=token)
+        self.metrics.increment(ORDERS_PLACED, path="broker_fallback")
+        return PlacementResult(order=response, created=True, access_token=token)
 
     def _new_order(
         self, command: PlaceOrder, prices: dict[str, Decimal], order_id: str, token: str

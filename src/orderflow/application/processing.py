@@ -35,7 +35,12 @@ from orderflow.domain.inventory import reserve
 from orderflow.domain.model import Order, OrderStatus, Product
 from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import (
+    ORDER_PROCESSING_SECONDS,
+    ORDERS_COMPLETED,
+    ORDERS_FAILED,
+    Metrics,
+)
 from orderflow.ports.outbox import OutboxMessage
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -203,9 +208,11 @@ class OrderProcessor:
         return taken
 
     def _finished(self, order: Order) -> None:
-        self.metrics.increment(f"orders_{order.status.value}_total")
+        self.metrics.increment(
+            ORDERS_COMPLETED if order.status is OrderStatus.COMPLETED else ORDERS_FAILED
+        )
         self.metrics.observe(
-            "order_processing_seconds", (order.updated_at - order.created_at).total_seconds()
+            ORDER_PROCESSING_SECONDS, (order.updated_at - order.created_at).total_seconds()
         )
         log.debug("order %s %s", order.id, order.status.value, extra={"order_id": order.id})
 

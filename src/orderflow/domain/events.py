@@ -17,8 +17,6 @@ from orderflow.domain.errors import PermanentMessageError
 if TYPE_CHECKING:
     from orderflow.domain.model import Order
 
-SCHEMA_VERSION = 1
-
 
 def _new_event_id() -> str:
     return str(uuid.uuid4())

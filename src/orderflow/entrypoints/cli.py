@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,15 +18,18 @@ import click
 
 from orderflow.bootstrap import Orderflow, bootstrap
 from orderflow.config import Settings
-from orderflow.domain.errors import InvalidInput
+from orderflow.domain.errors import InfrastructureError, InvalidInput
 from orderflow.domain.identity import Role
 from orderflow.entrypoints.catalog_files import CatalogFileError, demo_catalog, read_catalog
 from orderflow.entrypoints.dlq import DeadLetterQueue, dlq_group, position, table
+from orderflow.entrypoints.http.readiness import Check, ReadinessProbe
 from orderflow.entrypoints.runtime import BackgroundRuntime, Loop
+from orderflow.entrypoints.worker_readiness import PartitionReadiness
 
 log = logging.getLogger("orderflow")
 
 DEFAULT_PORT = 4000
+WATCH_EVERY_S = 5.0
 
 
 def _configure_logging(level: str) -> None:
@@ -61,6 +66,24 @@ def prepare(app: Orderflow, *, demo: bool) -> None:
         products = demo_catalog()
         app.catalog.upsert_many(products)
         click.echo(f"loaded the demo catalog ({len(products)} products)")
+
+
+BEHIND = "the database schema is behind this release of orderflow: run `orderflow migrate` first"
+
+
+def _require_current_schema(app: Orderflow) -> None:
+    """api, worker and relay never migrate (replicas would race each other):
+    on a schema that is behind they stop here, before touching anything."""
+    try:
+        state = app.schema_state()
+    except InfrastructureError as exc:
+        app.close()
+        raise click.ClickException(f"cannot read the database schema: {exc}") from exc
+    if state == "behind":
+        app.close()
+        raise click.ClickException(BEHIND)
+    if state == "ahead":
+        log.warning("the database schema is newer than this release (a rolling upgrade?)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,7 +161,8 @@ def api(host: str, port: int, workers: int) -> None:
             "set ORDERFLOW_ID_SECRET (at least 32 bytes, e.g. `openssl rand -hex 32`), "
             "the same on every API process (docs/SECURITY.md)"
         )
-    prepare(app, demo=False)
+    _require_current_schema(app)
+    app.ensure_topics()
     app.close()
     _share_api_metrics(workers)
     Granian(
@@ -153,10 +177,26 @@ def api(host: str, port: int, workers: int) -> None:
     ).serve()
 
 
-def _serve_metrics(app: Orderflow, port: int | None, host: str) -> None:
-    if port is not None:
-        app.serve_metrics(port=port, host=host)
-        log.info("metrics on http://%s:%d/metrics", host, port)
+def _serve_metrics(
+    app: Orderflow, port: int | None, host: str, checks: Mapping[str, Check] | None = None
+) -> None:
+    """/metrics, and /ready running `checks`, on HOST:PORT when a port is given."""
+    if port is None:
+        return
+    probe = ReadinessProbe(lambda: checks or {}, timeout_s=lambda: 1.0)
+
+    def ready() -> tuple[int, bytes]:
+        results = probe.run()
+        failed = [name for name, result in results.items() if not result.ok]
+        body = {
+            "status": "not ready" if failed else "ready",
+            "failed": failed,
+            "checks": {name: result.to_dict() for name, result in results.items()},
+        }
+        return (503 if failed else 200), json.dumps(body).encode()
+
+    app.serve_metrics(port=port, host=host, routes={"/ready": ready})
+    log.info("metrics on http://%s:%d/metrics, readiness on /ready", host, port)
 
 
 def _share_api_metrics(workers: int) -> None:
@@ -179,14 +219,19 @@ _METRICS_PORT = click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     default=None,
-    help="Serve this process's Prometheus metrics on http://HOST:PORT/metrics.",
+    help="Serve this process's Prometheus metrics on http://HOST:PORT/metrics "
+    "and its readiness on /ready.",
 )
 _METRICS_HOST = click.option(
     "--metrics-host", default="0.0.0.0", show_default=True, help="Address for --metrics-port."
 )
 
 
-def _run_loops(loops: Sequence[Loop], app: Orderflow) -> None:
+def _run_loops(
+    loops: Sequence[Loop], app: Orderflow, *, watch: Callable[[], None] | None = None
+) -> None:
+    """Run `loops` in threads until a signal or one of them dies; `watch` is
+    called every few seconds (it logs what it finds wrong)."""
     stopping = threading.Event()
 
     def stop_all() -> None:
@@ -199,10 +244,15 @@ def _run_loops(loops: Sequence[Loop], app: Orderflow) -> None:
     for thread in threads:
         thread.start()
     died = False
+    next_watch = time.monotonic() + WATCH_EVERY_S
     # Join with a timeout so the main thread stays responsive to signals.
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(0.2)
+        if watch is not None and time.monotonic() >= next_watch:
+            next_watch = time.monotonic() + WATCH_EVERY_S
+            with contextlib.suppress(Exception):  # it logged what it found
+                watch()
         if not stopping.is_set() and not all(thread.is_alive() for thread in threads):
             # A loop returns only when asked to: this one died of an error
             # nothing caught (its traceback is above). Exit non-zero so the
@@ -231,9 +281,13 @@ def worker(threads: int, metrics_port: int | None, metrics_host: str) -> None:
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError("a separate worker needs ORDERFLOW_BROKER_URL=kafka://...")
+    _require_current_schema(app)
     app.ensure_topics()
-    _serve_metrics(app, metrics_port, metrics_host)
-    _run_loops([app.new_worker() for _ in range(threads)], app)
+    workers = [app.new_worker() for _ in range(threads)]
+    partitions = PartitionReadiness(lambda: workers, grace_s=app.settings.worker_assignment_grace_s)
+    checks = {"database": app.uow_factory.ping, "partitions": partitions.check}
+    _serve_metrics(app, metrics_port, metrics_host, checks)
+    _run_loops(workers, app, watch=partitions.check)
 
 
 @main.command()
@@ -244,8 +298,10 @@ def relay(metrics_port: int | None, metrics_host: str) -> None:
     app = bootstrap()
     if app.settings.broker_kind == "memory":
         raise click.UsageError("a separate relay needs ORDERFLOW_BROKER_URL=kafka://...")
+    _require_current_schema(app)
     app.ensure_topics()
-    _serve_metrics(app, metrics_port, metrics_host)
+    checks = {"database": app.uow_factory.ping, "broker": app.publisher.ping}
+    _serve_metrics(app, metrics_port, metrics_host, checks)
     _run_loops([app.new_relay_loop(), app.new_notification_loop()], app)
 
 

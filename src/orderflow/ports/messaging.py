@@ -22,6 +22,9 @@ class MessagePublisher(ABC):
         """Raise BrokerUnavailable if the broker does not answer."""
 
 
+Partition = tuple[str, int]  # (topic, partition)
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One consumed message. `value` is the raw bytes as published, so a
@@ -32,6 +35,10 @@ class Delivery:
     offset: int
     key: str | None
     value: bytes
+
+    @property
+    def place(self) -> Partition:
+        return (self.topic, self.partition)
 
 
 class MessageConsumer(ABC):
@@ -63,6 +70,22 @@ class MessageConsumer(ABC):
     def seek_back(self, deliveries: Sequence[Delivery]) -> None:
         """Rewind to the earliest of these deliveries per partition, so they are
         delivered again (used to pause on an outage without losing them)."""
+
+    @abstractmethod
+    def pause(self, partitions: Sequence[Partition]) -> None:
+        """Stop delivering from these (topic, partition) pairs until this
+        member closes: later polls return nothing of them, and nothing of
+        them is committed past what was. Another member that gets them in a
+        rebalance starts from the committed offset."""
+
+    @abstractmethod
+    def paused(self) -> frozenset[Partition]:
+        """The (topic, partition) pairs this member paused and still holds."""
+
+    @abstractmethod
+    def assigned(self) -> frozenset[Partition]:
+        """The (topic, partition) pairs the group gave this member (empty
+        before it joined, or when the group has more members than partitions)."""
 
     @abstractmethod
     def close(self) -> None:

@@ -15,7 +15,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from orderflow.adapters.kafka.producing import TransactionalProducer, producer_config
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.errors import BrokerUnavailable
-from orderflow.ports.messaging import Delivery, MessageConsumer
+from orderflow.ports.messaging import Delivery, MessageConsumer, Partition
 from orderflow.ports.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,24 @@ class KafkaMessageConsumer(MessageConsumer):
                 # The partition moved to another member in a rebalance; that
                 # member starts from the committed offset, so nothing is lost.
                 log.info("not seeking %s[%d]: no longer assigned", topic, partition)
+
+    def pause(self, partitions: Sequence[Partition]) -> None:
+        if not partitions or self._consumer is None:
+            return
+        assigned = self._consumer.assignment()
+        places = [TopicPartition(t, p) for t, p in partitions if TopicPartition(t, p) in assigned]
+        if places:
+            self._consumer.pause(*places)
+
+    def paused(self) -> frozenset[Partition]:
+        if self._consumer is None:
+            return frozenset()
+        return frozenset((tp.topic, tp.partition) for tp in self._consumer.paused())
+
+    def assigned(self) -> frozenset[Partition]:
+        if self._consumer is None:
+            return frozenset()
+        return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
 
     def close(self) -> None:
         self._closed = True

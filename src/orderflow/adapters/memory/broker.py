@@ -26,6 +26,7 @@ from orderflow.ports.messaging import (
     Delivery,
     MessageConsumer,
     MessagePublisher,
+    Partition,
 )
 from orderflow.ports.outbox import OutboxMessage
 
@@ -123,6 +124,8 @@ class MemoryBroker:
         members = self._members[group]
         for member in members:
             member.assignment = {}
+            # As on Kafka, a partition given out again is no longer paused.
+            member.paused_places = set()
         for index, (topic, partition) in enumerate(
             (topic, partition)
             for topic in sorted({t for m in members for t in m.topics})
@@ -133,6 +136,24 @@ class MemoryBroker:
             # A new owner starts at the committed offset: whatever the last
             # owner polled but did not commit is delivered again.
             owner.assignment[(topic, partition)] = self._committed.get((group, topic, partition), 0)
+
+    def seek(self, consumer: MemoryConsumer, offsets: dict[Partition, int]) -> None:
+        with self._cond:
+            for place, offset in offsets.items():
+                if place in consumer.assignment:
+                    consumer.assignment[place] = offset
+
+    def pause(self, consumer: MemoryConsumer, places: Sequence[Partition]) -> None:
+        with self._cond:
+            consumer.paused_places |= set(places) & consumer.assignment.keys()
+
+    def paused(self, consumer: MemoryConsumer) -> frozenset[Partition]:
+        with self._cond:
+            return frozenset(consumer.paused_places & consumer.assignment.keys())
+
+    def assigned(self, consumer: MemoryConsumer) -> frozenset[Partition]:
+        with self._cond:
+            return frozenset(consumer.assignment)
 
     def commit(self, group: str, topic: str, partition: int, offset: int) -> None:
         with self._cond:
@@ -168,6 +189,8 @@ class MemoryBroker:
                 self._check_open()
                 out: list[Delivery] = []
                 for (topic, partition), position in sorted(consumer.assignment.items()):
+                    if (topic, partition) in consumer.paused_places:
+                        continue
                     log = self._logs.get((topic, partition), [])
                     while position < len(log) and len(out) < max_messages:
                         key, value = log[position]
@@ -207,6 +230,7 @@ class MemoryConsumer(MessageConsumer):
         self.group = group
         self.topics = tuple(topics)
         self.assignment: dict[tuple[str, int], int] = {}
+        self.paused_places: set[Partition] = set()
         broker.join(self)
 
     def poll(self, *, max_messages: int, timeout_s: float) -> list[Delivery]:
@@ -226,10 +250,16 @@ class MemoryConsumer(MessageConsumer):
         )
 
     def seek_back(self, deliveries: Sequence[Delivery]) -> None:
-        with self._broker._cond:
-            for place, offset in _next_offsets(deliveries, highest=False).items():
-                if place in self.assignment:
-                    self.assignment[place] = offset
+        self._broker.seek(self, _next_offsets(deliveries, highest=False))
+
+    def pause(self, partitions: Sequence[Partition]) -> None:
+        self._broker.pause(self, partitions)
+
+    def paused(self) -> frozenset[Partition]:
+        return self._broker.paused(self)
+
+    def assigned(self) -> frozenset[Partition]:
+        return self._broker.assigned(self)
 
     def close(self) -> None:
         self._broker.leave(self)

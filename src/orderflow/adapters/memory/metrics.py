@@ -1,27 +1,43 @@
+"""Metrics kept in memory: what tests read back (count, value)."""
+
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
 
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import Metrics, MetricSpec
 
 LabelKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def _key(metric: MetricSpec, labels: dict[str, str]) -> LabelKey:
+    return (metric.name, tuple(sorted(labels.items())))
 
 
 class MemoryMetrics(Metrics):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.counters: dict[LabelKey, float] = defaultdict(float)
+        self.gauges: dict[LabelKey, float] = {}
         self.observations: dict[LabelKey, list[float]] = defaultdict(list)
 
-    def increment(self, name: str, amount: float = 1.0, **labels: str) -> None:
+    def increment(self, metric: MetricSpec, amount: float = 1.0, **labels: str) -> None:
         with self._lock:
-            self.counters[(name, tuple(sorted(labels.items())))] += amount
+            self.counters[_key(metric, labels)] += amount
 
-    def observe(self, name: str, value: float, **labels: str) -> None:
+    def observe(self, metric: MetricSpec, value: float, **labels: str) -> None:
         with self._lock:
-            self.observations[(name, tuple(sorted(labels.items())))].append(value)
+            self.observations[_key(metric, labels)].append(value)
 
-    def count(self, name: str, **labels: str) -> float:
+    def set(self, metric: MetricSpec, value: float, **labels: str) -> None:
         with self._lock:
-            return self.counters.get((name, tuple(sorted(labels.items()))), 0.0)
+            self.gauges[_key(metric, labels)] = value
+
+    def count(self, metric: MetricSpec, **labels: str) -> float:
+        with self._lock:
+            return self.counters.get(_key(metric, labels), 0.0)
+
+    def value(self, metric: MetricSpec, **labels: str) -> float:
+        """A gauge's last value (0 if never set)."""
+        with self._lock:
+            return self.gauges.get(_key(metric, labels), 0.0)

@@ -41,6 +41,7 @@ OUTBOX = "outbox"
 IDEMPOTENCY = "idempotency_keys"
 API_KEYS = "api_keys"
 COUNTERS = "counters"
+SCHEMA = "schema"  # one document, {_id: "orderflow", version: n}, written by migrate
 OUTBOX_SEQ_COUNTER = "outbox_seq"
 
 # Field names shared by the adapter's modules.

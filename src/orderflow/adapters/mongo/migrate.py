@@ -3,7 +3,12 @@
 Idempotent: creating an index that exists with the same keys and options is
 a no-op. Uniqueness that correctness depends on rests on `_id` (order ids,
 product ids, Idempotency-Keys, outbox seqs), which needs no migration; the
-indexes here make queries fast and deduplicate outbox messages by id."""
+indexes here make queries fast and deduplicate outbox messages by id.
+
+The schema version this release needs is stored last, in one document of
+the `schema` collection: api, worker and relay read it at start
+(schema_state) and refuse a database that is behind. Raise SCHEMA_VERSION
+with any change here that processes of this release depend on."""
 
 from __future__ import annotations
 
@@ -17,8 +22,13 @@ from orderflow.adapters.mongo.documents import (
     ORDERS,
     OUTBOX,
     PRODUCTS,
+    SCHEMA,
 )
 from orderflow.adapters.mongo.errors import translate_errors
+from orderflow.ports.schema import SchemaState
+
+SCHEMA_VERSION = 2  # 2: API keys (unique name and secret), orders by owner
+_SCHEMA_ID = "orderflow"
 
 INDEXES: dict[str, list[IndexModel]] = {
     ORDERS: [
@@ -65,5 +75,23 @@ def ensure_indexes(url: str) -> None:
         with translate_errors():
             for collection, models in INDEXES.items():
                 db[collection].create_indexes(models)
+            # Never lowered: an older release's migrate leaves a newer one's mark.
+            db[SCHEMA].update_one(
+                {"_id": _SCHEMA_ID}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True
+            )
     finally:
         client.close()
+
+
+def schema_state(url: str) -> SchemaState:
+    """The stored schema version against SCHEMA_VERSION, read only."""
+    client = make_client(url)
+    try:
+        with translate_errors():
+            found = client[database_name(url)][SCHEMA].find_one({"_id": _SCHEMA_ID})
+    finally:
+        client.close()
+    version = int(found["version"]) if found else 0
+    if version == SCHEMA_VERSION:
+        return "current"
+    return "behind" if version < SCHEMA_VERSION else "ahead"

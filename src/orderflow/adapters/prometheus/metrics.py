@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse
+    from wsgiref.types import WSGIApplication as WSGIApp
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
-    start_http_server,
+    make_wsgi_app,
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import CATALOG, Metrics, MetricSpec
 
 PREFIX = "orderflow_"
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -49,20 +59,36 @@ LATENCY_BUCKETS = (
 
 
 class PrometheusMetrics(Metrics):
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    """Declares every metric of `catalog` when built, each label combination
+    a dashboard or an alert reads at 0 (ports/metrics.py); a metric outside
+    the catalog is declared on first use."""
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, catalog: Iterable[MetricSpec] = CATALOG
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         self._lock = threading.Lock()
-        self._counters: dict[str, Counter] = {}
-        self._histograms: dict[str, Histogram] = {}
+        self._families: dict[str, Counter | Histogram | Gauge] = {}
         self._collectors: list[Collector] = []
+        for spec in catalog:
+            family = self._family(spec)
+            for values_ in spec.initial:
+                family.labels(*values_)
 
-    def increment(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        counter = self._counter(name, tuple(sorted(labels)))
-        (counter.labels(**labels) if labels else counter).inc(amount)
+    def increment(self, metric: MetricSpec, amount: float = 1.0, **labels: str) -> None:
+        family = self._family(metric)
+        assert isinstance(family, Counter), metric.name
+        (family.labels(**labels) if labels else family).inc(amount)
 
-    def observe(self, name: str, value: float, **labels: str) -> None:
-        histogram = self._histogram(name, tuple(sorted(labels)))
-        (histogram.labels(**labels) if labels else histogram).observe(value)
+    def observe(self, metric: MetricSpec, value: float, **labels: str) -> None:
+        family = self._family(metric)
+        assert isinstance(family, Histogram), metric.name
+        (family.labels(**labels) if labels else family).observe(value)
+
+    def set(self, metric: MetricSpec, value: float, **labels: str) -> None:
+        family = self._family(metric)
+        assert isinstance(family, Gauge), metric.name
+        (family.labels(**labels) if labels else family).set(value)
 
     def add_collector(self, collector: Collector) -> None:
         """Expose a collector (e.g. ScrapeTimeGauges) with this instance's metrics."""
@@ -70,10 +96,20 @@ class PrometheusMetrics(Metrics):
             self._collectors.append(collector)
             self.registry.register(collector)
 
-    def serve_http(self, *, port: int, host: str) -> None:
-        """Serve this registry at http://HOST:PORT/metrics from a thread of
-        prometheus_client's (a worker or relay process's own metrics)."""
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve_http(
+        self, *, port: int, host: str, routes: Mapping[str, Route] | None = None
+    ) -> None:
+        """Serve this registry at http://HOST:PORT/metrics (a worker or relay
+        process's own metrics), and each of `routes` (path -> a call giving
+        the status and JSON body, e.g. /ready), from daemon threads."""
+        server = make_server(
+            host,
+            port,
+            _with_routes(make_wsgi_app(self.registry), routes or {}),
+            server_class=_ThreadingServer,
+            handler_class=_QuietHandler,
+        )
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
 
     def exposition(self) -> bytes:
         if not os.environ.get(MULTIPROCESS_DIR):
@@ -87,28 +123,49 @@ class PrometheusMetrics(Metrics):
                 registry.register(collector)
         return generate_latest(registry)
 
-    def _counter(self, name: str, label_names: tuple[str, ...]) -> Counter:
+    def _family(self, spec: MetricSpec) -> Counter | Histogram | Gauge:
         with self._lock:
-            if name not in self._counters:
-                self._counters[name] = Counter(
-                    PREFIX + name.removesuffix("_total"),
-                    name.replace("_", " "),
-                    label_names,
-                    registry=self.registry,
-                )
-            return self._counters[name]
+            family = self._families.get(spec.name)
+            if family is None:
+                family = self._families[spec.name] = _declare(spec, self.registry)
+            return family
 
-    def _histogram(self, name: str, label_names: tuple[str, ...]) -> Histogram:
-        with self._lock:
-            if name not in self._histograms:
-                self._histograms[name] = Histogram(
-                    PREFIX + name,
-                    name.replace("_", " "),
-                    label_names,
-                    registry=self.registry,
-                    buckets=LATENCY_BUCKETS,
-                )
-            return self._histograms[name]
+
+def _declare(spec: MetricSpec, registry: CollectorRegistry) -> Counter | Histogram | Gauge:
+    name = PREFIX + spec.name
+    if spec.kind == "counter":
+        return Counter(name.removesuffix("_total"), spec.help, spec.labels, registry=registry)
+    if spec.kind == "histogram":
+        return Histogram(name, spec.help, spec.labels, registry=registry, buckets=LATENCY_BUCKETS)
+    # Summed over the live processes when several share one /metrics.
+    return Gauge(name, spec.help, spec.labels, registry=registry, multiprocess_mode="livesum")
+
+
+Route = Callable[[], tuple[int, bytes]]
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scraper never holds the process up
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes and probes every few seconds: not worth a log line each."""
+
+
+def _with_routes(metrics_app: WSGIApp, routes: Mapping[str, Route]) -> WSGIApp:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        route = routes.get(environ.get("PATH_INFO", ""))
+        if route is None:
+            return metrics_app(environ, start_response)
+        status, body = route()
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return app
 
 
 _multiprocess_lock = threading.Lock()

@@ -15,12 +15,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from alembic.util import CommandError
+from sqlalchemy import Connection, make_url, text
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.adapters.sqlalchemy.errors import translate_errors
 from orderflow.adapters.sqlalchemy.tables import MYSQL_DIALECTS
 from orderflow.domain.errors import StorageUnavailable
+from orderflow.ports.schema import SchemaState
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 
@@ -61,6 +63,29 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+def schema_state(url: str) -> SchemaState:
+    """Where the database at `url` stands against this release's migrations,
+    read without changing anything (a missing SQLite file is not created):
+    "behind" before the first upgrade or at an older revision, "ahead" at a
+    revision this release does not know (a newer release migrated it)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if not database.startswith("file:") and not Path(database).exists():
+            return "behind"
+    current = current_revision(url)
+    head = head_revision()
+    if current == head:
+        return "current"
+    if current is None:
+        return "behind"
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(current)
+    except CommandError:
+        known = None
+    return "behind" if known is not None else "ahead"
+
+
 def head_revision() -> str | None:
     """The newest revision shipped with this version of orderflow."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -88,6 +113,7 @@ def _exclusive(connection: Connection) -> Iterator[None]:
             with contextlib.suppress(Exception):
                 connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _LOCK_NAME})
     else:
-        # SQLite: the migration's transaction starts with BEGIN IMMEDIATE,
-        # which admits one writer at a time.
+        # SQLite: the migration's transaction starts with BEGIN IMMEDIATE
+        # (the engine's "begin" hook), SQLite's lock on the database file,
+        # which admits one writer at a time; the others wait (busy timeout).
         yield

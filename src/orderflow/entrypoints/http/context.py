@@ -14,7 +14,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from orderflow.bootstrap import Orderflow
 from orderflow.entrypoints.http.body import JSON_MIMETYPE
-from orderflow.ports.metrics import Metrics
+from orderflow.ports.metrics import HTTP_REQUEST_SECONDS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def observe_request(
 ) -> None:
     try:
         metrics.observe(
-            "http_request_seconds",
+            HTTP_REQUEST_SECONDS,
             time.perf_counter() - started,
             route=route,
             method=method,
