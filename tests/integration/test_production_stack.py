@@ -23,6 +23,7 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer
 
 import orderflow
+from orderflow.adapters.envelope import CURRENT
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.model import OrderStatus
 from tests.support import services
@@ -167,7 +168,7 @@ def test_two_hundred_orders_through_api_relay_and_two_workers(
     assert records
     envelope = json.loads(records[0].value)
     assert {"type", "schema_version", "event_id", "occurred_at", "data"} <= set(envelope)
-    assert envelope["type"] == "OrderPlaced" and envelope["schema_version"] == "1.1"
+    assert envelope["type"] == "OrderPlaced" and envelope["schema_version"] == str(CURRENT)
     assert records[0].key.decode() == envelope["data"]["order_id"]
 
     # Each processed order was written through to Redis with a TTL near 3600 s.
