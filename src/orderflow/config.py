@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DatabaseKind = Literal["memory", "sql", "mongo"]
 BrokerKind = Literal["memory", "kafka"]
 CacheKind = Literal["memory", "redis"]
 NotifierKind = Literal["log", "memory", "smtp", "webhook"]
+AuthKind = Literal["none", "shared_key", "jwks"]
 
 
 def default_database_url() -> str:
@@ -64,6 +65,21 @@ class Settings(BaseSettings):
     # Gauges read from shared state at scrape time (docs/OBSERVABILITY.md).
     metrics_cache_s: float = Field(default=5.0, ge=0)
     metrics_source_timeout_s: float = Field(default=1.0, gt=0)
+    # Identity (docs/SECURITY.md). Keyed order ids are HMAC-SHA256 of the
+    # principal's scope and the Idempotency-Key under this secret; unset, it
+    # is generated beside an embedded SQLite file (adapters/id_secret.py).
+    id_secret: SecretStr | None = None
+    # Customer JWTs: a shared HS256 key (development), or a JWKS URL with
+    # issuer and audience (production). Neither: customer tokens are refused.
+    auth_jwt_key: SecretStr | None = None
+    auth_jwks_url: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    # API keys verified are remembered this long (a revocation reaches the
+    # other processes within it), and accepted this long while the database
+    # is down (adapters/remembered_api_keys.py).
+    auth_key_fresh_s: float = Field(default=5.0, ge=0, le=300)
+    auth_key_outage_s: float = Field(default=3600.0, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -94,6 +110,34 @@ class Settings(BaseSettings):
             raise ValueError("notify URL must be log://, smtp://host:port?from=... or http(s)://")
         return value
 
+    @field_validator("id_secret", "auth_jwt_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _https_jwks(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("https", "http"):
+            raise ValueError("must be an https:// URL (http:// on a trusted network only)")
+        return value or None
+
+    @model_validator(mode="after")
+    def _jwks_names_its_issuer(self) -> Settings:
+        if self.auth_jwks_url and not (self.auth_issuer and self.auth_audience):
+            raise ValueError(
+                "ORDERFLOW_AUTH_JWKS_URL needs ORDERFLOW_AUTH_ISSUER and ORDERFLOW_AUTH_AUDIENCE"
+            )
+        return self
+
+    @property
+    def auth_kind(self) -> AuthKind:
+        if self.auth_jwks_url:
+            return "jwks"
+        return "shared_key" if self.auth_jwt_key is not None else "none"
+
     @property
     def database_kind(self) -> DatabaseKind:
         scheme = urlsplit(self.database_url).scheme
@@ -120,8 +164,19 @@ class Settings(BaseSettings):
         """The dict the dependency-injector container reads, kinds included."""
         return {
             **self.model_dump(),
+            # Secrets as plain strings ("" when unset) for the builders.
+            "id_secret": _reveal(self.id_secret),
+            "auth_jwt_key": _reveal(self.auth_jwt_key),
+            "auth_jwks_url": self.auth_jwks_url or "",
+            "auth_issuer": self.auth_issuer or "",
+            "auth_audience": self.auth_audience or "",
+            "auth_kind": self.auth_kind,
             "database_kind": self.database_kind,
             "broker_kind": self.broker_kind,
             "cache_kind": self.cache_kind,
             "notifier_kind": self.notifier_kind,
         }
+
+
+def _reveal(secret: SecretStr | None) -> str:
+    return secret.get_secret_value() if secret is not None else ""

@@ -21,8 +21,10 @@ from dependency_injector import containers, providers
 
 from orderflow.adapters.envelope import JsonEnvelope
 from orderflow.adapters.group_commit import GroupCommit
+from orderflow.adapters.id_secret import resolve_id_secret
 from orderflow.adapters.lock_timing import LockTimingUnitOfWorkFactory
 from orderflow.adapters.logging_notifier import LoggingNotifier
+from orderflow.adapters.memory.api_keys import MemoryApiKeyStore
 from orderflow.adapters.memory.broker import (
     MemoryBroker,
     MemoryConsumer,
@@ -37,11 +39,13 @@ from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.adapters.memory.topics import MemoryTopicStore
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from orderflow.adapters.prometheus.metrics import PrometheusMetrics
+from orderflow.adapters.remembered_api_keys import RememberedApiKeys
 from orderflow.adapters.resilient_cache import ResilientOrderCache
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.adapters.terminal_orders import TerminalOrderMemo
 from orderflow.application.cancelling import OrderCancellation
 from orderflow.application.catalog import Catalog
+from orderflow.application.identity import ApiKeys, Authenticator
 from orderflow.application.messages import Topics
 from orderflow.application.notifying import DeliveryPolicy, NotificationDispatcher
 from orderflow.application.placing import OrderPlacement
@@ -52,9 +56,11 @@ from orderflow.application.sweeping import StuckOrderSweeper
 from orderflow.entrypoints.notifications import NotificationLoop
 from orderflow.entrypoints.relay import Housekeeping, RelayLoop
 from orderflow.entrypoints.worker import RetryPolicy, Worker
+from orderflow.ports.api_keys import ApiKeyStore
 from orderflow.ports.cache import OrderCache
 from orderflow.ports.clock import Clock
 from orderflow.ports.codec import MessageCodec
+from orderflow.ports.customer_tokens import CustomerTokenVerifier
 from orderflow.ports.fallback_keys import FallbackKeys
 from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
 from orderflow.ports.metrics import Metrics
@@ -107,6 +113,40 @@ def _mongo_ledger(uow_factory: UnitOfWorkFactory) -> NotificationLedger:
 
     assert isinstance(uow_factory, MongoUnitOfWorkFactory)
     return MongoNotificationLedger(uow_factory.store)
+
+
+def _sql_api_keys(uow_factory: UnitOfWorkFactory) -> ApiKeyStore:
+    from orderflow.adapters.sqlalchemy.api_keys import SqlApiKeyStore
+    from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
+
+    assert isinstance(uow_factory, SqlUnitOfWorkFactory)
+    return SqlApiKeyStore(uow_factory.engine)  # shares the factory's pool
+
+
+def _mongo_api_keys(uow_factory: UnitOfWorkFactory) -> ApiKeyStore:
+    from orderflow.adapters.mongo.api_keys import MongoApiKeyStore
+    from orderflow.adapters.mongo.unit_of_work import MongoUnitOfWorkFactory
+
+    assert isinstance(uow_factory, MongoUnitOfWorkFactory)
+    return MongoApiKeyStore(uow_factory.store)
+
+
+def _no_customer_tokens() -> CustomerTokenVerifier:
+    from orderflow.adapters.pyjwt.verifier import NoCustomerTokens
+
+    return NoCustomerTokens()
+
+
+def _shared_key_tokens(key: str, issuer: str, audience: str) -> CustomerTokenVerifier:
+    from orderflow.adapters.pyjwt.verifier import SharedKeyVerifier
+
+    return SharedKeyVerifier(key, issuer=issuer or None, audience=audience or None)
+
+
+def _jwks_tokens(url: str, issuer: str, audience: str) -> CustomerTokenVerifier:
+    from orderflow.adapters.pyjwt.verifier import JwksVerifier
+
+    return JwksVerifier(url, issuer=issuer, audience=audience)
 
 
 def _kafka_publisher(url: str) -> MessagePublisher:
@@ -254,6 +294,31 @@ class Container(containers.DeclarativeContainer):
         mongo=providers.Singleton(_mongo_ledger, uow_factory),
     )
     known_prices: providers.Provider[KnownPrices] = providers.Singleton(MemoryKnownPrices)
+    raw_api_key_store: providers.Provider[ApiKeyStore] = providers.Selector(
+        config.database_kind,
+        memory=providers.Singleton(MemoryApiKeyStore),
+        sql=providers.Singleton(_sql_api_keys, uow_factory),
+        mongo=providers.Singleton(_mongo_api_keys, uow_factory),
+    )
+    # What the services see: verified keys remembered for a few seconds, and
+    # accepted for longer while the database is down (intake's fallback).
+    api_key_store: providers.Provider[ApiKeyStore] = providers.Singleton(
+        RememberedApiKeys,
+        raw_api_key_store,
+        fresh_for=providers.Callable(_timedelta, config.auth_key_fresh_s),
+        usable_for=providers.Callable(_timedelta, config.auth_key_outage_s),
+    )
+    customer_tokens: providers.Provider[CustomerTokenVerifier] = providers.Selector(
+        config.auth_kind,
+        none=providers.Singleton(_no_customer_tokens),
+        shared_key=providers.Singleton(
+            _shared_key_tokens, config.auth_jwt_key, config.auth_issuer, config.auth_audience
+        ),
+        jwks=providers.Singleton(
+            _jwks_tokens, config.auth_jwks_url, config.auth_issuer, config.auth_audience
+        ),
+    )
+    id_secret = providers.Singleton(resolve_id_secret, config.id_secret, config.database_url)
     # Kept in this process's memory, like the prices: a retry during an
     # outage reaches the same API process often enough (docs/DECISIONS.md).
     fallback_keys: providers.Provider[FallbackKeys] = providers.Singleton(
@@ -326,6 +391,7 @@ class Container(containers.DeclarativeContainer):
             metrics=metrics,
             topics=topics,
             known_prices=known_prices,
+            id_secret=id_secret,
             fallback_keys=fallback_keys,
             fallback_publisher=publisher,
         ),
@@ -344,6 +410,10 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
     )
     catalog = providers.Singleton(Catalog, uow_factory=uow_factory)
+    authenticator = providers.Singleton(
+        Authenticator, api_keys=api_key_store, customer_tokens=customer_tokens
+    )
+    api_keys = providers.Singleton(ApiKeys, store=api_key_store, clock=clock)
     processor = providers.Singleton(
         OrderProcessor,
         # Times the product-row locks (orderflow_stock_lock_wait_seconds).

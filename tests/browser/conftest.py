@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import urllib.error
@@ -65,15 +66,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @dataclass
 class Shop:
-    """`orderflow serve` with a data directory of its own."""
+    """`orderflow serve` with a data directory of its own, and an ops key
+    (made with `orderflow keys create`) the tests read orders with."""
 
     base: str
     database: Path
     service: Service = field(repr=False)
+    ops_key: str = field(default="", repr=False)
 
     def api(self, path: str) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.base + path, headers={"Authorization": f"Bearer {self.ops_key}"}
+        )
         try:
-            with urllib.request.urlopen(self.base + path, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
@@ -90,6 +96,18 @@ class Shop:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
+
+    def remember(self, page: Page, placed: dict[str, Any]) -> None:
+        """Keep a 201 body in the page's recent orders, as the checkout does."""
+        page.goto(self.base + "/#/track")
+        page.evaluate(
+            """(order) => {
+                const key = "orderflow.orders.v1";
+                const known = JSON.parse(localStorage.getItem(key) ?? "[]");
+                localStorage.setItem(key, JSON.stringify([order, ...known]));
+            }""",
+            {k: placed[k] for k in ("id", "total", "created_at", "access_token")},
+        )
 
     def order_count(self) -> int:
         """Straight from the SQLite file: what the server stored, whatever it said."""
@@ -129,7 +147,15 @@ def shop() -> Iterator[Shop]:
         die_with_parent=True,
     )
     try:
-        yield Shop(service.url, database, service)
+        created = subprocess.run(
+            [ORDERFLOW, "keys", "create", "--name", "browser-tests", "--role", "ops"],
+            env={**os.environ, "ORDERFLOW_DATABASE_URL": environment["ORDERFLOW_DATABASE_URL"]},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        yield Shop(service.url, database, service, created.stdout.strip().splitlines()[-1])
     finally:
         service.stop()
 

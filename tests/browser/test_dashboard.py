@@ -14,6 +14,11 @@ from tests.browser.conftest import PHONE, Shop
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 LIVE_BADGE = ".status-live .badge"
+ORDER = {
+    "customer": {"name": "Ada", "email": "ada@example.com", "address": "1 Street"},
+    "items": [{"product_id": "laptop-14", "quantity": 1}],
+    "payment_method": "card",
+}
 
 
 def searches_of(requests: list[Request]) -> list[str]:
@@ -122,6 +127,39 @@ def test_search_cart_checkout_and_the_order_completes_live(
 
     page.goto(shop.base + "/#/track")
     expect(page.get_by_role("link", name=re.compile(f"Order {order_id[:8]}"))).to_be_visible()
+    # The order's access token went with it, and only in the Authorization header.
+    reads = [r for r in requests if r.url.endswith(f"/api/orders/{order_id}")]
+    assert all((r.header_value("Authorization") or "").startswith("Bearer oft_") for r in reads)
+    assert page.context.cookies() == []  # no cookie carries any authority
+
+
+def test_an_order_looked_up_again_after_a_reload_shows_in_full(page: Page, shop: Shop) -> None:
+    status, placed = shop.post("/api/orders", ORDER)
+    assert status == 201, placed
+    shop.remember(page, placed)
+
+    page.reload()  # a later visit from the same browser
+    page.get_by_role("link", name=re.compile(f"Order {placed['id'][:8]}")).click()
+
+    expect(page).to_have_url(re.compile(f"#/order/{placed['id']}$"))
+    expect(page.locator("#order-total")).to_have_text("$999.00")
+    expect(page.locator(".facts")).to_contain_text("Card")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your order")
+
+
+def test_an_order_placed_elsewhere_shows_only_its_status(page: Page, shop: Shop) -> None:
+    status, placed = shop.post("/api/orders", ORDER)
+    assert status == 201, placed
+
+    page.goto(f"{shop.base}/#/order/{placed['id']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Order details are private")
+
+    page.goto(f"{shop.base}/#/track")
+    page.get_by_label("Order id").fill(placed["id"])
+    page.get_by_label("Order id").press("Enter")
+    found = page.locator(".lookup-result")
+    expect(found).to_contain_text("1 \u00d7 Laptop")
+    expect(page.locator("body")).not_to_contain_text("Ada")
 
 
 def test_a_bad_email_shows_the_servers_error_at_the_field_and_places_nothing(
@@ -246,6 +284,7 @@ def test_a_failed_order_shows_the_servers_reason(page: Page, shop: Shop) -> None
         },
     )
     assert status == 201, placed
+    shop.remember(page, placed)  # as if placed from this browser
 
     page.goto(f"{shop.base}/#/order/{placed['id']}")
 

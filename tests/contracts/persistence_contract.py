@@ -126,6 +126,8 @@ def assert_same_order(actual: Order | None, expected: Order) -> None:
     assert actual.total == expected.total
     assert actual.version == expected.version
     assert actual.history == expected.history
+    assert actual.owner == expected.owner
+    assert actual.access_token_digest == expected.access_token_digest
     for got_at, want_at in (
         (actual.created_at, expected.created_at),
         (actual.updated_at, expected.updated_at),
@@ -180,6 +182,8 @@ orders_strategy = st.builds(
     updated_at=_aware_datetimes,
     failure_reason=st.none() | _safe_text,
     version=st.integers(min_value=1, max_value=1_000_000),
+    owner=st.none() | _safe_text.map(lambda text: f"customer:{text}"[:255]),
+    access_token_digest=st.none() | st.text("0123456789abcdef", min_size=64, max_size=64),
 )
 
 
@@ -317,6 +321,64 @@ class PersistenceContract:
         with uow_factory() as uow:
             assert_same_order(uow.orders.get(order.id), order)
             assert_same_order(uow.orders.get_for_update(order.id), order)
+
+    def test_owner_and_token_digest_survive_a_save(self, uow_factory: UnitOfWorkFactory) -> None:
+        order = an_order()
+        order.owner = "key:3f1c"
+        order.access_token_digest = "ab" * 32
+        with uow_factory() as uow:
+            uow.orders.add(order)
+            uow.commit()
+        with uow_factory() as uow:
+            loaded = uow.orders.get_for_update(order.id)
+            assert loaded is not None
+            loaded.start_processing(T0 + timedelta(minutes=1))
+            uow.orders.save(loaded)
+            uow.commit()
+        with uow_factory() as uow:
+            again = uow.orders.get(order.id)
+        assert again is not None
+        assert (again.owner, again.access_token_digest) == ("key:3f1c", "ab" * 32)
+
+    def test_list_owned_pages_one_owners_orders_newest_first(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        mine = []
+        with uow_factory() as uow:
+            for minute in range(5):
+                order = an_order(created_at=T0 + timedelta(minutes=minute))
+                order.owner = "customer:alice"
+                mine.append(order.id)
+                uow.orders.add(order)
+            for owner in ("customer:bob", None, "customer:alice2"):
+                other = an_order(created_at=T0 + timedelta(minutes=9))
+                other.owner = owner
+                uow.orders.add(other)
+            uow.commit()
+        newest_first = list(reversed(mine))
+        with uow_factory() as uow:
+            first = uow.orders.list_owned(owner="customer:alice", limit=2, offset=0)
+            rest = uow.orders.list_owned(owner="customer:alice", limit=10, offset=2)
+            beyond = uow.orders.list_owned(owner="customer:alice", limit=10, offset=5)
+            nobody = uow.orders.list_owned(owner="customer:carol", limit=10, offset=0)
+        assert [o.id for o in first] == newest_first[:2]
+        assert [o.id for o in rest] == newest_first[2:]
+        assert beyond == [] and nobody == []
+        assert all(o.owner == "customer:alice" for o in first + rest)
+
+    def test_list_owned_breaks_ties_of_one_instant_by_id_descending(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        ids = sorted(str(uuid.uuid4()) for _ in range(3))
+        with uow_factory() as uow:
+            for order_id in ids:
+                order = an_order(order_id)
+                order.owner = "key:k1"
+                uow.orders.add(order)
+            uow.commit()
+        with uow_factory() as uow:
+            listed = uow.orders.list_owned(owner="key:k1", limit=10, offset=0)
+        assert [o.id for o in listed] == list(reversed(ids))
 
     def test_an_unknown_order_is_none(self, uow_factory: UnitOfWorkFactory) -> None:
         with uow_factory() as uow:

@@ -117,6 +117,7 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     )
     try:
         stack.run("migrate")
+        rig.start_keys()
         stack.spawn("api", "api", "--port", str(stack.port), "--workers", "1")
         stack.spawn("relay", "relay")
         for name in WORKERS:

@@ -146,8 +146,13 @@ class Rig:
         self.webhook = webhook
         self.servers = bootstrap_servers(self.env["ORDERFLOW_BROKER_URL"])
         self.startup_s = 0.0
-        # Headers every API request carries (an API key, once the API asks for one).
+        # Headers every API request carries: orders are placed and read in
+        # bulk as a shop would, with its API key (made by `orderflow keys
+        # create` once the schema exists: see start_keys()).
         self.credentials: dict[str, str] = {}
+
+    def start_keys(self) -> None:
+        self.credentials = {"Authorization": f"Bearer {self.stack.create_key('shop')}"}
 
     # --- the API ----------------------------------------------------------------
 

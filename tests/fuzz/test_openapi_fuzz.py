@@ -6,8 +6,12 @@ products and stock, the outbox, idempotency keys).
 
 Operations with inputs get EXAMPLES generated requests each; a path that
 takes an order id gets a real one (placed before the run) every fourth
-request, so cancels and reads of existing orders are fuzzed too. The counts
-per operation are printed and written to .fuzz-results.json."""
+request, so cancels and reads of existing orders are fuzzed too. Each
+request is sent as one of five roles in turn (ROLES: anonymous, an order
+access token, a customer JWT, a shop key, an ops key); the real orders
+belong to those principals in turn, so owners, strangers and ops all reach
+existing orders. The counts per operation and role are printed and written
+to .fuzz-results.json."""
 
 from __future__ import annotations
 
@@ -20,15 +24,20 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
+import orderflow
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from orderflow.domain.identity import Role
+from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
-from tests.unit.http.support import CATALOG, make_flow, valid_order
+from tests.contracts.ownership_contract import JWT_KEY, customer
+from tests.unit.http.support import CATALOG, api_key, owner_of, valid_order
 
 EXAMPLES = 1000
 NO_INPUT = {"GET /health", "GET /ready", "GET /metrics", "GET /"}
 RESULTS_FILE = Path(__file__).resolve().parents[2] / ".fuzz-results.json"
 
-flow = make_flow()
+flow = orderflow.bootstrap(database_url="memory://", notify_url="memory://", auth_jwt_key=JWT_KEY)
+flow.catalog.upsert_many([Product(p.id, p.name, p.description, p.price, p.stock) for p in CATALOG])
 app = create_app(flow, config={"READINESS_TIMEOUT_S": 0.2})
 app.testing = True
 schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
@@ -39,11 +48,26 @@ DOCUMENTED = {
     for method in item
     if method in {"get", "post", "put", "patch", "delete"}
 }
-REAL_ORDERS = [client.post("/api/orders", json=valid_order()).get_json()["id"] for _ in range(20)]
+CREDENTIALS: dict[str, dict[str, str]] = {
+    "anonymous": {},
+    "customer": customer("fuzz-customer"),
+    "shop": api_key(flow, Role.SHOP),
+    "ops": api_key(flow, Role.OPS),
+}
+PLACERS = ["anonymous", "customer", "shop"]
+PLACED = [
+    client.post(
+        "/api/orders", json=valid_order(), headers=CREDENTIALS[PLACERS[i % len(PLACERS)]]
+    ).get_json()
+    for i in range(21)
+]
+REAL_ORDERS = [order["id"] for order in PLACED]
+ROLES = ["anonymous", "order-token", "customer", "shop", "ops"]
 CATALOG_IDS = [p.id for p in CATALOG]
 CATALOG_NAMES = [p.name for p in CATALOG]
 COUNTS: Counter[str] = Counter()
 STATUSES: Counter[str] = Counter()
+BY_ROLE: Counter[str] = Counter()
 STARTED = time.monotonic()
 
 
@@ -58,6 +82,22 @@ def stored() -> tuple[Any, ...]:
         len(tables.outbox),
         len(tables.idempotency),
     )
+
+
+def authenticate(case: Any, n: int) -> str:
+    """Send the case as the n-th role (an order token: that of a real order)."""
+    role = ROLES[n % len(ROLES)]
+    headers = dict(case.headers or {})
+    headers.pop("Authorization", None)
+    if role == "order-token":
+        # The token of the order the path names, if it is a real one.
+        named = (case.path_parameters or {}).get("order_id")
+        own = [order for order in PLACED if order["id"] == named]
+        headers.update(owner_of(own[0] if own else PLACED[n % len(PLACED)]))
+    else:
+        headers.update(CREDENTIALS[role])
+    case.headers = headers
+    return role
 
 
 def make_realistic(case: Any, n: int) -> None:
@@ -92,11 +132,13 @@ def test_no_request_gets_a_5xx_and_a_4xx_changes_nothing(case: Any) -> None:
     COUNTS[operation] += 1
     if COUNTS[operation] % 2 == 0:
         make_realistic(case, COUNTS[operation])
+    role = authenticate(case, COUNTS[operation] // 2)
     before = stored()
 
     response = case.call()
 
     STATUSES[f"{case.method.upper()} {case.path} {response.status_code}"] += 1
+    BY_ROLE[f"{role} {response.status_code}"] += 1
     assert response.status_code < 500, (case.as_curl_command(), response.text[:500])
     if 400 <= response.status_code < 500:
         assert stored() == before, case.as_curl_command()
@@ -114,6 +156,7 @@ def test_zz_write_the_counts() -> None:
                 "requests_per_operation": dict(sorted(COUNTS.items())),
                 "total_requests": sum(COUNTS.values()),
                 "statuses": dict(sorted(STATUSES.items())),
+                "statuses_by_role": dict(sorted(BY_ROLE.items())),
             },
             indent=2,
         )
@@ -128,3 +171,5 @@ def test_zz_write_the_counts() -> None:
     # schemathesis loads the schema from and does not generate cases for.
     assert set(COUNTS) == DOCUMENTED - {"GET /openapi.json"}, (sorted(COUNTS), sorted(DOCUMENTED))
     assert all(COUNTS[op] >= EXAMPLES for op in with_inputs), COUNTS
+    # Every role got through to success answers, not only to refusals.
+    assert {key.split()[0] for key in BY_ROLE if key.endswith(" 200")} == set(ROLES), BY_ROLE

@@ -31,9 +31,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def call(method: str, url: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+def call(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
@@ -94,11 +96,23 @@ def server(tmp_path: Path) -> Iterator[Server]:
     instance.stop()
 
 
-def wait_for_status(base: str, path: str, wanted: set[str], within_s: float) -> dict[str, Any]:
+def owner_of(placed: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {placed['access_token']}"}
+
+
+def wait_for_status(
+    base: str, target: str | dict[str, Any], wanted: set[str], within_s: float
+) -> dict[str, Any]:
+    """Poll until the status is wanted: a path read as it is (the open
+    GET /order/<id>), or a placed order read as its owner (its access token)."""
+    if isinstance(target, str):
+        path, headers = target, {}
+    else:
+        path, headers = f"/api/orders/{target['id']}", owner_of(target)
     deadline = time.monotonic() + within_s
     body: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        status, body = call("GET", f"{base}{path}")
+        status, body = call("GET", f"{base}{path}", headers=headers)
         assert status == 200, body
         if body["status"] in wanted:
             return body
@@ -133,7 +147,7 @@ def test_the_full_request_journey_and_search(server: Server) -> None:
     )
     assert status == 201, order
     assert order["total"] == str(2 * Decimal(laptop["price"]))
-    done = wait_for_status(server.base, f"/api/orders/{order['id']}", {"completed"}, 5.0)
+    done = wait_for_status(server.base, order, {"completed"}, 5.0)
     assert done["version"] == 3
     _, after = call("GET", f"{server.base}/api/products/{laptop['id']}")
     assert after["stock"] == laptop["stock"] - 2
@@ -171,8 +185,7 @@ def test_ten_concurrent_orders_for_three_units(server: Server) -> None:
         results = list(pool.map(place, range(10)))
     assert [status for status, _ in results] == [201] * 10
     finals = [
-        wait_for_status(server.base, f"/api/orders/{body['id']}", {"completed", "failed"}, 10.0)
-        for _, body in results
+        wait_for_status(server.base, body, {"completed", "failed"}, 10.0) for _, body in results
     ]
     assert sorted(f["status"] for f in finals) == ["completed"] * 3 + ["failed"] * 7
     failures = [f["failure_reason"] for f in finals if f["status"] == "failed"]

@@ -23,7 +23,7 @@ from orderflow import Orderflow
 from orderflow.adapters.mongo.documents import IDEMPOTENCY, ORDERS, PRODUCTS
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
-from tests.unit.http.support import valid_order
+from tests.unit.http.support import owner_of, valid_order
 
 GT = {"$gt": ""}
 OPERATOR_BODIES: list[tuple[str, Any]] = [
@@ -102,14 +102,17 @@ def test_operator_objects_in_bodies_are_422_and_store_nothing(
 def test_operator_text_in_path_ids_matches_nothing(client: FlaskClient, text: str) -> None:
     placed = client.post("/api/orders", json=valid_order()).get_json()
     assert placed["id"]
+    owner = owner_of(placed)
     segment = quote(text, safe="")
     for path in (f"/api/orders/{segment}", f"/order/{segment}", f"/api/products/{segment}"):
-        response = client.get(path)
+        response = client.get(path, headers=owner)
         assert response.status_code in (400, 404), (path, response.status_code)
         assert response.mimetype == "application/problem+json"
-    cancel = client.post(f"/api/orders/{segment}/cancel")
+    cancel = client.post(f"/api/orders/{segment}/cancel", headers=owner, json={})
     assert cancel.status_code in (400, 404)
-    assert client.get(f"/api/orders/{placed['id']}").get_json()["status"] == "pending"
+    assert (
+        client.get(f"/api/orders/{placed['id']}", headers=owner).get_json()["status"] == "pending"
+    )
 
 
 @pytest.mark.parametrize("text", OPERATOR_TEXT)

@@ -42,6 +42,8 @@ def run(database_url: str, *args: str) -> subprocess.Popen[bytes]:
         **os.environ,
         "ORDERFLOW_DATABASE_URL": database_url,
         "ORDERFLOW_BROKER_URL": KAFKA_NOWHERE,
+        # Configured as production requires: the schema is what is missing.
+        "ORDERFLOW_ID_SECRET": "an id secret for the migration job tests, 32+ bytes",
     }
     return subprocess.Popen(
         [*ORDERFLOW, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

@@ -22,6 +22,7 @@ from pymongo.collection import Collection
 
 import orderflow
 from orderflow.adapters.mongo import unit_of_work as mongo_uow
+from orderflow.adapters.mongo.api_keys import MongoApiKeyStore
 from orderflow.adapters.mongo.client import make_client
 from orderflow.adapters.mongo.documents import EMBEDDED_OUTBOX, HOLDS, LOCK_OWNER, Document
 from orderflow.adapters.mongo.migrate import INDEXES, ensure_indexes
@@ -37,8 +38,10 @@ from orderflow.domain.errors import (
 )
 from orderflow.domain.inventory import reserve
 from orderflow.domain.model import Customer, Order, OrderLine, OrderStatus, PaymentMethod
+from orderflow.ports.api_keys import ApiKeyStore
 from orderflow.ports.notifier import NotificationLedger
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
+from tests.contracts.api_key_store_contract import ApiKeyStoreContract
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import (
@@ -483,3 +486,10 @@ class TestMongoNotificationStaging(NotificationStagingContract):
     @pytest.fixture
     def ledger(self, mongo_factory: MongoUnitOfWorkFactory) -> NotificationLedger:
         return MongoNotificationLedger(mongo_factory.store)
+
+
+class TestMongoApiKeyStore(ApiKeyStoreContract):
+    @pytest.fixture
+    def api_key_store(self, mongo_factory: MongoUnitOfWorkFactory) -> ApiKeyStore:
+        clear(mongo_factory)
+        return MongoApiKeyStore(mongo_factory.store)

@@ -23,6 +23,7 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer
 
 import orderflow
+from orderflow.adapters.envelope import CURRENT
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.domain.model import OrderStatus
 from tests.support import services
@@ -167,7 +168,7 @@ def test_two_hundred_orders_through_api_relay_and_two_workers(
     assert records
     envelope = json.loads(records[0].value)
     assert {"type", "schema_version", "event_id", "occurred_at", "data"} <= set(envelope)
-    assert envelope["type"] == "OrderPlaced" and envelope["schema_version"] == "1.1"
+    assert envelope["type"] == "OrderPlaced" and envelope["schema_version"] == str(CURRENT)
     assert records[0].key.decode() == envelope["data"]["order_id"]
 
     # Each processed order was written through to Redis with a TTL near 3600 s.
@@ -198,7 +199,10 @@ def test_an_undecodable_message_lands_on_the_dlq_once_and_work_goes_on(
     status, order = call("POST", f"{server.base}/api/orders", order_request(1))
     assert status == 201
     deadline = time.monotonic() + 60
-    while call("GET", f"{server.base}/api/orders/{order['id']}")[1]["status"] != "completed":
+    owner = {"Authorization": f"Bearer {order['access_token']}"}
+    while call("GET", f"{server.base}/api/orders/{order['id']}", headers=owner)[1]["status"] != (
+        "completed"
+    ):
         assert time.monotonic() < deadline, server.logs()
         time.sleep(0.2)
 

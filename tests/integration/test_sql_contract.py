@@ -19,14 +19,17 @@ from sqlalchemy import Engine, delete
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from orderflow.adapters.sqlalchemy.api_keys import SqlApiKeyStore
 from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from orderflow.adapters.sqlalchemy.notification_ledger import SqlNotificationLedger
 from orderflow.adapters.sqlalchemy.tables import metadata
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.errors import StorageUnavailable
+from orderflow.ports.api_keys import ApiKeyStore
 from orderflow.ports.notifier import NotificationLedger
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
+from tests.contracts.api_key_store_contract import ApiKeyStoreContract
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import PersistenceContract, an_order
@@ -210,3 +213,17 @@ class TestPostgresNotificationStaging(NotificationStagingContract):
     @pytest.fixture
     def ledger(self, postgres_factory: SqlUnitOfWorkFactory) -> NotificationLedger:
         return SqlNotificationLedger(postgres_factory.engine)
+
+
+class TestMariaDbApiKeyStore(ApiKeyStoreContract):
+    @pytest.fixture
+    def api_key_store(self, mysql_factory: SqlUnitOfWorkFactory) -> ApiKeyStore:
+        clear_tables(mysql_factory.engine)
+        return SqlApiKeyStore(mysql_factory.engine)
+
+
+class TestPostgresApiKeyStore(ApiKeyStoreContract):
+    @pytest.fixture
+    def api_key_store(self, postgres_factory: SqlUnitOfWorkFactory) -> ApiKeyStore:
+        clear_tables(postgres_factory.engine)
+        return SqlApiKeyStore(postgres_factory.engine)

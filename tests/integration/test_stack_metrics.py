@@ -5,6 +5,7 @@ serving its own /metrics, on Kafka (Tansu), MariaDB and Redis."""
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import urllib.request
 import uuid
@@ -55,6 +56,7 @@ def metered_stack(
         "ORDERFLOW_PARTITIONS": "3",
         "ORDERFLOW_NOTIFY_URL": "log://",
         "ORDERFLOW_METRICS_CACHE_S": "0",
+        "ORDERFLOW_ID_SECRET": secrets.token_hex(32),  # shared by the API's processes
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     stack = Stack(env, tmp_path)
@@ -79,15 +81,18 @@ def metered_stack(
 
 def test_metrics_after_a_run_on_the_real_stack(metered_stack: tuple[Stack, dict[str, int]]) -> None:
     stack, ports = metered_stack
+    shop = {"Authorization": f"Bearer {stack.create_key('shop')}"}  # places and reads in bulk
     ids = []
     for index in range(ORDERS):
-        status, body = call("POST", f"{stack.base}/api/orders", request(index))
+        status, body = call("POST", f"{stack.base}/api/orders", request(index), shop)
         assert status == 201, body
         ids.append(body["id"])
 
     deadline = time.monotonic() + 90
     while True:
-        statuses = [call("GET", f"{stack.base}/api/orders/{i}")[1]["status"] for i in ids]
+        statuses = [
+            call("GET", f"{stack.base}/api/orders/{i}", None, shop)[1]["status"] for i in ids
+        ]
         if all(s in ("completed", "failed") for s in statuses):
             break
         assert time.monotonic() < deadline, stack.logs()

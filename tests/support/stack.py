@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -79,6 +80,8 @@ def stack_env(
         "ORDERFLOW_DLQ_TOPIC": f"orders-{suffix}.DLQ",
         "ORDERFLOW_CONSUMER_GROUP": f"workers-{suffix}",
         "ORDERFLOW_PARTITIONS": str(partitions),
+        # Shared by every process of the stack, as production requires.
+        "ORDERFLOW_ID_SECRET": secrets.token_hex(32),
         **extra,
     }
 
@@ -99,6 +102,12 @@ class Stack:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, StackProcess] = {}
+
+    def create_key(self, role: str, name: str | None = None) -> str:
+        """A new API key through `orderflow keys create`; its secret."""
+        name = name or f"{role}-{uuid.uuid4().hex[:8]}"
+        output = self.run("keys", "create", "--name", name, "--role", role)
+        return output.strip().splitlines()[-1]
 
     def run(self, *args: str, timeout_s: float = 120) -> str:
         """Run an `orderflow` command to completion; its output. Raises

@@ -41,7 +41,7 @@ def test_each_command_help_names_only_real_variables_and_the_database(command: s
     assert named <= real, named - real
     if not command.startswith("dlq"):
         assert "ORDERFLOW_DATABASE_URL" in named
-    assert "ORDERFLOW_BROKER_URL" in named or command in ("migrate", "seed")
+    assert "ORDERFLOW_BROKER_URL" in named or command in ("migrate", "seed", "keys")
 
 
 def test_seed_help_documents_every_column_of_a_catalog() -> None:

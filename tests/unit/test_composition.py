@@ -69,6 +69,7 @@ def test_one_batch_is_one_transaction_and_each_command_gets_its_own_answer() -> 
         metrics=app.metrics,
         topics=app.topics,
         known_prices=MemoryKnownPrices(),
+        id_secret=b"a server secret of at least 32 bytes",
         fallback_keys=MemoryFallbackKeys(clock=app.clock),
     )
     outcomes = placement.place_all(

@@ -18,7 +18,7 @@ import orderflow
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
 from tests.support.metrics import parse
-from tests.unit.http.support import valid_order
+from tests.unit.http.support import owner_of, valid_order
 from tests.unit.journey import drain
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -37,12 +37,14 @@ def registered() -> set[str]:
             ]
         )
         client = create_app(flow).test_client()
-        ids = [client.post("/api/orders", json=valid_order()).get_json()["id"] for _ in range(3)]
-        client.post(f"/api/orders/{ids[2]}/cancel")
+        placed = [client.post("/api/orders", json=valid_order()).get_json() for _ in range(3)]
+        ids = [order["id"] for order in placed]
+        cancel = client.post(f"/api/orders/{ids[2]}/cancel", headers=owner_of(placed[2]), json={})
+        assert cancel.status_code == 200
         flow.container.memory_broker().append(flow.settings.orders_topic, "x", b"poison")
         drain(flow)
         flow.notification_dispatcher.dispatch_once()
-        client.get(f"/api/orders/{ids[0]}")
+        client.get(f"/api/orders/{ids[0]}", headers=owner_of(placed[0]))
         samples, families = parse(flow.metrics_exposition().decode())
     finally:
         flow.close()

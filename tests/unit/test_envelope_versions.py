@@ -43,7 +43,7 @@ def dead_letters(app: Orderflow) -> list[dict[str, Any]]:
 
 
 def test_this_release_writes_major_dot_minor() -> None:
-    assert str(CURRENT) == "1.1"
+    assert str(CURRENT) == "1.2"
 
 
 def test_a_worker_processes_a_message_of_the_previous_version(app: Orderflow) -> None:
@@ -154,3 +154,17 @@ def test_decode_upcasts_with_the_steps_it_is_given() -> None:
 
     assert seen == ["3.4"]
     assert isinstance(event, OrderFailed) and event.reason == "out of stock"
+
+
+def test_a_1_1_order_placed_without_owner_or_token_is_processed(app: Orderflow) -> None:
+    envelope = unpublished(app, ("mouse", 1))
+    envelope["schema_version"] = "1.1"
+    for field in ("owner", "access_token_digest"):
+        envelope["data"]["order"].pop(field, None)
+    publish(app, envelope)
+
+    drain(app)
+
+    order = app.queries.get(envelope["data"]["order_id"])
+    assert order.status.value == "completed"
+    assert (order.owner, order.access_token_digest) == (None, None)

@@ -34,7 +34,7 @@ def app() -> Iterator[Orderflow]:
 def stored(app: Orderflow) -> Order:
     command = place_command(("mouse", 1), key=KEY)
     order = Order.place(
-        order_id=order_id_for(KEY),
+        order_id=order_id_for(command, secret=app.container.id_secret()),
         customer=command.customer,
         items=(OrderLine("mouse", 1, Decimal("10.00")),),
         payment_method=command.payment_method,

@@ -13,11 +13,12 @@ import pytest
 
 import orderflow
 from orderflow import Orderflow
+from orderflow.domain.identity import Role
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.http.app import create_app
 from orderflow.ports.metrics import CATALOG, SCRAPE_TIME_GAUGES
 from tests.support.metrics import parse, total, value
-from tests.unit.http.support import valid_order
+from tests.unit.http.support import api_key, valid_order
 from tests.unit.journey import drain
 
 ORDERS = 12
@@ -39,6 +40,7 @@ def flow() -> Iterator[Orderflow]:
 def test_metrics_after_a_run_show_every_family_with_values_that_match(flow: Orderflow) -> None:
     client = create_app(flow).test_client()
     ids = []
+    ops = api_key(flow, Role.OPS)  # reads every order
     for _ in range(ORDERS):
         response = client.post("/api/orders", json=valid_order())
         assert response.status_code == 201
@@ -51,8 +53,8 @@ def test_metrics_after_a_run_show_every_family_with_values_that_match(flow: Orde
     assert total(before, "orderflow_consumer_lag") == 1  # nothing relayed yet: the poison
     drain(flow)
     for order_id in ids:
-        client.get(f"/api/orders/{order_id}")  # written through by the worker: hits
-    client.get(f"/api/orders/{uuid.uuid4()}")  # a miss, then 404
+        client.get(f"/api/orders/{order_id}", headers=ops)  # written through by the worker: hits
+    client.get(f"/api/orders/{uuid.uuid4()}", headers=ops)  # a miss, then 404
 
     samples, families = parse(client.get("/metrics").get_data(as_text=True))
 

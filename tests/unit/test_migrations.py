@@ -18,7 +18,15 @@ from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.model import OrderStatus
 from tests.contracts.persistence_contract import T0, a_product, an_order
 
-TABLES = {"products", "product_trigrams", "orders", "outbox", "idempotency_keys", "notifications"}
+TABLES = {
+    "products",
+    "product_trigrams",
+    "orders",
+    "outbox",
+    "idempotency_keys",
+    "notifications",
+    "api_keys",
+}
 
 
 def _schema(url: str) -> dict[str, dict[str, list[Any]]]:
@@ -46,7 +54,14 @@ def test_upgrade_creates_every_table_and_index_in_an_empty_database(tmp_path: Pa
     schema = _schema(url)
     assert set(schema) == TABLES | {"alembic_version"}
     assert schema["products"]["indexes"] == ["ix_products_name_id"]
-    assert schema["orders"]["indexes"] == ["ix_orders_status_updated_at"]
+    assert sorted(schema["orders"]["indexes"]) == [
+        "ix_orders_owner_created_at_id",
+        "ix_orders_status_updated_at",
+    ]
+    assert sorted(schema["api_keys"]["unique"]) == [
+        "uq_api_keys_name",
+        "uq_api_keys_secret_digest",
+    ]
     assert schema["outbox"]["indexes"] == ["ix_outbox_published_at_seq"]
     assert schema["outbox"]["unique"] == ["uq_outbox_message_id"]
     assert schema["idempotency_keys"]["indexes"] == ["ix_idempotency_keys_created_at"]

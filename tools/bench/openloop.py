@@ -12,7 +12,7 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +92,7 @@ def run_open_loop(
     rate: float,
     duration_s: float,
     drain_s: float = 30.0,
+    headers: Mapping[str, str] | None = None,
 ) -> EndToEnd:
     target = urlsplit(api_base)
     client = _Client()
@@ -109,7 +110,7 @@ def run_open_loop(
                     target.hostname or "127.0.0.1", target.port, timeout=10
                 )
             client.connection.request(
-                "POST", "/api/orders", body, {"Content-Type": "application/json"}
+                "POST", "/api/orders", body, {"Content-Type": "application/json", **(headers or {})}
             )
             response = client.connection.getresponse()
             payload = response.read()

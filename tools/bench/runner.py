@@ -162,6 +162,8 @@ class _Run:
         self.engine: Engine = make_engine(svc.database_url)
         self.backlog_ids: list[str] = []
         self.pipeline_started = False
+        self.shop: dict[str, str] = {}
+        self.ops: dict[str, str] = {}
 
     def all(self) -> list[Figure]:
         try:
@@ -181,6 +183,10 @@ class _Run:
             self.engine.dispose()
         return self.figures
 
+    def _key(self, role: str) -> dict[str, str]:
+        output = self.processes.run("keys", "create", "--name", f"bench-{role}", "--role", role)
+        return {"Authorization": f"Bearer {output.strip().splitlines()[-1]}"}
+
     # --- phases ---------------------------------------------------------------
 
     def prepare(self) -> None:
@@ -189,6 +195,10 @@ class _Run:
         with self.engine.begin() as connection:
             connection.execute(text(BASELINE_TABLE_DDL))
         data.load_catalog(self.engine, self.scale.catalog)
+        # As services would: a shop key places the intake orders, an ops key
+        # reads the backlog (stored straight in the database, owned by no one).
+        self.shop = self._key("shop")
+        self.ops = self._key("ops")
         self.say(
             f"bench: schema and {self.scale.catalog:,} products in "
             f"{time.monotonic() - started:.1f} s"
@@ -198,7 +208,7 @@ class _Run:
         bodies = data.order_bodies(200)
         ours, base = self._compare(
             "intake",
-            requests_script("POST", [("/api/orders", body) for body in bodies]),
+            requests_script("POST", [("/api/orders", body) for body in bodies], self.shop),
             "insert_app",
             requests_script("POST", [("/orders", body) for body in bodies]),
             self.scale.connections,
@@ -239,11 +249,12 @@ class _Run:
             self.backlog_ids, min(self.scale.read_ids, len(self.backlog_ids))
         )
         for order_id in ids:  # warm: every entry is in Redis (and in any process cache)
-            with urllib.request.urlopen(f"{self.api}/api/orders/{order_id}", timeout=10) as r:
+            request = urllib.request.Request(f"{self.api}/api/orders/{order_id}", headers=self.ops)
+            with urllib.request.urlopen(request, timeout=10) as r:
                 r.read()
         ours, base = self._compare(
             "read_cached",
-            requests_script("GET", [(f"/api/orders/{i}", None) for i in ids]),
+            requests_script("GET", [(f"/api/orders/{i}", None) for i in ids], self.ops),
             "redis_app",
             requests_script("GET", [(f"/orders/{i}", None) for i in ids]),
             self.scale.connections,
@@ -283,6 +294,7 @@ class _Run:
                 events_topic=self.topics.events,
                 rate=20,
                 duration_s=2,
+                headers=self.shop,
             )
         result = run_open_loop(
             self.api,
@@ -291,6 +303,7 @@ class _Run:
             events_topic=self.topics.events,
             rate=scale.e2e_rate,
             duration_s=scale.e2e_s,
+            headers=self.shop,
         )
         if result.errors > result.offered * MAX_ERROR_SHARE:
             raise BenchError(f"end to end: {result.errors} of {result.offered} POSTs failed")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -59,6 +60,8 @@ def orderflow_env(svc: Services, **extra: str) -> dict[str, str]:
         "ORDERFLOW_CONSUMER_GROUP": f"workers-{suffix}",
         "ORDERFLOW_PARTITIONS": "6",
         "ORDERFLOW_NOTIFY_URL": "log://",
+        # Shared by every API process, as production requires.
+        "ORDERFLOW_ID_SECRET": secrets.token_hex(32),
         # The sweeper must not re-drive the backlog while the bench builds it.
         "ORDERFLOW_STUCK_AFTER_S": "86400",
         **extra,

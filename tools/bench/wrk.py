@@ -12,7 +12,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +76,19 @@ def _lua_string(text: str) -> str:
     return f"[{'=' * level}[{text}]{'=' * level}]"
 
 
-def requests_script(method: str, items: Sequence[tuple[str, str | None]]) -> str:
-    """A script cycling through `items` (path, body): each wrk thread starts
-    at a different place so that threads do not send the same request."""
+def requests_script(
+    method: str,
+    items: Sequence[tuple[str, str | None]],
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """A script cycling through `items` (path, body), each request with
+    `headers` too (an API key): each wrk thread starts at a different place
+    so that threads do not send the same request."""
+    extra = "".join(
+        # Spaces inside the brackets: `[[[` would not parse as a long string.
+        f"\n  headers[ {_lua_string(name)} ] = {_lua_string(value)}"
+        for name, value in (headers or {}).items()
+    )
     entries = ",\n".join(
         f"{{{_lua_string(path)}, {'nil' if body is None else _lua_string(body)}}}"
         for path, body in items
@@ -90,7 +100,7 @@ local items = {{
 local prepared = {{}}
 local n = 0
 init = function(args)
-  local headers = {{["Content-Type"] = "application/json"}}
+  local headers = {{["Content-Type"] = "application/json"}}{extra}
   for i, item in ipairs(items) do
     prepared[i] = wrk.format("{method}", item[1], headers, item[2])
   end

@@ -53,7 +53,7 @@ Envelope = dict[str, Any]
 Upcaster = Callable[[Envelope], Envelope]
 
 # The version this release writes.
-CURRENT = SchemaVersion(1, 1)
+CURRENT = SchemaVersion(1, 2)
 
 
 def _from_1_0(envelope: Envelope) -> Envelope:
@@ -61,9 +61,16 @@ def _from_1_0(envelope: Envelope) -> Envelope:
     return envelope
 
 
+def _from_1_1(envelope: Envelope) -> Envelope:
+    # 1.2 added the order snapshot's optional owner and access_token_digest:
+    # an order placed before identity has neither (no owner, no token).
+    return envelope
+
+
 # Each older version this release knows -> (the next version, the step).
 UPCASTERS: Mapping[SchemaVersion, tuple[SchemaVersion, Upcaster]] = {
     SchemaVersion(1, 0): (SchemaVersion(1, 1), _from_1_0),
+    SchemaVersion(1, 1): (SchemaVersion(1, 2), _from_1_1),
 }
 
 

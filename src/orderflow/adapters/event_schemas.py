@@ -89,6 +89,14 @@ class OrderSnapshot(_Schema):
     updated_at: DateTime
     version: int = Field(ge=1)
     history: list[Transition] = Field(default_factory=list)
+    owner: str | None = Field(
+        default=None,
+        description="Who placed it: `customer:<sub>` or `key:<api key id>`; null: anonymous.",
+    )
+    access_token_digest: str | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the order's access token; never the token.",
+    )
 
 
 class EventData(_Schema):

@@ -18,12 +18,14 @@ the StorageUnavailable/BrokerUnavailable (503)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from orderflow.application.identity import new_order_token
 from orderflow.application.messages import Topics, to_outbox
 from orderflow.domain.commands import LineRequest, PlaceOrder
 from orderflow.domain.errors import (
@@ -34,6 +36,7 @@ from orderflow.domain.errors import (
     StorageUnavailable,
 )
 from orderflow.domain.events import OrderPlaced
+from orderflow.domain.identity import scoped_key, token_digest
 from orderflow.domain.model import Order, OrderLine
 from orderflow.ports.clock import Clock
 from orderflow.ports.fallback_keys import FallbackKeys
@@ -46,15 +49,35 @@ from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
+ACCESS_TOKEN = "access_token"  # beside the response in an idempotency record
 
-def order_id_for(idempotency_key: str | None) -> str:
+
+def order_id_for(command: PlaceOrder, *, secret: bytes) -> str:
     """A fresh UUID4, or, for a keyed request, a UUID4-shaped id derived from
-    the key: a retry during a database outage then reuses the same id, and the
-    worker's upsert by id collapses the duplicates."""
-    if idempotency_key is None:
+    the principal's scope and the key with a server secret (HMAC-SHA256): a
+    retry during a database outage then reuses the same id, and the worker's
+    upsert by id collapses the duplicates; without the secret, no client can
+    compute an id from what it sends."""
+    key = command.idempotency_key
+    if key is None:
         return str(uuid.uuid4())
-    digest = hashlib.sha256(b"orderflow-idempotency:" + idempotency_key.encode()).digest()
+    message = f"{command.idempotency_scope}\n{key}".encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
     return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def record_key(command: PlaceOrder) -> str | None:
+    """What the command's Idempotency-Key is stored as (scoped to its principal)."""
+    key = command.idempotency_key
+    return None if key is None else scoped_key(command.idempotency_scope, key)
+
+
+def _replayed(response: dict[str, object]) -> PlacementResult:
+    body = dict(response)
+    token = body.pop(ACCESS_TOKEN, None)
+    return PlacementResult(
+        order=body, created=False, access_token=token if isinstance(token, str) else None
+    )
 
 
 def _fingerprint_of(order: Order) -> str:
@@ -96,6 +119,8 @@ class OrderPlacement(Placement):
     topics: Topics
     known_prices: KnownPrices
     fallback_keys: FallbackKeys
+    # The server secret of keyed order ids (ORDERFLOW_ID_SECRET).
+    id_secret: bytes
     fallback_publisher: MessagePublisher | None = None
 
     @property
@@ -109,7 +134,7 @@ class OrderPlacement(Placement):
         # acknowledgement was lost (StorageUnavailable after the rows landed)
         # falls back to the broker with the same orders, and the worker's
         # upsert by id keeps each one order.
-        order_ids = [order_id_for(command.idempotency_key) for command in commands]
+        order_ids = [order_id_for(command, secret=self.id_secret) for command in commands]
         try:
             try:
                 return self._in_one_transaction(commands, order_ids)
@@ -140,7 +165,7 @@ class OrderPlacement(Placement):
             keys: set[str] = set()
             fresh: list[int] = []
             for index, command in enumerate(commands):
-                key = command.idempotency_key
+                key = record_key(command)
                 if key in keys:
                     later.append(index)
                     continue
@@ -155,20 +180,26 @@ class OrderPlacement(Placement):
                 [line.product_id for i in fresh for line in commands[i].items]
             )
             self.known_prices.remember(catalog)
-            placed: list[tuple[int, Order]] = []
+            placed: list[tuple[int, Order, str]] = []
             for index in fresh:
+                token = new_order_token()
                 try:
                     order = self._new_order(
-                        commands[index], _prices_of(commands[index], catalog), order_ids[index]
+                        commands[index],
+                        _prices_of(commands[index], catalog),
+                        order_ids[index],
+                        token,
                     )
                 except DomainError as exc:  # this request's own fault, e.g. an unknown product
                     outcomes[index] = exc
                     continue
-                placed.append((index, order))
+                placed.append((index, order, token))
             if placed:
-                responses = self._stage(uow, [(commands[i], order) for i, order in placed])
-                for (index, _), response in zip(placed, responses, strict=True):
-                    outcomes[index] = PlacementResult(order=response, created=True)
+                responses = self._stage(uow, [(commands[i], o, t) for i, o, t in placed])
+                for (index, _, token), response in zip(placed, responses, strict=True):
+                    outcomes[index] = PlacementResult(
+                        order=response, created=True, access_token=token
+                    )
                 uow.commit()
         if placed:
             self.metrics.increment(ORDERS_PLACED, len(placed), path="outbox")
@@ -177,26 +208,31 @@ class OrderPlacement(Placement):
         return [outcome for outcome in outcomes if outcome is not None]
 
     def _stage(
-        self, uow: UnitOfWork, placed: Sequence[tuple[PlaceOrder, Order]]
+        self, uow: UnitOfWork, placed: Sequence[tuple[PlaceOrder, Order, str]]
     ) -> list[dict[str, object]]:
         """Stage the new orders, their OrderPlaced events and the records of
-        their Idempotency-Keys; the response body of each."""
-        uow.orders.add_many([order for _, order in placed])
+        their Idempotency-Keys; the response body of each.
+
+        A record keeps the order's access token beside the response, so a
+        replay answers exactly as the first attempt did (docs/SECURITY.md:
+        the token then lives server-side, in clear, for the key's retention)."""
+        uow.orders.add_many([order for _, order, _ in placed])
         uow.outbox.add(
-            [m for _, order in placed for m in to_outbox(order.events, topics=self.topics)]
+            [m for _, order, _ in placed for m in to_outbox(order.events, topics=self.topics)]
         )
         responses = []
-        for command, order in placed:
+        for command, order, token in placed:
             response = _as_placed(order)
             order.events.clear()
             responses.append(response)
-            if command.idempotency_key is not None:
+            key = record_key(command)
+            if key is not None:
                 uow.idempotency.add(
                     IdempotencyRecord(
-                        key=command.idempotency_key,
+                        key=key,
                         fingerprint=command.fingerprint(),
                         order_id=order.id,
-                        response=response,
+                        response={**response, ACCESS_TOKEN: token},
                         created_at=order.created_at,
                     )
                 )
@@ -212,14 +248,14 @@ class OrderPlacement(Placement):
         """The earlier answer under the command's Idempotency-Key, an
         IdempotencyConflict if that was for another body, or None: new.
         `published` is the key's record from the broker fallback, if any."""
-        key = command.idempotency_key
-        assert key is not None
+        key = record_key(command)
+        assert key is not None and command.idempotency_key is not None
         fingerprint = command.fingerprint()
         record = uow.idempotency.get(key) or published
         if record is not None:
             if record.fingerprint != fingerprint:
-                return IdempotencyConflict(key)
-            return PlacementResult(order=record.response, created=False)
+                return IdempotencyConflict(command.idempotency_key)
+            return _replayed(record.response)
         # Placed through the broker during an outage, then persisted by the
         # worker (no record), or committed by a concurrent request between
         # the two reads (its record is visible now under READ COMMITTED):
@@ -230,9 +266,10 @@ class OrderPlacement(Placement):
         record = uow.idempotency.get(key)
         stored_fingerprint = record.fingerprint if record is not None else _fingerprint_of(stored)
         if stored_fingerprint != fingerprint:
-            return IdempotencyConflict(key)
-        response = record.response if record is not None else stored.to_dict()
-        return PlacementResult(order=response, created=False)
+            return IdempotencyConflict(command.idempotency_key)
+        # Without a record (placed through the broker), the token the first
+        # answer carried is not known here: the replay has none.
+        return _replayed(record.response if record is not None else stored.to_dict())
 
     def _through_broker(
         self, command: PlaceOrder, order_id: str, outage: StorageUnavailable
@@ -243,24 +280,27 @@ class OrderPlacement(Placement):
         prices = self.known_prices.recall(product_ids)
         if len(prices) < len(product_ids):
             return StorageUnavailable("database unavailable and a price is not known")
-        order = self._new_order(command, prices, order_id)
+        token = new_order_token()
+        order = self._new_order(command, prices, order_id, token)
         response = _as_placed(order)
         claimed: IdempotencyRecord | None = None
-        if command.idempotency_key is not None:
+        key = record_key(command)
+        if key is not None and command.idempotency_key is not None:
             # Like the normal path: the first body under a key wins; the
-            # same body again gets the first answer, another body a 422.
+            # same body again gets the first answer (and its token), another
+            # body a 422.
             claimed = IdempotencyRecord(
-                key=command.idempotency_key,
+                key=key,
                 fingerprint=command.fingerprint(),
                 order_id=order.id,
-                response=response,
+                response={**response, ACCESS_TOKEN: token},
                 created_at=order.created_at,
             )
             first = self.fallback_keys.remember_first(claimed)
             if first != claimed:
                 if first.fingerprint != claimed.fingerprint:
                     return IdempotencyConflict(command.idempotency_key)
-                return PlacementResult(order=first.response, created=False)
+                return _replayed(first.response)
         try:
             self.fallback_publisher.publish(to_outbox(order.events, topics=self.topics))
         except Exception as exc:
@@ -268,9 +308,11 @@ class OrderPlacement(Placement):
                 self.fallback_keys.forget(claimed)
             return exc
         self.metrics.increment(ORDERS_PLACED, path="broker_fallback")
-        return PlacementResult(order=response, created=True)
+        return PlacementResult(order=response, created=True, access_token=token)
 
-    def _new_order(self, command: PlaceOrder, prices: dict[str, Decimal], order_id: str) -> Order:
+    def _new_order(
+        self, command: PlaceOrder, prices: dict[str, Decimal], order_id: str, token: str
+    ) -> Order:
         return Order.place(
             order_id=order_id,
             customer=command.customer,
@@ -280,4 +322,6 @@ class OrderPlacement(Placement):
             ),
             payment_method=command.payment_method,
             now=self.clock.now(),
+            owner=command.owner,
+            access_token_digest=token_digest(token),
         )

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from orderflow.domain.identity import ANONYMOUS_SCOPE, Principal
 from orderflow.domain.model import Customer, PaymentMethod
 
 
@@ -28,6 +29,17 @@ class PlaceOrder(Command):
     items: tuple[LineRequest, ...]
     payment_method: PaymentMethod
     idempotency_key: str | None = None
+    # Who places it (None: anonymous): the order's owner, and the scope of
+    # its Idempotency-Key.
+    principal: Principal | None = None
+
+    @property
+    def owner(self) -> str | None:
+        return self.principal.owner if self.principal is not None else None
+
+    @property
+    def idempotency_scope(self) -> str:
+        return self.principal.idempotency_scope if self.principal else ANONYMOUS_SCOPE
 
     def fingerprint(self) -> str:
         """A stable digest of the request, to tell a retry from a different request."""

@@ -64,6 +64,21 @@ class IdempotencyConflict(DomainError):
         self.key = key
 
 
+class Unauthenticated(DomainError):
+    """No credentials where some are needed, or credentials that do not
+    verify (unknown, revoked, expired, badly signed). The reason is for the
+    log; the client is told only that it must authenticate."""
+
+    def __init__(self, reason: str = "credentials required") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotPermitted(DomainError):
+    """A known principal asked for something its kind or role may not do
+    (an ops key cancelling, an order token listing orders)."""
+
+
 # --- infrastructure ------------------------------------------------------
 
 

@@ -128,6 +128,11 @@ class Order:
     failure_reason: str | None = None
     version: int = 1
     history: list[Transition] = field(default_factory=list)
+    # Who placed it (domain/identity.py: `customer:<sub>`, `key:<id>`; None
+    # for an anonymous order) and the SHA-256 of its access token (None for
+    # orders placed before tokens existed): what ownership is checked against.
+    owner: str | None = None
+    access_token_digest: str | None = field(default=None, repr=False)
     events: list[events.Event] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +157,8 @@ class Order:
         items: tuple[OrderLine, ...],
         payment_method: PaymentMethod,
         now: datetime,
+        owner: str | None = None,
+        access_token_digest: str | None = None,
     ) -> Order:
         if not items:
             raise InvalidInput("items", "an order needs at least one item")
@@ -163,6 +170,8 @@ class Order:
             status=OrderStatus.PENDING,
             created_at=now,
             updated_at=now,
+            owner=owner,
+            access_token_digest=access_token_digest,
         )
         order.events.append(events.OrderPlaced.of(order))
         return order
@@ -222,6 +231,9 @@ class Order:
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
             "history": [transition.to_dict() for transition in self.history],
+            # Internal: the HTTP views leave these two out.
+            "owner": self.owner,
+            "access_token_digest": self.access_token_digest,
         }
 
     @classmethod
@@ -249,6 +261,9 @@ class Order:
             version=int(data["version"]),
             # Snapshots written before histories were kept have none: derived.
             history=[Transition.from_dict(item) for item in data.get("history") or ()],
+            # Snapshots written before identity existed have neither.
+            owner=data.get("owner"),
+            access_token_digest=data.get("access_token_digest"),
         )
 
     def _move_to(self, target: OrderStatus, now: datetime, reason: str | None = None) -> None:

@@ -18,7 +18,8 @@ import click
 
 from orderflow.bootstrap import Orderflow, bootstrap
 from orderflow.config import Settings
-from orderflow.domain.errors import InfrastructureError
+from orderflow.domain.errors import InfrastructureError, InvalidInput
+from orderflow.domain.identity import Role
 from orderflow.entrypoints.catalog_files import CatalogFileError, demo_catalog, read_catalog
 from orderflow.entrypoints.cli_help import command_epilog, main_epilog
 from orderflow.entrypoints.dlq import DeadLetterQueue, dlq_group, position, table
@@ -157,6 +158,12 @@ def api(host: str, port: int, workers: int) -> None:
         raise click.UsageError(
             "`orderflow api` runs without workers: set ORDERFLOW_BROKER_URL to kafka://... "
             "or use `orderflow serve` for the embedded mode"
+        )
+    if app.settings.id_secret is None and not app.settings.database_url.startswith("sqlite"):
+        # Every API process derives keyed order ids with it: they must share one.
+        raise click.UsageError(
+            "set ORDERFLOW_ID_SECRET (at least 32 bytes, e.g. `openssl rand -hex 32`), "
+            "the same on every API process (docs/SECURITY.md)"
         )
     _require_current_schema(app)
     app.ensure_topics()
@@ -339,6 +346,79 @@ def seed(file: Path) -> None:
     finally:
         app.close()
     click.echo(f"seeded {len(products)} products")
+
+
+@main.group(epilog=command_epilog("keys"))
+def keys() -> None:
+    """Create, list and revoke API keys (docs/SECURITY.md)."""
+
+
+def _key_admin() -> Orderflow:
+    app = bootstrap()
+    if app.settings.database_kind == "memory":
+        app.close()
+        raise click.UsageError(
+            "the memory database lives inside one process: "
+            "set ORDERFLOW_DATABASE_URL to the database the API uses"
+        )
+    _ensure_sqlite_dir(app.settings)
+    return app
+
+
+@keys.command(name="create", epilog=command_epilog("keys"))
+@click.option("--name", required=True, help="A unique name, e.g. the service that uses it.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice([role.value for role in Role]),
+    help="shop: places orders and reads those it placed; ops: reads every order.",
+)
+def keys_create(name: str, role: str) -> None:
+    """Create an API key; its secret is printed once, alone on the last line."""
+    app = _key_admin()
+    try:
+        issued = app.api_keys.create(name=name, role=Role(role))
+    except InvalidInput as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        app.close()
+    key = issued.key
+    click.echo(f"created API key {key.name!r} (id {key.id}, role {key.role.value})")
+    click.echo("the secret is shown only now; send it as Authorization: Bearer <secret>")
+    click.echo(issued.secret)
+
+
+@keys.command(name="list", epilog=command_epilog("keys"))
+def keys_list() -> None:
+    """Every API key: id, name, role, created, revoked (never a secret)."""
+    app = _key_admin()
+    try:
+        listed = app.api_keys.list_keys()
+    finally:
+        app.close()
+    if not listed:
+        click.echo("no API keys")
+        return
+    for key in listed:
+        revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+        click.echo(
+            f"{key.id}  {key.name}  {key.role.value}  "
+            f"created {key.created_at.isoformat()}  revoked {revoked}"
+        )
+
+
+@keys.command(name="revoke", epilog=command_epilog("keys"))
+@click.argument("name_or_id")
+def keys_revoke(name_or_id: str) -> None:
+    """Revoke the key with this name or id: it is refused (401) from then on."""
+    app = _key_admin()
+    try:
+        key = app.api_keys.revoke(name_or_id)
+    finally:
+        app.close()
+    if key is None:
+        raise click.ClickException(f"no API key has the name or id {name_or_id!r}")
+    click.echo(f"revoked API key {key.name!r} (id {key.id})")
 
 
 @main.group(epilog=command_epilog("dlq"))

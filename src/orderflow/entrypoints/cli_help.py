@@ -39,7 +39,17 @@ RELAYING = (
     "notify_max_attempts",
     "notify_backoff_s",
 )
+IDENTITY = (
+    "id_secret",
+    "auth_jwt_key",
+    "auth_jwks_url",
+    "auth_issuer",
+    "auth_audience",
+    "auth_key_fresh_s",
+    "auth_key_outage_s",
+)
 INTAKE = (
+    *IDENTITY,
     "cache_url",
     "cache_ttl",
     "consumer_group",
@@ -57,6 +67,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "relay": STORES + BROKER + RELAYING,
     "migrate": STORES,
     "seed": STORES,
+    "keys": STORES,
     "dlq": ("broker_url", "orders_topic", "dlq_topic", "consumer_group"),
 }
 

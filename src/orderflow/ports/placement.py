@@ -16,6 +16,9 @@ from orderflow.domain.commands import PlaceOrder
 class PlacementResult:
     order: dict[str, object]  # the response body: the order as first stored
     created: bool  # False when an Idempotency-Key replayed an earlier response
+    # The order's access token (shown to the placer only: in the 201 and in
+    # replays of it); None on a replay of an order placed through the broker.
+    access_token: str | None = None
 
 
 #: What placing one command came to: its result, or the error that is its

@@ -51,6 +51,11 @@ class OrderRepository(ABC):
             self.save(order)
 
     @abstractmethod
+    def list_owned(self, *, owner: str, limit: int, offset: int) -> list[Order]:
+        """The orders of `owner` (domain/identity.py), newest first (created_at,
+        then id, both descending), skipping `offset` and at most `limit`."""
+
+    @abstractmethod
     def list_stuck(
         self, *, statuses: Sequence[OrderStatus], older_than: datetime, limit: int
     ) -> list[Order]:

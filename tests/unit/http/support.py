@@ -3,6 +3,8 @@ snapshot of everything stored, and an assertion on problem responses."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,7 @@ from werkzeug.test import TestResponse
 import orderflow
 from orderflow import Orderflow
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from orderflow.domain.identity import Role
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.schemas import ProblemOut
 
@@ -74,3 +77,23 @@ def assert_problem(response: TestResponse, status: int, field: str | None = None
         named = [error.field for error in problem.errors]
         assert field in named, named
     return problem
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def owner_of(placed: Mapping[str, Any]) -> dict[str, str]:
+    """The headers that read `placed` (a 201 body) with its access token."""
+    return bearer(str(placed["access_token"]))
+
+
+def api_key(flow: Orderflow, role: Role = Role.OPS) -> dict[str, str]:
+    """The headers of a fresh API key with `role`."""
+    issued = flow.api_keys.create(name=f"{role.value}-{uuid.uuid4().hex[:8]}", role=role)
+    return bearer(issued.secret)
+
+
+def without_token(placed: Mapping[str, Any]) -> dict[str, Any]:
+    """A 201 body as GET shows the same order: without its access token."""
+    return {name: value for name, value in placed.items() if name != "access_token"}

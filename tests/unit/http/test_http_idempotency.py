@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.unit.http.support import Stored, assert_problem, valid_order
+from tests.unit.http.support import Stored, assert_problem, owner_of, valid_order
 
 
 def post(client: FlaskClient, key: str, body: object, path: str = "/api/orders") -> TestResponse:
@@ -37,7 +37,9 @@ def test_the_replay_is_the_first_response_even_after_the_order_changed(
     client: FlaskClient,
 ) -> None:
     first = post(client, "k", valid_order())
-    client.post(f"/api/orders/{first.get_json()['id']}/cancel")
+    placed = first.get_json()
+    cancelled = client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
+    assert cancelled.status_code == 200
 
     second = post(client, "k", valid_order())
 

@@ -25,7 +25,14 @@ from orderflow.entrypoints.http.app import create_app
 from orderflow.entrypoints.http.schemas import HealthOut, ReadinessOut
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.support.metrics import parse, value
-from tests.unit.http.support import Stored, assert_problem, make_flow, valid_order
+from tests.unit.http.support import (
+    Stored,
+    assert_problem,
+    bearer,
+    make_flow,
+    owner_of,
+    valid_order,
+)
 
 
 def test_health_answers_ok(client: FlaskClient) -> None:
@@ -125,8 +132,8 @@ def test_readiness_survives_checks_that_cannot_even_be_listed(
 
 def test_metrics_expose_request_latency_by_route_template(client: FlaskClient) -> None:
     placed = client.post("/api/orders", json=valid_order()).get_json()
-    client.get(f"/api/orders/{placed['id']}")
-    client.get(f"/api/orders/{uuid.uuid4()}")
+    client.get(f"/api/orders/{placed['id']}", headers=owner_of(placed))
+    client.get(f"/api/orders/{uuid.uuid4()}", headers=owner_of(placed))
     client.get("/no/such/route")
 
     response = client.get("/metrics")
@@ -221,7 +228,8 @@ def test_database_down_is_503_with_retry_after() -> None:
         client.post("/api/orders", json=valid_order()),
         client.post("/order", json={"product": "Laptop", "quantity": 1}),
         client.get("/api/products"),
-        client.get(f"/api/orders/{uuid.uuid4()}"),
+        # An order token needs no lookup to be resolved: the read itself fails.
+        client.get(f"/api/orders/{uuid.uuid4()}", headers=bearer("oft_" + "x" * 43)),
     ):
         assert_problem(response, 503)
         assert response.headers["Retry-After"] == "5"

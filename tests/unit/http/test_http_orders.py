@@ -12,8 +12,15 @@ from flask.testing import FlaskClient
 from orderflow import Orderflow
 from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import OrderStatus
-from orderflow.entrypoints.http.schemas import OrderEventsOut, OrderOut
-from tests.unit.http.support import Stored, assert_problem, valid_order
+from orderflow.entrypoints.http.schemas import OrderEventsOut, OrderOut, PlacedOrderOut
+from tests.unit.http.support import (
+    Stored,
+    api_key,
+    assert_problem,
+    owner_of,
+    valid_order,
+    without_token,
+)
 from tests.unit.journey import process
 
 
@@ -30,9 +37,11 @@ def test_placing_an_order_answers_201_with_the_order_and_its_location(
     response = client.post("/api/orders", json=valid_order())
 
     assert response.status_code == 201
-    order = OrderOut.model_validate(response.get_json())
+    order = PlacedOrderOut.model_validate(response.get_json())
     assert response.headers["Location"] == f"/api/orders/{order.id}"
+    assert response.headers["Cache-Control"] == "no-store"
     assert "Idempotent-Replayed" not in response.headers
+    assert order.access_token is not None and order.access_token.startswith("oft_")
     assert str(uuid.UUID(order.id, version=4)) == order.id
     assert order.status == "pending"
     assert order.total == "1038.80"  # 999.00 + 2 x 19.90, prices from the catalog
@@ -45,7 +54,7 @@ def test_the_location_of_a_new_order_reads_it_back(client: FlaskClient) -> None:
     response = client.post("/api/orders", json=valid_order())
 
     assert response.get_data().endswith(b"}\n")  # one JSON document and a newline
-    again = client.get(response.headers["Location"])
+    again = client.get(response.headers["Location"], headers=owner_of(response.get_json()))
     assert again.status_code == 200
     assert again.get_json()["id"] == response.get_json()["id"]
 
@@ -90,7 +99,7 @@ def test_a_failing_placement_is_a_problem_and_stores_nothing(
 def test_response_keeps_the_documented_field_order(client: FlaskClient) -> None:
     response = client.post("/api/orders", json=valid_order())
 
-    assert list(response.get_json()) == list(OrderOut.model_fields)
+    assert list(response.get_json()) == list(PlacedOrderOut.model_fields)
 
 
 def test_strings_are_trimmed_and_unicode_is_kept(client: FlaskClient) -> None:
@@ -123,23 +132,23 @@ def test_json_with_a_utf8_charset_is_accepted(client: FlaskClient) -> None:
 def test_an_order_can_be_read_back(client: FlaskClient) -> None:
     placed = place(client)
 
-    response = client.get(f"/api/orders/{placed['id']}")
+    response = client.get(f"/api/orders/{placed['id']}", headers=owner_of(placed))
 
     assert response.status_code == 200
-    assert response.get_json() == placed
+    assert response.get_json() == without_token(placed)
 
 
 def test_an_upper_case_id_finds_the_same_order(client: FlaskClient) -> None:
     placed = place(client)
 
-    response = client.get(f"/api/orders/{str(placed['id']).upper()}")
+    response = client.get(f"/api/orders/{str(placed['id']).upper()}", headers=owner_of(placed))
 
     assert response.status_code == 200
     assert response.get_json()["id"] == placed["id"]
 
 
-def test_an_unknown_order_is_404(client: FlaskClient) -> None:
-    response = client.get(f"/api/orders/{uuid.uuid4()}")
+def test_an_unknown_order_is_404(client: FlaskClient, flow: Orderflow) -> None:
+    response = client.get(f"/api/orders/{uuid.uuid4()}", headers=api_key(flow))
 
     assert_problem(response, 404, "id")
 
@@ -163,13 +172,14 @@ def test_an_unknown_order_is_404(client: FlaskClient) -> None:
     "path", ["/api/orders/{}", "/api/orders/{}/cancel", "/api/orders/{}/events", "/order/{}"]
 )
 def test_a_malformed_order_id_is_400(
-    client: FlaskClient, stored: Callable[[], Stored], bad_id: str, path: str
+    client: FlaskClient, flow: Orderflow, stored: Callable[[], Stored], bad_id: str, path: str
 ) -> None:
     place(client)
+    headers = api_key(flow)
     before = stored()
     method = client.post if path.endswith("cancel") else client.get
 
-    response = method(path.format(bad_id))
+    response = method(path.format(bad_id), headers=headers, json={})
 
     assert_problem(response, 400, "id")
     assert stored() == before
@@ -178,7 +188,7 @@ def test_a_malformed_order_id_is_400(
 def test_a_pending_order_can_be_cancelled(client: FlaskClient, flow: Orderflow) -> None:
     placed = place(client)
 
-    response = client.post(f"/api/orders/{placed['id']}/cancel")
+    response = client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
 
     assert response.status_code == 200
     order = OrderOut.model_validate(response.get_json())
@@ -187,24 +197,57 @@ def test_a_pending_order_can_be_cancelled(client: FlaskClient, flow: Orderflow) 
     assert flow.queries.get(str(placed["id"])).status == "cancelled"
 
 
-def test_cancel_needs_no_body_and_ignores_one(client: FlaskClient) -> None:
+def test_cancel_takes_an_empty_json_body(client: FlaskClient) -> None:
     placed = place(client)
 
     response = client.post(
-        f"/api/orders/{placed['id']}/cancel", data="not json", content_type="text/plain"
+        f"/api/orders/{placed['id']}/cancel",
+        headers=owner_of(placed),
+        content_type="application/json",
     )
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [("text/plain", "{}"), ("application/x-www-form-urlencoded", "a=1"), (None, "")],
+)
+def test_a_cancel_that_is_not_json_is_415_and_changes_nothing(
+    client: FlaskClient, stored: Callable[[], Stored], content_type: str | None, data: str
+) -> None:
+    placed = place(client)
+    before = stored()
+
+    response = client.post(
+        f"/api/orders/{placed['id']}/cancel",
+        headers=owner_of(placed),
+        data=data,
+        content_type=content_type,
+    )
+
+    assert_problem(response, 415, "Content-Type")
+    assert stored() == before
+
+
+def test_a_cancel_with_fields_is_422(client: FlaskClient) -> None:
+    placed = place(client)
+
+    response = client.post(
+        f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={"reason": "x"}
+    )
+
+    assert_problem(response, 422, "body")
 
 
 def test_cancelling_twice_is_409_and_changes_nothing(
     client: FlaskClient, stored: Callable[[], Stored]
 ) -> None:
     placed = place(client)
-    client.post(f"/api/orders/{placed['id']}/cancel")
+    client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
     before = stored()
 
-    response = client.post(f"/api/orders/{placed['id']}/cancel")
+    response = client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
 
     problem = assert_problem(response, 409, "status")
     assert "cancelled" in problem.errors[0].message
@@ -220,13 +263,15 @@ def test_cancelling_an_order_being_processed_is_409(client: FlaskClient, flow: O
         uow.orders.save(order)
         uow.commit()
 
-    response = client.post(f"/api/orders/{placed['id']}/cancel")
+    response = client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
 
     assert_problem(response, 409, "status")
 
 
 def test_cancelling_an_unknown_order_is_404(client: FlaskClient) -> None:
-    response = client.post(f"/api/orders/{uuid.uuid4()}/cancel")
+    someone = owner_of(place(client))
+
+    response = client.post(f"/api/orders/{uuid.uuid4()}/cancel", headers=someone, json={})
 
     assert_problem(response, 404, "id")
 
@@ -250,8 +295,8 @@ def test_the_timeline_lists_every_transition_oldest_first(
     process(flow.processor, completed)
     process(flow.processor, failed)
 
-    ok = client.get(f"/api/orders/{completed['id']}/events")
-    bad = client.get(f"/api/orders/{failed['id']}/events")
+    ok = client.get(f"/api/orders/{completed['id']}/events", headers=owner_of(completed))
+    bad = client.get(f"/api/orders/{failed['id']}/events", headers=owner_of(failed))
 
     assert ok.status_code == bad.status_code == 200
     body = ok.get_json()
@@ -267,21 +312,24 @@ def test_the_timeline_lists_every_transition_oldest_first(
     assert [e.status for e in timeline.events] == ["pending", "processing", "failed"]
     assert timeline.events[-1].reason is not None
     assert "insufficient stock" in timeline.events[-1].reason
-    order = client.get(f"/api/orders/{failed['id']}").get_json()
+    order = client.get(f"/api/orders/{failed['id']}", headers=owner_of(failed)).get_json()
     assert order["history"] == bad.get_json()["events"]
 
 
 def test_a_cancelled_order_has_a_two_step_timeline(client: FlaskClient) -> None:
     placed = place(client)
-    client.post(f"/api/orders/{placed['id']}/cancel")
+    client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
 
-    events = client.get(f"/api/orders/{placed['id']}/events").get_json()["events"]
+    response = client.get(f"/api/orders/{placed['id']}/events", headers=owner_of(placed))
 
+    events = response.get_json()["events"]
     assert [(e["status"], e["reason"]) for e in events] == [
         (OrderStatus.PENDING.value, None),
         (OrderStatus.CANCELLED.value, None),
     ]
 
 
-def test_the_timeline_of_an_unknown_order_is_404(client: FlaskClient) -> None:
-    assert_problem(client.get(f"/api/orders/{uuid.uuid4()}/events"), 404, "id")
+def test_the_timeline_of_an_unknown_order_is_404(client: FlaskClient, flow: Orderflow) -> None:
+    response = client.get(f"/api/orders/{uuid.uuid4()}/events", headers=api_key(flow))
+
+    assert_problem(response, 404, "id")

@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from orderflow import Orderflow
-from orderflow.entrypoints.http.schemas import OrderOut, ShortOrderOut
-from tests.unit.http.support import Stored, assert_problem, valid_order
+from orderflow.entrypoints.http.schemas import OrderOut, ShortOrderOut, ShortOrderStatusOut
+from tests.unit.http.support import Stored, assert_problem, owner_of, valid_order
 
 
 def test_the_seed_request_places_an_order(
@@ -29,24 +29,32 @@ def test_the_seed_request_places_an_order(
         "pending",
     )
     assert body.total == "999.00"
+    assert body.access_token is not None and body.access_token.startswith("oft_")
     assert response.headers["Location"] == f"/order/{body.id}"
     assert stored() == Stored(orders=1, outbox=1, idempotency_keys=0)
 
 
-def test_the_seed_status_read_shows_id_product_quantity_and_status(client: FlaskClient) -> None:
+def test_the_seed_status_read_shows_only_id_product_quantity_and_status(
+    client: FlaskClient,
+) -> None:
     placed = client.post("/order", json={"product": "Laptop", "quantity": 3}).get_json()
 
-    response = client.get(f"/order/{placed['id']}")
+    response = client.get(f"/order/{placed['id']}")  # no credentials: the seed's read is open
 
     assert response.status_code == 200
     body = response.get_json()
-    assert {k: body[k] for k in ("id", "product", "quantity", "status")} == {
-        "id": placed["id"],
-        "product": "Laptop",
-        "quantity": 3,
-        "status": "pending",
-    }
-    assert body == placed
+    assert body == {"id": placed["id"], "product": "Laptop", "quantity": 3, "status": "pending"}
+    ShortOrderStatusOut.model_validate(body)
+
+
+def test_the_open_status_read_never_shows_customer_data(client: FlaskClient) -> None:
+    placed = client.post("/api/orders", json=valid_order()).get_json()
+
+    text = client.get(f"/order/{placed['id']}").get_data(as_text=True)
+
+    customer = valid_order()["customer"]
+    assert all(customer[field] not in text for field in ("name", "email", "address"))
+    assert "access_token" not in text and "owner" not in text
 
 
 @pytest.mark.parametrize("reference", ["laptop-14", "laptop", "LAPTOP", "  Laptop  "])
@@ -64,7 +72,8 @@ def test_short_form_defaults_are_an_anonymous_customer_paying_on_delivery(
 ) -> None:
     placed = client.post("/order", json={"product": "Mouse", "quantity": 2}).get_json()
 
-    order = OrderOut.model_validate(client.get(f"/api/orders/{placed['id']}").get_json())
+    response = client.get(f"/api/orders/{placed['id']}", headers=owner_of(placed))
+    order = OrderOut.model_validate(response.get_json())
 
     assert order.customer.name == "Anonymous customer"
     assert order.customer.email == "anonymous@orderflow.invalid"
@@ -81,7 +90,7 @@ def test_customer_and_payment_method_may_be_given(client: FlaskClient) -> None:
     }
     placed = client.post("/order", json=body).get_json()
 
-    order = client.get(f"/api/orders/{placed['id']}").get_json()
+    order = client.get(f"/api/orders/{placed['id']}", headers=owner_of(placed)).get_json()
 
     assert order["customer"] == body["customer"]
     assert order["payment_method"] == "paypal"
@@ -94,7 +103,7 @@ def test_an_order_placed_in_full_reads_in_short_form_by_its_first_line(
 
     body = client.get(f"/order/{placed['id']}").get_json()
 
-    assert (body["product"], body["quantity"], body["total"]) == ("Laptop", 1, "1038.80")
+    assert (body["product"], body["quantity"], body["status"]) == ("Laptop", 1, "pending")
 
 
 def test_a_product_that_left_the_catalog_reads_by_its_id(

@@ -81,6 +81,13 @@ class _Orders(OrderRepository):
             raise OrderNotFound(order.id)
         self._t.orders[order.id] = order.to_dict()
 
+    def list_owned(self, *, owner: str, limit: int, offset: int) -> list[Order]:
+        rows = [row for row in self._t.orders.values() if row.get("owner") == owner]
+        rows.sort(key=lambda row: (datetime.fromisoformat(row["created_at"]), row["id"]))
+        rows.reverse()
+        start = max(offset, 0)
+        return [Order.from_dict(row) for row in rows[start : start + max(limit, 0)]]
+
     def list_stuck(
         self, *, statuses: Sequence[OrderStatus], older_than: datetime, limit: int
     ) -> list[Order]:

@@ -39,6 +39,7 @@ ORDERS = "orders"
 PRODUCTS = "products"
 OUTBOX = "outbox"
 IDEMPOTENCY = "idempotency_keys"
+API_KEYS = "api_keys"
 COUNTERS = "counters"
 SCHEMA = "schema"  # one document, {_id: "orderflow", version: n}, written by migrate
 OUTBOX_SEQ_COUNTER = "outbox_seq"
@@ -142,6 +143,10 @@ def order_fields(order: Order) -> Document:
         "version": order.version,
         # ISO strings keep every microsecond; the timeline is read, never queried.
         "history": [transition.to_dict() for transition in order.history],
+        # Who placed it and its access token's SHA-256 (None: anonymous /
+        # placed before identity); GET /api/orders queries `owner`.
+        "owner": order.owner,
+        "access_token_digest": order.access_token_digest,
     }
     put_time(doc, "created_at", order.created_at)
     put_time(doc, "updated_at", order.updated_at)
@@ -175,6 +180,8 @@ def order_from(doc: Mapping[str, Any]) -> Order:
         version=int(doc["version"]),
         # Absent on documents written before timelines were kept: derived.
         history=[Transition.from_dict(item) for item in doc.get("history") or ()],
+        owner=doc.get("owner"),
+        access_token_digest=doc.get("access_token_digest"),
     )
 
 

@@ -12,10 +12,11 @@ with any change here that processes of this release depend on."""
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from orderflow.adapters.mongo.client import database_name, make_client
 from orderflow.adapters.mongo.documents import (
+    API_KEYS,
     EMBEDDED_OUTBOX,
     IDEMPOTENCY,
     ORDERS,
@@ -26,7 +27,7 @@ from orderflow.adapters.mongo.documents import (
 from orderflow.adapters.mongo.errors import translate_errors
 from orderflow.ports.schema import SchemaState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: API keys (unique name and secret), orders by owner
 _SCHEMA_ID = "orderflow"
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -38,6 +39,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # The relay finds orders whose outbox messages have not moved yet.
         IndexModel([(f"{EMBEDDED_OUTBOX}._id", ASCENDING)], name="embedded_outbox", sparse=True),
+        # GET /api/orders: owner = ?, newest first.
+        IndexModel(
+            [("owner", ASCENDING), ("created_at", DESCENDING), ("created_at_us", DESCENDING)],
+            name="owner_created_at",
+        ),
     ],
     PRODUCTS: [
         IndexModel([("name_key", ASCENDING), ("_id", ASCENDING)], name="name_key"),
@@ -48,6 +54,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         # claim_batch: unpublished (published_at null) in seq (_id) order;
         # purge_published: published_at < cutoff.
         IndexModel([("published_at", ASCENDING), ("_id", ASCENDING)], name="published_at_seq"),
+    ],
+    API_KEYS: [
+        # `_id` is the key's id; names and secrets are unique too.
+        IndexModel([("name", ASCENDING)], name="name", unique=True),
+        IndexModel([("secret_digest", ASCENDING)], name="secret_digest", unique=True),
     ],
     IDEMPOTENCY: [
         # `_id` is the key (unique); this serves purge(older_than).

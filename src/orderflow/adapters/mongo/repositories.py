@@ -87,6 +87,18 @@ class MongoOrderRepository(OrderRepository):
             self._s.saved_orders[order.id] = order_fields(order)
 
     @translated
+    def list_owned(self, *, owner: str, limit: int, offset: int) -> list[Order]:
+        if limit <= 0 or not isinstance(owner, str):
+            return []
+        cursor = (
+            self._store.orders.find({"owner": owner}, ORDER_PROJECTION)
+            .sort([("created_at", -1), ("created_at_us", -1), ("_id", -1)])
+            .skip(max(offset, 0))
+            .limit(limit)
+        )
+        return [order_from(doc) for doc in cursor]
+
+    @translated
     def list_stuck(
         self, *, statuses: Sequence[OrderStatus], older_than: datetime, limit: int
     ) -> list[Order]:

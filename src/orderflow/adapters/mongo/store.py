@@ -13,6 +13,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from orderflow.adapters.mongo.documents import (
+    API_KEYS,
     COUNTERS,
     IDEMPOTENCY,
     ORDERS,
@@ -69,6 +70,10 @@ class MongoStore:
     @property
     def idempotency(self) -> Collection[Document]:
         return self.db[IDEMPOTENCY]
+
+    @property
+    def api_keys(self) -> Collection[Document]:
+        return self.db[API_KEYS]
 
     @property
     def counters(self) -> Collection[Document]:

@@ -96,6 +96,8 @@ def _order_row(order: Order) -> dict[str, Any]:
         "updated_at": order.updated_at,
         "version": order.version,
         "history": _history_json(order),
+        "owner": order.owner,
+        "access_token_digest": order.access_token_digest,
     }
 
 
@@ -153,6 +155,8 @@ def _order_from(row: RowMapping) -> Order:
         updated_at=row["updated_at"],
         version=row["version"],
         history=[Transition.from_dict(item) for item in row["history"] or ()],
+        owner=row["owner"],
+        access_token_digest=row["access_token_digest"],
     )
 
 
@@ -218,6 +222,19 @@ class SqlOrderRepository(OrderRepository):
     def _existing(self, order_ids: list[str]) -> set[str]:
         rows = self._connection.execute(select(orders.c.id).where(orders.c.id.in_(order_ids)))
         return {row[0] for row in rows}
+
+    @translated
+    def list_owned(self, *, owner: str, limit: int, offset: int) -> list[Order]:
+        if limit <= 0:
+            return []
+        rows = self._connection.execute(
+            select(orders)
+            .where(orders.c.owner == owner)
+            .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+            .limit(limit)
+            .offset(max(offset, 0))
+        ).mappings()
+        return [_order_from(row) for row in rows]
 
     @translated
     def list_stuck(

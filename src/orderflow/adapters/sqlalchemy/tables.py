@@ -134,8 +134,14 @@ orders = Table(
     # The status timeline, [{status, at, reason}]; NULL for rows written
     # before revision 0002, whose timeline is derived on read.
     Column("history", JSON, nullable=True),
+    # Who placed it (`customer:<sub>`, `key:<id>`; NULL: anonymous) and the
+    # SHA-256 of its access token; NULL for rows written before revision 0006.
+    Column("owner", String(255), nullable=True),
+    Column("access_token_digest", String(64), nullable=True),
     # The stuck-order sweeper: WHERE status IN (...) AND updated_at < ? ORDER BY updated_at.
     Index(None, "status", "updated_at"),
+    # GET /api/orders: WHERE owner = ? ORDER BY created_at DESC, id DESC.
+    Index(None, "owner", "created_at", "id"),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -166,6 +172,21 @@ idempotency_keys = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index(None, "created_at"),  # the purge of expired keys
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# Services' credentials (ports/api_keys.py): the secret's SHA-256, never the secret.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("secret_digest", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    UniqueConstraint("name"),
+    UniqueConstraint("secret_digest"),
     **MYSQL_TABLE_OPTIONS,
 )
 

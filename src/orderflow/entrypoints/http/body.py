@@ -153,6 +153,12 @@ def json_body() -> Any:
     return parse_body(_read_body())
 
 
+def check_json_content_type() -> None:
+    """415 unless the request says its body is UTF-8 application/json."""
+    if request.content_type != JSON_MIMETYPE:
+        _check_content_type()
+
+
 def _check_content_type() -> None:
     if request.mimetype != JSON_MIMETYPE:
         raise ApiProblem(

@@ -14,9 +14,12 @@ from orderflow.entrypoints.http import schemas as s
 from orderflow.entrypoints.http.params import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY
 from orderflow.entrypoints.http.problems import PROBLEM_JSON
 
-_REQUESTS: tuple[type[BaseModel], ...] = (s.OrderRequest, s.ShortOrderRequest)
+_REQUESTS: tuple[type[BaseModel], ...] = (s.OrderRequest, s.ShortOrderRequest, s.CancelRequest)
 _RESPONSES: tuple[type[BaseModel], ...] = (
     s.OrderOut,
+    s.PlacedOrderOut,
+    s.OrderPageOut,
+    s.ShortOrderStatusOut,
     s.OrderEventsOut,
     s.ProductOut,
     s.ProductPageOut,
@@ -28,7 +31,12 @@ _RESPONSES: tuple[type[BaseModel], ...] = (
 
 _PROBLEMS = {
     "BadRequest": "Malformed id, query parameter, header or JSON.",
-    "NotFound": "No such resource, or no such route.",
+    "Unauthorized": (
+        "No credentials, or credentials that do not verify (unknown, revoked or "
+        "expired): send `Authorization: Bearer <token>`."
+    ),
+    "Forbidden": "Known credentials that may not do this (an ops key cancelling).",
+    "NotFound": "No such resource or route, or an order these credentials may not see.",
     "Conflict": "The order's status does not allow this.",
     "PayloadTooLarge": "The body exceeds the size limit.",
     "UnsupportedMediaType": "The body is not application/json (UTF-8).",
@@ -41,6 +49,8 @@ _PROBLEMS = {
 }
 _STATUS = {
     "BadRequest": "400",
+    "Unauthorized": "401",
+    "Forbidden": "403",
     "NotFound": "404",
     "Conflict": "409",
     "PayloadTooLarge": "413",
@@ -78,12 +88,16 @@ def _operation(
     tag: str,
     parameters: list[dict[str, Any]] | None = None,
     body: str | None = None,
+    body_required: bool = True,
+    security: list[dict[str, list[str]]] | None = None,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if security is not None:
+        operation["security"] = security
     if parameters:
         operation["parameters"] = parameters
     if body:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
+        operation["requestBody"] = {"required": body_required, "content": _json(body)}
     operation["responses"] = responses
     return operation
 
@@ -94,6 +108,26 @@ _CREATED_HEADERS = {
         "description": "`true` when an Idempotency-Key replayed the first response.",
         "schema": {"type": "string", "enum": ["true"]},
     },
+}
+
+
+# Every credential is a bearer token; which kinds a route takes is in its
+# description. `{}` in a list: anonymous callers are welcome too.
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+_BEARER_OR_NONE: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+_OPEN: list[dict[str, list[str]]] = []
+
+_SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": (
+            "One of: the order's access token (`oft_...`, from the 201 that placed it:"
+            " that order only); a customer JWT (its `sub` owns the orders placed with"
+            " it); an API key (`ofk_...`, from `orderflow keys create`; role `shop`"
+            " owns what it places, role `ops` reads every order)."
+        ),
+    }
 }
 
 
@@ -165,6 +199,7 @@ def _components() -> dict[str, Any]:
         "schemas": definitions["$defs"],
         "responses": responses,
         "parameters": parameters,
+        "securitySchemes": _SECURITY_SCHEMES,
     }
 
 
@@ -176,9 +211,14 @@ def _paths() -> dict[str, Any]:
                 "placeOrder",
                 "Place an order (processed asynchronously; starts as pending)",
                 {
-                    "201": _ok("The order, durably stored.", "OrderOut", _CREATED_HEADERS),
+                    "201": _ok(
+                        "The order, durably stored, and its access token.",
+                        "PlacedOrderOut",
+                        _CREATED_HEADERS,
+                    ),
                     **_problems(
                         "BadRequest",
+                        "Unauthorized",
                         "PayloadTooLarge",
                         "UnsupportedMediaType",
                         "UnprocessableContent",
@@ -188,7 +228,19 @@ def _paths() -> dict[str, Any]:
                 tag="orders",
                 parameters=[_ref("parameters", "IdempotencyKey")],
                 body="OrderRequest",
-            )
+                security=_BEARER_OR_NONE,
+            ),
+            "get": _operation(
+                "listOrders",
+                "The caller's own orders, newest first (customer token or API key)",
+                {
+                    "200": _ok("One page of the caller's orders.", "OrderPageOut"),
+                    **_problems("BadRequest", "Unauthorized", "Forbidden", "ServiceUnavailable"),
+                },
+                tag="orders",
+                parameters=[_ref("parameters", "Limit"), _ref("parameters", "Offset")],
+                security=_BEARER,
+            ),
         },
         "/api/orders/{order_id}": {
             "get": _operation(
@@ -196,10 +248,11 @@ def _paths() -> dict[str, Any]:
                 "Read an order",
                 {
                     "200": _ok("The order.", "OrderOut"),
-                    **_problems("BadRequest", "NotFound", "ServiceUnavailable"),
+                    **_problems("BadRequest", "Unauthorized", "NotFound", "ServiceUnavailable"),
                 },
                 tag="orders",
                 parameters=order_id,
+                security=_BEARER,
             )
         },
         "/api/orders/{order_id}/events": {
@@ -208,22 +261,36 @@ def _paths() -> dict[str, Any]:
                 "An order's status timeline, oldest first",
                 {
                     "200": _ok("Every status the order reached, with its time.", "OrderEventsOut"),
-                    **_problems("BadRequest", "NotFound", "ServiceUnavailable"),
+                    **_problems("BadRequest", "Unauthorized", "NotFound", "ServiceUnavailable"),
                 },
                 tag="orders",
                 parameters=order_id,
+                security=_BEARER,
             )
         },
         "/api/orders/{order_id}/cancel": {
             "post": _operation(
                 "cancelOrder",
-                "Cancel a pending order (no body)",
+                "Cancel a pending order (Content-Type: application/json; body empty or {})",
                 {
                     "200": _ok("The cancelled order.", "OrderOut"),
-                    **_problems("BadRequest", "NotFound", "Conflict", "ServiceUnavailable"),
+                    **_problems(
+                        "BadRequest",
+                        "Unauthorized",
+                        "Forbidden",
+                        "NotFound",
+                        "Conflict",
+                        "PayloadTooLarge",
+                        "UnsupportedMediaType",
+                        "UnprocessableContent",
+                        "ServiceUnavailable",
+                    ),
                 },
                 tag="orders",
                 parameters=order_id,
+                body="CancelRequest",
+                body_required=False,
+                security=_BEARER,
             )
         },
         "/api/products": {
@@ -259,9 +326,14 @@ def _paths() -> dict[str, Any]:
                 "placeShortOrder",
                 "Place a one-line order by product name or id (the seed's API)",
                 {
-                    "201": _ok("The order, short view.", "ShortOrderOut", _CREATED_HEADERS),
+                    "201": _ok(
+                        "The order, short view, and its access token.",
+                        "ShortOrderOut",
+                        _CREATED_HEADERS,
+                    ),
                     **_problems(
                         "BadRequest",
+                        "Unauthorized",
                         "PayloadTooLarge",
                         "UnsupportedMediaType",
                         "UnprocessableContent",
@@ -271,18 +343,22 @@ def _paths() -> dict[str, Any]:
                 tag="short form",
                 parameters=[_ref("parameters", "IdempotencyKey")],
                 body="ShortOrderRequest",
+                security=_BEARER_OR_NONE,
             )
         },
         "/order/{order_id}": {
             "get": _operation(
                 "getShortOrder",
-                "Read an order, short view",
+                "An order's status by id, open to anyone (no customer data)",
                 {
-                    "200": _ok("The order, short view.", "ShortOrderOut"),
+                    "200": _ok(
+                        "The order's id, product, quantity and status.", "ShortOrderStatusOut"
+                    ),
                     **_problems("BadRequest", "NotFound", "ServiceUnavailable"),
                 },
                 tag="short form",
                 parameters=order_id,
+                security=_OPEN,
             )
         },
         "/health": {

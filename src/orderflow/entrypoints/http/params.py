@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from flask import request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from orderflow.entrypoints.http.body import looks_like_operator
 from orderflow.entrypoints.http.problems import (
@@ -14,7 +15,14 @@ from orderflow.entrypoints.http.problems import (
     bad_request,
     validation_errors,
 )
-from orderflow.entrypoints.http.schemas import ProductQuery, canonical_order_id, is_product_id
+from orderflow.entrypoints.http.schemas import (
+    OrderListQuery,
+    ProductQuery,
+    canonical_order_id,
+    is_product_id,
+)
+
+Query = TypeVar("Query", bound=BaseModel)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
@@ -46,13 +54,13 @@ def idempotency_key() -> str | None:
     return key
 
 
-def product_query() -> ProductQuery:
+def _query(model: type[Query]) -> Query:
     args = request.args
     repeated = [name for name in args if len(args.getlist(name)) > 1]
     if repeated:
         raise bad_request(repeated[0], "must be given at most once")
     try:
-        query = ProductQuery.model_validate(args.to_dict())
+        return model.model_validate(args.to_dict())
     except ValidationError as exc:
         raise ApiProblem(
             400,
@@ -61,6 +69,14 @@ def product_query() -> ProductQuery:
             "the query string is not valid; see errors",
             validation_errors(exc),
         ) from None
+
+
+def order_list_query() -> OrderListQuery:
+    return _query(OrderListQuery)
+
+
+def product_query() -> ProductQuery:
+    query = _query(ProductQuery)
     if looks_like_operator(query.search):
         raise ApiProblem(
             400,

@@ -27,8 +27,10 @@ from orderflow.domain.errors import (
     InsufficientStock,
     InvalidInput,
     InvalidTransition,
+    NotPermitted,
     OrderNotFound,
     ProductNotFound,
+    Unauthenticated,
 )
 
 log = logging.getLogger(__name__)
@@ -225,6 +227,33 @@ def _concurrent_update(exc: ConcurrentUpdate) -> Response:
     )
 
 
+def _unauthenticated(exc: Unauthenticated) -> Response:
+    # The reason (unknown key, expired token...) goes to the log, not to the
+    # client: it would tell a guesser how close it came.
+    log.info("%s %s: 401: %s", request.method, request.path, exc.reason)
+    challenge = 'Bearer realm="orderflow"'
+    if request.headers.get("Authorization") is not None:
+        challenge += ', error="invalid_token"'
+    return problem(
+        401,
+        "unauthenticated",
+        "Authentication required",
+        "send valid credentials as Authorization: Bearer <token>",
+        [FieldError("Authorization", "missing, malformed, unknown, revoked or expired")],
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def _not_permitted(exc: NotPermitted) -> Response:
+    return problem(
+        403,
+        "forbidden",
+        "Forbidden",
+        str(exc),
+        [FieldError("Authorization", "these credentials may not do this")],
+    )
+
+
 def _domain(exc: DomainError) -> Response:
     return problem(422, "domain-rule", "Request refused", str(exc))
 
@@ -256,6 +285,8 @@ _HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
     (IdempotencyConflict, _idempotency_conflict),
     (InvalidInput, _invalid_input),
     (InsufficientStock, _insufficient_stock),
+    (Unauthenticated, _unauthenticated),
+    (NotPermitted, _not_permitted),
     (DomainError, _domain),
     (ConcurrentUpdate, _concurrent_update),
     (InfrastructureError, _unavailable),

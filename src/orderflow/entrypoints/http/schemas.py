@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from orderflow.domain.commands import LineRequest, PlaceOrder
+from orderflow.domain.identity import Principal
 from orderflow.domain.model import Customer, OrderStatus, PaymentMethod
 
 MAX_QUANTITY = 1000
@@ -127,12 +128,15 @@ class OrderRequest(BaseModel):
     items: Annotated[list[OrderItemRequest], Field(min_length=1, max_length=MAX_ITEMS)]
     payment_method: PaymentMethodField
 
-    def to_command(self, idempotency_key: str | None) -> PlaceOrder:
+    def to_command(
+        self, idempotency_key: str | None, principal: Principal | None = None
+    ) -> PlaceOrder:
         return PlaceOrder(
             customer=self.customer.to_domain(),
             items=tuple(LineRequest(item.product_id, item.quantity) for item in self.items),
             payment_method=self.payment_method,
             idempotency_key=idempotency_key,
+            principal=principal,
         )
 
 
@@ -162,6 +166,21 @@ class ProductQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     search: Annotated[str, StringConstraints(max_length=MAX_SEARCH), _Printable] = ""
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE
+    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
+
+
+class CancelRequest(BaseModel):
+    """POST /api/orders/<id>/cancel: no fields (the body may also be empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderListQuery(BaseModel):
+    """GET /api/orders query parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE
     offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
 
@@ -221,6 +240,33 @@ class OrderOut(BaseModel):
     history: list[TransitionOut] = Field(description="The status timeline, oldest first.")
 
 
+_ACCESS_TOKEN = Field(
+    description=(
+        "The order's access token: send it as `Authorization: Bearer <token>` to read,"
+        " follow and cancel this order. Shown only here (and in replays of this"
+        " response); the server keeps its SHA-256. Null only on a replay of an order"
+        " placed while the database was down."
+    ),
+    examples=["oft_3q2-7wWbJ0y5r0Y3m1bXc4p9yQm6T8nS2fK1dA0hLzE"],
+)
+
+
+class PlacedOrderOut(OrderOut):
+    """201 of POST /api/orders: the order and its access token."""
+
+    access_token: str | None = _ACCESS_TOKEN
+
+
+class OrderPageOut(BaseModel):
+    """GET /api/orders: the caller's orders, newest first."""
+
+    model_config = _RESPONSE
+    items: list[OrderOut]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last.")
+
+
 class ProductOut(BaseModel):
     model_config = _RESPONSE
     id: str
@@ -248,8 +294,20 @@ class ProductPageOut(BaseModel):
     offset: int
 
 
+class ShortOrderStatusOut(BaseModel):
+    """GET /order/<id>, open to anyone with the id: its first line and status,
+    never customer data, total or history."""
+
+    model_config = _RESPONSE
+    id: str
+    product: str = Field(description="The product's name (its id if it left the catalog).")
+    quantity: int
+    status: OrderStatus
+
+
 class ShortOrderOut(BaseModel):
-    """The seed's view of an order: its first line, plus the whole total."""
+    """201 of POST /order: the seed's view of an order (its first line, plus
+    the whole total) and the order's access token."""
 
     model_config = _RESPONSE
     id: str
@@ -259,6 +317,7 @@ class ShortOrderOut(BaseModel):
     status: OrderStatus
     total: Money
     failure_reason: str | None
+    access_token: str | None = _ACCESS_TOKEN
 
 
 class FieldErrorOut(BaseModel):

@@ -1,9 +1,12 @@
 """/order: the first seed system's API, kept for its clients.
 
 POST {"product": name-or-id, "quantity": n} places a one-line order;
-customer and payment_method are optional (defaults in schemas.py).
-Responses show {id, product, product_id, quantity, status, total,
-failure_reason}: the order's first line and its whole total."""
+customer and payment_method are optional (defaults in schemas.py). Its 201
+shows {id, product, product_id, quantity, status, total, failure_reason}
+(the order's first line and its whole total) and the order's access_token.
+
+GET /order/<id> stays open, as in the seed, and so shows only what anyone
+holding the id may see: {id, product, quantity, status}."""
 
 from __future__ import annotations
 
@@ -19,11 +22,22 @@ from orderflow.domain.model import Product
 from orderflow.entrypoints.http import params
 from orderflow.entrypoints.http.body import validated_body
 from orderflow.entrypoints.http.context import current_orderflow, json_response
+from orderflow.entrypoints.http.identity import current_principal
 from orderflow.entrypoints.http.problems import FieldError, unprocessable
 from orderflow.entrypoints.http.routes.orders import created
 from orderflow.entrypoints.http.schemas import ShortOrderRequest
 
 log = logging.getLogger(__name__)
+
+
+def status_view(order: Mapping[str, Any], product_name: str) -> dict[str, Any]:
+    first = order["items"][0]
+    return {
+        "id": order["id"],
+        "product": product_name,
+        "quantity": first["quantity"],
+        "status": order["status"],
+    }
 
 
 def short_view(order: Mapping[str, Any], product_name: str) -> dict[str, Any]:
@@ -51,6 +65,7 @@ def _resolve(name_or_id: str) -> Product:
 
 def place_short_order() -> Response:
     key = params.idempotency_key()
+    principal = current_principal()
     body = validated_body(ShortOrderRequest)
     product = _resolve(body.product)
     command = PlaceOrder(
@@ -58,6 +73,7 @@ def place_short_order() -> Response:
         items=(LineRequest(product.id, body.quantity),),
         payment_method=body.payment_method,
         idempotency_key=key,
+        principal=principal,
     )
     try:
         result = current_orderflow().placement.place(command)
@@ -66,7 +82,8 @@ def place_short_order() -> Response:
         field = "product" if exc.field.startswith("items[0]") else exc.field
         raise unprocessable([FieldError(field, exc.message)], str(exc)) from None
     order = result.order
-    return created(result, short_view(order, product.name), f"/order/{order['id']}")
+    view = {**short_view(order, product.name), "access_token": result.access_token}
+    return created(result, view, f"/order/{order['id']}")
 
 
 def get_short_order(order_id: str) -> Response:
@@ -79,7 +96,7 @@ def get_short_order(order_id: str) -> Response:
         # The name is a courtesy; the order itself was read, so answer with the id.
         log.debug("no name for product %s: %r", product_id, exc)
         name = product_id
-    return json_response(short_view(order, name))
+    return json_response(status_view(order, name))
 
 
 def register(app: Flask) -> None:

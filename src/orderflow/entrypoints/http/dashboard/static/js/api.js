@@ -1,3 +1,5 @@
+import { accessTokenFor } from "./recent-orders.js";
+
 // The JSON API as the shop uses it. Errors arrive as problem+json
 // ({type, title, status, detail, instance, errors: [{field, message}]}) and
 // become an ApiError that keeps the field errors for the forms.
@@ -58,12 +60,36 @@ export function placeOrder(body, idempotencyKey) {
   });
 }
 
+/** The headers that prove this browser placed the order (none if it did not). */
+function ownerHeaders(id) {
+  const token = accessTokenFor(id);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
 export function getOrder(id, signal) {
-  return request(`api/orders/${segment(id)}`, { signal });
+  return request(`api/orders/${segment(id)}`, { signal, headers: ownerHeaders(id) });
 }
 
 export function getOrderEvents(id, signal) {
-  return request(`api/orders/${segment(id)}/events`, { signal });
+  return request(`api/orders/${segment(id)}/events`, { signal, headers: ownerHeaders(id) });
+}
+
+export function cancelOrder(id) {
+  return request(`api/orders/${segment(id)}/cancel`, {
+    method: "POST",
+    body: {},
+    headers: ownerHeaders(id),
+  });
+}
+
+/** The open status read (the seed's short form): id, product, quantity and
+ * status of any order, for ids placed from another browser. */
+export function getOrderStatus(id, signal) {
+  return request(`order/${segment(id)}`, { signal });
+}
+
+export function placedHere(id) {
+  return accessTokenFor(id) !== null;
 }
 
 /** A random UUID v4. crypto.randomUUID exists only in secure contexts, and

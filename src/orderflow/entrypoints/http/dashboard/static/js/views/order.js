@@ -16,6 +16,34 @@ export function orderView(outlet, [id], signal) {
   const heading = h("h1", { tabindex: "-1" }, "Your order");
   const live = h("div", { class: "status-live", role: "status", "aria-atomic": "true" });
   const connection = h("p", { class: "notice warning", role: "alert", hidden: true });
+  // Cancel: only for an order placed from this browser (its token is here),
+  // and only while the server may still accept it (pending).
+  const cancelError = h("p", { class: "field-error", role: "alert", hidden: true });
+  const cancel = h(
+    "button",
+    {
+      type: "button",
+      class: "btn",
+      hidden: true,
+      onclick: async () => {
+        cancel.disabled = true;
+        cancelError.hidden = true;
+        try {
+          const order = await api.cancelOrder(id);
+          showStatus(live, order);
+          showStepper(stepper, order.status);
+          cancel.hidden = true;
+        } catch (error) {
+          cancelError.textContent =
+            error.status === 409 ? "This order can no longer be cancelled." : error.message;
+          cancelError.hidden = false;
+        } finally {
+          cancel.disabled = false;
+        }
+      },
+    },
+    "Cancel order",
+  );
   const stepper = h("ol", { class: "stepper", "aria-label": "Progress" });
   const items = h("div", { class: "order-items" });
   const facts = h("dl", { class: "facts" });
@@ -48,6 +76,8 @@ export function orderView(outlet, [id], signal) {
           live,
           connection,
           stepper,
+          cancel,
+          cancelError,
         ),
         h(
           "section",
@@ -79,6 +109,7 @@ export function orderView(outlet, [id], signal) {
       showItems(items, order);
       showFacts(facts, order);
       connection.hidden = true;
+      cancel.hidden = !(order.status === "pending" && api.placedHere(id));
     },
     onTimeline(events) {
       timeline.hidden = events === null;
@@ -89,7 +120,8 @@ export function orderView(outlet, [id], signal) {
       connection.hidden = false;
     },
     onMissing(error) {
-      heading.textContent = error.status === 404 ? "Order not found" : "Not an order id";
+      heading.textContent =
+        error.status === 404 ? "Order not found" : error.status === 401 ? "Order details are private" : "Not an order id";
       outlet.querySelector(".order-layout").replaceChildren(
         h(
           "div",
@@ -100,7 +132,9 @@ export function orderView(outlet, [id], signal) {
             {},
             error.status === 404
               ? "There is no order with this id. Check it and try again."
-              : `This id cannot be looked up: ${error.fieldErrors[0]?.message ?? error.message}.`,
+              : error.status === 401
+                ? "Only the browser that placed this order can show its details. Look it up by id to see its status."
+                : `This id cannot be looked up: ${error.fieldErrors[0]?.message ?? error.message}.`,
           ),
           h("a", { class: "btn primary", href: "#/track" }, "Look up an order"),
         ),
@@ -121,6 +155,12 @@ async function follow(id, signal, handlers) {
       failures = 0;
     } catch (error) {
       if (isAbort(error)) return;
+      if (error.status === 401) {
+        // Not placed from this browser: the open status read tells an
+        // unknown id (404) from someone else's order.
+        handlers.onMissing(await existence(id, signal, error));
+        return;
+      }
       if (error.status === 400 || error.status === 404) {
         handlers.onMissing(error);
         return;
@@ -144,6 +184,15 @@ async function follow(id, signal, handlers) {
     }
     if (TERMINAL.has(order.status)) return;
     if (!(await pause(POLL_MS, signal))) return;
+  }
+}
+
+async function existence(id, signal, unauthorized) {
+  try {
+    await api.getOrderStatus(id, signal);
+    return unauthorized;
+  } catch (error) {
+    return error.status === 404 || error.status === 400 ? error : unauthorized;
   }
 }
 

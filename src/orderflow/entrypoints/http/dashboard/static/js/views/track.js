@@ -1,11 +1,15 @@
-// Look up an order by id. The server checks the id: a malformed one comes
-// back as a 400 naming `id`, an unknown one as a 404, both shown at the field.
+// Look up an order by id. An order placed from this browser opens its page
+// (its access token is kept here); any other shows its status from the open
+// status read (GET /order/<id>: id, product, quantity, status). The server
+// checks the id: a malformed one comes back as a 400 naming `id`, an unknown
+// one as a 404, both shown at the field.
 
 import * as api from "../api.js";
 import { h, icon, isAbort, timeElement } from "../dom.js";
 import { formatAmount } from "../money.js";
 import { recentOrders } from "../recent-orders.js";
 import { go } from "../router.js";
+import { statusInfo } from "../status.js";
 
 export function trackView(outlet, _params, signal) {
   const input = h("input", {
@@ -27,6 +31,7 @@ export function trackView(outlet, _params, signal) {
     input,
   );
   const button = h("button", { type: "submit", class: "btn primary" }, "Find order");
+  const found = h("p", { class: "lookup-result", role: "status", hidden: true });
 
   const fail = (message) => {
     error.replaceChildren(icon("alert", "icon tiny"), message);
@@ -44,6 +49,7 @@ export function trackView(outlet, _params, signal) {
       onsubmit: async (event) => {
         event.preventDefault();
         error.hidden = true;
+        found.hidden = true;
         field.classList.remove("invalid");
         input.removeAttribute("aria-invalid");
         const id = input.value.trim();
@@ -53,8 +59,19 @@ export function trackView(outlet, _params, signal) {
         }
         button.disabled = true;
         try {
-          const order = await api.getOrder(id, signal);
-          go(`#/order/${order.id}`);
+          if (api.placedHere(id)) {
+            const order = await api.getOrder(id, signal);
+            go(`#/order/${order.id}`);
+            return;
+          }
+          const order = await api.getOrderStatus(id, signal);
+          found.replaceChildren(
+            "Order ",
+            h("code", {}, order.id.slice(0, 8)),
+            `…: ${order.quantity} × ${order.product}, ${statusInfo(order.status).label.toLowerCase()}. `,
+            "Its details show only in the browser that placed it.",
+          );
+          found.hidden = false;
         } catch (problem) {
           if (isAbort(problem)) return;
           if (problem.status === 404) fail("There is no order with this id.");
@@ -67,6 +84,7 @@ export function trackView(outlet, _params, signal) {
     },
     field,
     button,
+    found,
   );
 
   const recent = recentOrders();

@@ -1,0 +1,1 @@
+"""Customer tokens verified with PyJWT."""
