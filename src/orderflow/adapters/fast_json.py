@@ -1,4 +1,4 @@
-"""JSON encoding for the adapters and the HTTP layer: orjson (a C extension,
+"""JSON encoding for the SQL adapters' JSON columns: orjson (a C extension,
 several times faster than the standard library on an order snapshot), with
 the standard library's behaviour wherever the two would differ.
 
