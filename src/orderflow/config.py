@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +20,10 @@ BrokerKind = Literal["memory", "kafka"]
 CacheKind = Literal["memory", "redis"]
 NotifierKind = Literal["log", "memory", "smtp", "webhook"]
 AuthKind = Literal["none", "shared_key", "jwks"]
+
+# The most units one order line may ever ask for (the request schema's
+# bound); ORDERFLOW_MAX_LINE_QUANTITY can only lower it.
+MAX_LINE_QUANTITY = 1000
 
 
 def default_database_url() -> str:
@@ -80,6 +85,19 @@ class Settings(BaseSettings):
     # is down (adapters/remembered_api_keys.py).
     auth_key_fresh_s: float = Field(default=5.0, ge=0, le=300)
     auth_key_outage_s: float = Field(default=3600.0, ge=0)
+    # Abuse limits (docs/SECURITY.md, API4), in Flask-Limiter's notation
+    # ("N/second;M/minute"): every route but /health, per API key; per
+    # customer or client address otherwise; placing orders, per customer or
+    # address on top. Counted in Redis when the cache is redis://.
+    rate_limit: str = "30/second;600/minute"
+    rate_limit_key: str = "200/second"
+    rate_limit_orders: str = "10/minute"
+    # Units of one product on one line, and in a whole order.
+    max_line_quantity: int = Field(default=100, ge=1, le=MAX_LINE_QUANTITY)
+    max_order_quantity: int = Field(default=1000, ge=1)
+    # Notifications to any one address, per dispatcher process (memory cache)
+    # or across them (redis cache): past it they are given up, not retried.
+    notify_rate_limit: str = "10/hour"
 
     @field_validator("database_url")
     @classmethod
@@ -115,6 +133,15 @@ class Settings(BaseSettings):
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < 32:
             raise ValueError("must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("rate_limit", "rate_limit_key", "rate_limit_orders", "notify_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("must be like 10/minute or 5/second;100/hour") from None
         return value
 
     @field_validator("auth_jwks_url")
@@ -154,6 +181,12 @@ class Settings(BaseSettings):
         return "memory" if urlsplit(self.cache_url).scheme == "memory" else "redis"
 
     @property
+    def limits_storage_url(self) -> str:
+        """Where rate-limit counters live: the Redis of the cache, shared by
+        every process, or this process's memory."""
+        return "memory://" if self.cache_kind == "memory" else self.cache_url
+
+    @property
     def notifier_kind(self) -> NotifierKind:
         scheme = urlsplit(self.notify_url).scheme
         if scheme in ("http", "https"):
@@ -175,6 +208,7 @@ class Settings(BaseSettings):
             "broker_kind": self.broker_kind,
             "cache_kind": self.cache_kind,
             "notifier_kind": self.notifier_kind,
+            "limits_storage_url": self.limits_storage_url,
         }
 
 

@@ -42,8 +42,8 @@ def test_health_answers_ok(client: FlaskClient) -> None:
     assert HealthOut.model_validate(response.get_json()).status == "ok"
 
 
-def test_ready_when_every_dependency_answers(client: FlaskClient) -> None:
-    response = client.get("/ready")
+def test_ready_when_every_dependency_answers(client: FlaskClient, ops: dict[str, str]) -> None:
+    response = client.get("/ready", headers=ops)
 
     assert response.status_code == 200
     body = ReadinessOut.model_validate(response.get_json())
@@ -57,11 +57,11 @@ def fail() -> None:
 
 
 def test_not_ready_names_the_failed_dependency_without_its_details(
-    client: FlaskClient, flow: Orderflow, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, flow: Orderflow, monkeypatch: pytest.MonkeyPatch, ops: dict[str, str]
 ) -> None:
     monkeypatch.setattr(flow, "readiness_checks", lambda: {"database": fail, "cache": lambda: None})
 
-    response = client.get("/ready")
+    response = client.get("/ready", headers=ops)
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
@@ -84,6 +84,7 @@ def test_a_hung_dependency_cannot_hang_readiness(
     flow: Orderflow,
     monkeypatch: pytest.MonkeyPatch,
     hung: threading.Event,
+    ops: dict[str, str],
 ) -> None:
     calls: list[str] = []
 
@@ -96,8 +97,8 @@ def test_a_hung_dependency_cannot_hang_readiness(
     )
 
     started = time.perf_counter()
-    first = client.get("/ready")
-    second = client.get("/ready")
+    first = client.get("/ready", headers=ops)
+    second = client.get("/ready", headers=ops)
     elapsed = time.perf_counter() - started
 
     assert elapsed < 1.5  # two probes, 0.2 s deadline each in these tests
@@ -109,7 +110,7 @@ def test_a_hung_dependency_cannot_hang_readiness(
 
     hung.set()
     time.sleep(0.05)
-    assert client.get("/ready").status_code == 200
+    assert client.get("/ready", headers=ops).status_code == 200
 
 
 def test_readiness_survives_checks_that_cannot_even_be_listed(
@@ -117,6 +118,7 @@ def test_readiness_survives_checks_that_cannot_even_be_listed(
     flow: Orderflow,
     monkeypatch: pytest.MonkeyPatch,
     hung: threading.Event,
+    ops: dict[str, str],
 ) -> None:
     def listing() -> dict[str, Callable[[], None]]:
         hung.wait(30)
@@ -124,19 +126,21 @@ def test_readiness_survives_checks_that_cannot_even_be_listed(
 
     monkeypatch.setattr(flow, "readiness_checks", listing)
 
-    response = client.get("/ready")
+    response = client.get("/ready", headers=ops)
 
     assert response.status_code == 503
     assert response.get_json()["failed"] == ["checks"]
 
 
-def test_metrics_expose_request_latency_by_route_template(client: FlaskClient) -> None:
+def test_metrics_expose_request_latency_by_route_template(
+    client: FlaskClient, ops: dict[str, str]
+) -> None:
     placed = client.post("/api/orders", json=valid_order()).get_json()
     client.get(f"/api/orders/{placed['id']}", headers=owner_of(placed))
     client.get(f"/api/orders/{uuid.uuid4()}", headers=owner_of(placed))
     client.get("/no/such/route")
 
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=ops)
 
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
@@ -151,13 +155,13 @@ def test_metrics_expose_request_latency_by_route_template(client: FlaskClient) -
     assert placed["id"] not in text  # ids never become labels
 
 
-def test_order_posts_are_counted_by_status(client: FlaskClient) -> None:
+def test_order_posts_are_counted_by_status(client: FlaskClient, ops: dict[str, str]) -> None:
     unknown = valid_order(items=[{"product_id": "no-such-product", "quantity": 1}])
     for content_type in ("application/json", "application/json; charset=utf-8"):
         client.post("/api/orders", data=json.dumps(valid_order()), content_type=content_type)
         client.post("/api/orders", data=json.dumps(unknown), content_type=content_type)
 
-    samples = parse(client.get("/metrics").get_data(as_text=True))[0]
+    samples = parse(client.get("/metrics", headers=ops).get_data(as_text=True))[0]
 
     def counted(status: str) -> float:
         return value(

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from orderflow.bootstrap import Orderflow
-from orderflow.entrypoints.http import dashboard, problems, routes
+from orderflow.entrypoints.http import dashboard, problems, rate_limits, routes
 from orderflow.entrypoints.http.context import (
     EXTENSION,
     FastJSONProvider,
@@ -42,6 +42,7 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     app.extensions[EXTENSION] = orderflow
 
     problems.register(app)
+    rate_limits.register(app, orderflow.settings)
     routes.register(app)
     dashboard.register(app)
 

@@ -44,6 +44,10 @@ _PROBLEMS = {
         "Well-formed JSON that breaks the schema or a domain rule, or an "
         "Idempotency-Key reused with a different body."
     ),
+    "TooManyRequests": (
+        "This client's rate limit (per API key, customer or address; stricter for"
+        " placing orders) is spent; retry after Retry-After seconds."
+    ),
     "ServiceUnavailable": "A dependency is down; retry after Retry-After seconds.",
     "InternalError": "An unexpected error (logged); still problem+json.",
 }
@@ -56,6 +60,7 @@ _STATUS = {
     "PayloadTooLarge": "413",
     "UnsupportedMediaType": "415",
     "UnprocessableContent": "422",
+    "TooManyRequests": "429",
     "ServiceUnavailable": "503",
     "InternalError": "500",
 }
@@ -70,7 +75,9 @@ def _json(schema_name: str, media: str = "application/json") -> dict[str, Any]:
 
 
 def _problems(*names: str) -> dict[str, Any]:
-    return {_STATUS[name]: _ref("responses", name) for name in (*names, "InternalError")}
+    """These problems, and the two any rate-limited route may answer."""
+    every = (*names, "TooManyRequests", "InternalError")
+    return {_STATUS[name]: _ref("responses", name) for name in every}
 
 
 def _ok(description: str, schema_name: str, headers: dict[str, Any] | None = None) -> Any:
@@ -143,7 +150,7 @@ def _components() -> dict[str, Any]:
             "content": _json("ProblemOut", PROBLEM_JSON),
             **(
                 {"headers": {"Retry-After": {"schema": {"type": "integer"}}}}
-                if name == "ServiceUnavailable"
+                if name in ("ServiceUnavailable", "TooManyRequests")
                 else {}
             ),
         }
@@ -372,12 +379,14 @@ def _paths() -> dict[str, Any]:
         "/ready": {
             "get": _operation(
                 "ready",
-                "Readiness: every dependency checked with a deadline",
+                "Readiness: every dependency checked with a deadline (details: ops key)",
                 {
                     "200": _ok("Every dependency answered.", "ReadinessOut"),
-                    "503": _ok("The dependencies listed in `failed` did not.", "ReadinessOut"),
+                    "503": _ok("Some did not (named in `failed`, for an ops key).", "ReadinessOut"),
+                    **_problems("Unauthorized"),
                 },
                 tag="operations",
+                security=_BEARER_OR_NONE,
             )
         },
         "/metrics": {
@@ -388,9 +397,11 @@ def _paths() -> dict[str, Any]:
                     "200": {
                         "description": "Prometheus text format 0.0.4.",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **_problems("Unauthorized", "Forbidden"),
                 },
                 tag="operations",
+                security=_BEARER,
             )
         },
         "/openapi.json": {
@@ -401,7 +412,8 @@ def _paths() -> dict[str, Any]:
                     "200": {
                         "description": "OpenAPI 3.1.",
                         "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
+                    },
+                    **_problems(),
                 },
                 tag="operations",
             )
@@ -410,7 +422,7 @@ def _paths() -> dict[str, Any]:
             "get": _operation(
                 "dashboard",
                 "The shop dashboard (HTML; a client of this API)",
-                {"200": {"description": "The page.", "content": {"text/html": {}}}},
+                {"200": {"description": "The page.", "content": {"text/html": {}}}, **_problems()},
                 tag="dashboard",
             )
         },

@@ -22,6 +22,7 @@ from orderflow.entrypoints.http.body import (
 from orderflow.entrypoints.http.context import current_orderflow, json_response
 from orderflow.entrypoints.http.identity import current_principal, required_principal
 from orderflow.entrypoints.http.problems import FieldError, unprocessable
+from orderflow.entrypoints.http.quantity_caps import check_quantity_caps
 from orderflow.entrypoints.http.schemas import OrderRequest
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -48,7 +49,13 @@ def created(result: PlacementResult, body: object, location: str) -> Response:
 def place_order() -> Response:
     key = params.idempotency_key()
     principal = current_principal()
-    command = validated(OrderRequest, json_body()).to_command(key, principal)
+    body = validated(OrderRequest, json_body())
+    check_quantity_caps(
+        [item.quantity for item in body.items],
+        line_field=lambda index: f"items[{index}].quantity",
+        order_field="items",
+    )
+    command = body.to_command(key, principal)
     result = current_orderflow().placement.place(command)
     body = {**order_view(result.order), "access_token": result.access_token}
     return created(result, body, f"/api/orders/{result.order['id']}")
