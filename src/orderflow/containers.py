@@ -43,6 +43,7 @@ from orderflow.adapters.remembered_api_keys import RememberedApiKeys
 from orderflow.adapters.resilient_cache import ResilientOrderCache
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.adapters.terminal_orders import TerminalOrderMemo
+from orderflow.adapters.throttled_notifier import ThrottledNotifier
 from orderflow.application.cancelling import OrderCancellation
 from orderflow.application.catalog import Catalog
 from orderflow.application.identity import ApiKeys, Authenticator
@@ -371,12 +372,20 @@ class Container(containers.DeclarativeContainer):
     cache: providers.Provider[OrderCache] = providers.Singleton(
         ResilientOrderCache, raw_cache, metrics=metrics
     )
-    notifier: providers.Provider[Notifier] = providers.Selector(
+    raw_notifier: providers.Provider[Notifier] = providers.Selector(
         config.notifier_kind,
         log=providers.Singleton(LoggingNotifier),
         memory=providers.Singleton(RecordingNotifier),
         smtp=providers.Singleton(_smtp_notifier, config.notify_url),
         webhook=providers.Singleton(_webhook_notifier, config.notify_url),
+    )
+    # What the dispatcher sends through: a few notifications per address
+    # and window, the rest given up (adapters/throttled_notifier.py).
+    notifier: providers.Provider[Notifier] = providers.Singleton(
+        ThrottledNotifier,
+        raw_notifier,
+        limit=config.notify_rate_limit,
+        storage_url=config.limits_storage_url,
     )
 
     # --- services --------------------------------------------------------------

@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from orderflow import Orderflow
-from orderflow.entrypoints.http.app import create_app
 from orderflow.domain.identity import Role
+from orderflow.entrypoints.http.app import create_app
 from tests.unit.http.support import Stored, api_key, make_flow, snapshot
 
 

@@ -83,7 +83,9 @@ def register(app: Flask, settings: Settings) -> Limiter:
         key_func=client_key,
         application_limits=[
             ApplicationLimit(limit_provider=general_limit),
-            ApplicationLimit(limit_provider=settings.rate_limit_orders, scope="orders", exempt_when=not_placing),
+            ApplicationLimit(
+                limit_provider=settings.rate_limit_orders, scope="orders", exempt_when=not_placing
+            ),
         ],
         storage_uri=settings.limits_storage_url,
         storage_options=_REDIS_OPTIONS if redis else {},
