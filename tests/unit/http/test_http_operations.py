@@ -21,12 +21,14 @@ from orderflow.domain.errors import (
     ConcurrentUpdate,
     StorageUnavailable,
 )
+from orderflow.domain.identity import Role
 from orderflow.entrypoints.http.app import create_app
 from orderflow.entrypoints.http.schemas import HealthOut, ReadinessOut
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.support.metrics import parse, value
 from tests.unit.http.support import (
     Stored,
+    api_key,
     assert_problem,
     bearer,
     make_flow,
@@ -297,3 +299,30 @@ def test_each_app_has_its_own_orderflow(stored: Callable[[], Stored]) -> None:
 
 def test_head_works_where_get_does(client: FlaskClient) -> None:
     assert client.head("/health").status_code == 200
+
+
+def test_metrics_need_an_ops_key(client: FlaskClient, flow: Orderflow, ops: dict[str, str]) -> None:
+    shop = api_key(flow, Role.SHOP)
+
+    assert_problem(client.get("/metrics"), 401, "Authorization")
+    assert_problem(client.get("/metrics", headers=bearer("ofk_wrong")), 401, "Authorization")
+    assert_problem(client.get("/metrics", headers=shop), 403, "Authorization")
+    placed = client.post("/api/orders", json=valid_order()).get_json()
+    assert_problem(client.get("/metrics", headers=owner_of(placed)), 403)
+    assert client.get("/metrics", headers=ops).status_code == 200
+
+
+def test_ready_shows_its_details_to_an_ops_key_only(
+    client: FlaskClient, flow: Orderflow, ops: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flow, "readiness_checks", lambda: {"database": fail, "cache": lambda: None})
+
+    anonymous = client.get("/ready")
+    shop = client.get("/ready", headers=api_key(flow, Role.SHOP))
+    detailed = client.get("/ready", headers=ops)
+
+    for plain in (anonymous, shop):
+        assert plain.status_code == 503
+        assert plain.get_json() == {"status": "not ready"}
+    assert detailed.get_json()["failed"] == ["database"]
+    assert_problem(client.get("/ready", headers=bearer("ofk_wrong")), 401)
