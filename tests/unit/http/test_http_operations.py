@@ -326,3 +326,14 @@ def test_ready_shows_its_details_to_an_ops_key_only(
         assert plain.get_json() == {"status": "not ready"}
     assert detailed.get_json()["failed"] == ["database"]
     assert_problem(client.get("/ready", headers=bearer("ofk_wrong")), 401)
+
+
+def test_every_operation_but_health_documents_429_with_retry_after(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").get_json()
+    limited = document["components"]["responses"]["TooManyRequests"]
+
+    assert "Retry-After" in limited["headers"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            documented = "429" in operation["responses"]
+            assert documented == (path != "/health"), (method, path)
