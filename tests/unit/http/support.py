@@ -52,7 +52,10 @@ class Stored:
 
 # The HTTP tests send far more requests from one address than a client may:
 # their budget never throttles them (test_http_rate_limits.py tests the limits).
-UNTHROTTLED = {"rate_limit": "1000000/second", "rate_limit_orders": "1000000/second"}
+UNTHROTTLED: dict[str, Any] = {
+    "rate_limit": "1000000/second",
+    "rate_limit_orders": "1000000/second",
+}
 
 
 def make_flow(**settings: Any) -> Orderflow:

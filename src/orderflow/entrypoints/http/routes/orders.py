@@ -49,13 +49,13 @@ def created(result: PlacementResult, body: object, location: str) -> Response:
 def place_order() -> Response:
     key = params.idempotency_key()
     principal = current_principal()
-    body = validated(OrderRequest, json_body())
+    order_request = validated(OrderRequest, json_body())
     check_quantity_caps(
-        [item.quantity for item in body.items],
+        [item.quantity for item in order_request.items],
         line_field=lambda index: f"items[{index}].quantity",
         order_field="items",
     )
-    command = body.to_command(key, principal)
+    command = order_request.to_command(key, principal)
     result = current_orderflow().placement.place(command)
     body = {**order_view(result.order), "access_token": result.access_token}
     return created(result, body, f"/api/orders/{result.order['id']}")
