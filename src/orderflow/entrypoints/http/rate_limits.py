@@ -75,17 +75,17 @@ def register(app: Flask, settings: Settings) -> Limiter:
     def general_limit() -> str:
         return settings.rate_limit_key if _is_api_key() else settings.rate_limit
 
-    def not_placing() -> bool:
-        return request.endpoint not in PLACING or _is_api_key()
+    def placing_limit() -> str:
+        # No limit at all (not even parsed) for every other request.
+        placing = request.endpoint in PLACING and not _is_api_key()
+        return settings.rate_limit_orders if placing else ""
 
     redis = settings.limits_storage_url != "memory://"
     limiter = Limiter(
         key_func=client_key,
         application_limits=[
             ApplicationLimit(limit_provider=general_limit),
-            ApplicationLimit(
-                limit_provider=settings.rate_limit_orders, scope="orders", exempt_when=not_placing
-            ),
+            ApplicationLimit(limit_provider=placing_limit, scope="orders"),
         ],
         storage_uri=settings.limits_storage_url,
         storage_options=_REDIS_OPTIONS if redis else {},
