@@ -40,7 +40,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _DuplicateKey(f"duplicate key {key!r}")
+            raise _DuplicateKey("has a duplicate key")  # not named: it is the client's text
         result[key] = value
     return result
 
@@ -66,7 +66,7 @@ def parse_json(raw: bytes) -> Any:
 
 
 def operator_keys(value: Any) -> Iterator[str]:
-    """Paths of every object key that starts with `$`, depth first. Iterative,
+    """The path of every object holding a key that starts with `$`, depth first. Iterative,
     so a deep body cannot exhaust the stack; depth beyond MAX_DEPTH raises."""
     stack: list[tuple[Any, tuple[int | str, ...]]] = [(value, ())]
     while stack:
@@ -74,7 +74,9 @@ def operator_keys(value: Any) -> Iterator[str]:
         if len(path) > MAX_DEPTH:
             raise bad_request("body", f"is nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, dict):
-            yield from (field_path((*path, key)) for key in node if key.startswith("$"))
+            # The parent is named, not the key: the key is the client's text.
+            if any(key.startswith("$") for key in node):
+                yield field_path(path)
             stack.extend((child, (*path, key)) for key, child in reversed(node.items()))
         elif isinstance(node, list):
             stack.extend((child, (*path, i)) for i, child in reversed(list(enumerate(node))))
@@ -83,7 +85,7 @@ def operator_keys(value: Any) -> Iterator[str]:
 def reject_operators(value: Any) -> None:
     found = []
     for path in operator_keys(value):
-        found.append(FieldError(path, "keys starting with '$' are not allowed"))
+        found.append(FieldError(path, "holds a key starting with '$', which is not allowed"))
         if len(found) == MAX_REPORTED:
             break
     if found:
