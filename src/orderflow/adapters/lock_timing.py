@@ -82,6 +82,9 @@ class LockTimingUnitOfWorkFactory(UnitOfWorkFactory):
     def __call__(self) -> UnitOfWork:
         return _TimedUnitOfWork(self._inner(), self._metrics)
 
+    def reading(self) -> UnitOfWork:
+        return _TimedUnitOfWork(self._inner.reading(), self._metrics)
+
     def ping(self) -> None:
         self._inner.ping()
 
