@@ -35,9 +35,12 @@ class ReadingContract:
     ) -> None:
         _store(uow_factory, "first")
         committed = threading.Event()
-        writer = threading.Thread(
-            target=lambda: (_store(uow_factory, "second"), committed.set()), daemon=True
-        )
+
+        def write() -> None:
+            _store(uow_factory, "second")
+            committed.set()
+
+        writer = threading.Thread(target=write, daemon=True)
         with uow_factory.reading() as reader:
             assert reader.products.get("first") is not None  # its transaction is open
             writer.start()

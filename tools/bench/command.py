@@ -40,7 +40,9 @@ import click
 @click.option(
     "--only",
     multiple=True,
-    type=click.Choice(["intake", "processing", "read_cached", "search", "e2e"]),
+    type=click.Choice(
+        ["intake", "processing", "read_cached", "search", "e2e", "sqlite_contention"]
+    ),
     help="Run only this phase (repeatable); read_cached brings processing along.",
 )
 def bench(

@@ -11,7 +11,9 @@ baseline, on the same services, in the same run.
 4. search: GET /api/products?search= over the catalog, then a bare endpoint
    running a hand-written LIKE search.
 5. e2e: orders POSTed at a fixed rate, each timed until its terminal event
-   is on the events topic; then raw produce-to-consume latency on the broker."""
+   is on the events topic; then raw produce-to-consume latency on the broker.
+6. sqlite_contention: `orderflow serve` on SQLite, intake latency beside
+   full-scan searches against intake alone (sqlite_contention.py)."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from sqlalchemy import Engine, text
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.application.messages import Topics
-from tools.bench import data, hops
+from tools.bench import data, hops, sqlite_contention
 from tools.bench.baseline_apps import BASELINE_TABLE_DDL
 from tools.bench.errors import BenchError
 from tools.bench.figures import Figure
@@ -55,6 +57,7 @@ class Scale:
     e2e_rate: float
     e2e_s: float
     probe_s: float  # the raw produce-to-consume latency baseline
+    sqlite_catalog: int = 50_000  # the sqlite_contention phase's products
     connections: int = 16
     search_connections: int = 4
     rounds: int = 3  # ours and the baseline alternate this many times
@@ -80,6 +83,7 @@ SCALES = {
         e2e_rate=300,
         e2e_s=6,
         probe_s=3,
+        sqlite_catalog=20_000,
         rounds=2,
     ),
     # The CI smoke: every phase, at a size that proves the harness works.
@@ -92,6 +96,7 @@ SCALES = {
         e2e_rate=50,
         e2e_s=2,
         probe_s=1,
+        sqlite_catalog=2000,
         connections=4,
         search_connections=2,
         rounds=1,
@@ -115,7 +120,7 @@ class Options:
         return phase in self.only or (phase == "processing" and "read_cached" in self.only)
 
 
-PHASES = ("intake", "processing", "read_cached", "search", "e2e")
+PHASES = ("intake", "processing", "read_cached", "search", "e2e", "sqlite_contention")
 
 
 def run(options: Options, say: Callable[[str], None] = print) -> list[Figure]:
@@ -175,6 +180,7 @@ class _Run:
                 "read_cached": self.read_cached,
                 "search": self.search,
                 "e2e": self.end_to_end,
+                "sqlite_contention": self.sqlite_contention,
             }
             for phase in PHASES:
                 if self.options.runs(phase):
@@ -334,6 +340,19 @@ class _Run:
         base_is = "kafka-python produce to consume"
         self._add("e2e_p99", result.p99_ms, "ms", p99, base_is, what + " p99")
         self._add("e2e_p50", result.p50_ms, "ms", p50, base_is, what + " p50")
+
+    def sqlite_contention(self) -> None:
+        scale = self.scale
+        try:
+            self.figures += sqlite_contention.measure(
+                self.processes,
+                catalog=scale.sqlite_catalog,
+                duration_s=scale.measure_s / scale.rounds,
+                rounds=scale.rounds,
+                say=self.say,
+            )
+        finally:
+            self._stop("serve")
 
     # --- helpers ----------------------------------------------------------------
 
