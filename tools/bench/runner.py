@@ -172,8 +172,10 @@ class _Run:
 
     def all(self) -> list[Figure]:
         try:
-            self.prepare()
-            self.api = self.processes.api(workers=self.options.api_processes)
+            # sqlite_contention brings its own server and database.
+            if any(self.options.runs(phase) for phase in PHASES[:-1]):
+                self.prepare()
+                self.api = self.processes.api(workers=self.options.api_processes)
             phases = {
                 "intake": self.intake,
                 "processing": self.processing,
