@@ -172,7 +172,7 @@ def test_a_trusted_host_that_is_not_a_name_fails_at_start(value: str) -> None:
 # --- no echo ---------------------------------------------------------------------
 
 
-def _boom() -> None:
+def _boom() -> str:
     raise RuntimeError(MARKER)
 
 
