@@ -7,6 +7,7 @@ named by ORDERFLOW_ENV_FILE (dotenv format, same names) may mirror them."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +25,11 @@ AuthKind = Literal["none", "shared_key", "jwks"]
 # The most units one order line may ever ask for (the request schema's
 # bound); ORDERFLOW_MAX_LINE_QUANTITY can only lower it.
 MAX_LINE_QUANTITY = 1000
+
+
+# A DNS name (a leading dot: its subdomains too), an IPv4 address, or an
+# IPv6 address in brackets, as each appears in a Host header.
+_HOST_NAME = re.compile(r"\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\]")
 
 
 def default_database_url() -> str:
@@ -98,6 +104,16 @@ class Settings(BaseSettings):
     # Notifications to any one address, per dispatcher process (memory cache)
     # or across them (redis cache): past it they are given up, not retried.
     notify_rate_limit: str = "10/hour"
+    # Serving, in both HTTP servers (docs/OPERATIONS.md: Serving). A body
+    # declared longer than max_body_bytes is refused before it is read;
+    # trusted_hosts is a comma-separated list of Host names (a leading dot
+    # takes the subdomains too, `*` any host); unset: `serve` takes the
+    # loopback names, `api` any host.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    trusted_hosts: str | None = None
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    idle_timeout_s: int = Field(default=30, ge=1, le=3600)
+    max_connections: int = Field(default=500, ge=1, le=10_000)
 
     @field_validator("database_url")
     @classmethod
@@ -143,6 +159,26 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("must be like 10/minute or 5/second;100/hour") from None
         return value
+
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _host_names(cls, value: str | None) -> str | None:
+        names = [name.strip() for name in (value or "").split(",") if name.strip()]
+        for name in names:
+            if name != "*" and not _HOST_NAME.fullmatch(name):
+                raise ValueError(
+                    "must be host names without ports, separated by commas "
+                    "(e.g. shop.example.com,.example.com,[::1]), or *"
+                )
+        return ",".join(names) or None
+
+    @property
+    def trusted_host_names(self) -> tuple[str, ...] | None:
+        """The configured Host names in lower case; None when unset, () for `*`."""
+        if self.trusted_hosts is None:
+            return None
+        names = tuple(name.lower() for name in self.trusted_hosts.split(","))
+        return () if "*" in names else names
 
     @field_validator("auth_jwks_url")
     @classmethod

@@ -59,6 +59,10 @@ class DelegatingUnitOfWorkFactory(UnitOfWorkFactory):
     def __call__(self) -> UnitOfWork:
         return self._inner()
 
+    def reading(self) -> UnitOfWork:
+        # A unit of work that only reads commits nothing: nothing to decorate.
+        return self._inner.reading()
+
     def ping(self) -> None:
         self._inner.ping()
 

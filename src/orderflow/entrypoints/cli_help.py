@@ -69,10 +69,17 @@ INTAKE = (
 )
 
 SUPERVISION = ("loop_restart_backoff_s", "loop_restart_max_backoff_s")
+SERVING = (
+    "max_body_bytes",
+    "trusted_hosts",
+    "header_timeout_s",
+    "idle_timeout_s",
+    "max_connections",
+)
 
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "serve": STORES + BROKER + PROCESSING + RELAYING + INTAKE + SUPERVISION,
-    "api": STORES + BROKER + INTAKE,
+    "serve": STORES + BROKER + PROCESSING + RELAYING + INTAKE + SUPERVISION + SERVING,
+    "api": STORES + BROKER + INTAKE + SERVING,
     "worker": STORES + BROKER + PROCESSING,
     "relay": STORES + BROKER + RELAYING,
     "migrate": STORES,
