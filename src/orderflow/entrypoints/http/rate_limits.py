@@ -26,7 +26,7 @@ import math
 import time
 from typing import Any, cast
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
 from orderflow.config import Settings
@@ -36,6 +36,7 @@ from orderflow.entrypoints.http.identity import current_principal
 from orderflow.entrypoints.http.problems import FieldError, problem
 
 EXTENSION = "orderflow.limiter"
+_KEY = "orderflow_rate_key"
 PLACING = frozenset({"place_order", "place_short_order"})
 UNLIMITED = frozenset({"health"})
 # A Redis that does not answer must not hold requests: the limiter falls
@@ -44,7 +45,16 @@ _REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 0.25, "socket_timeou
 
 
 def client_key() -> str:
-    """The request's bucket: its API key or customer, else its address."""
+    """The request's bucket: its API key or customer, else its address
+    (worked out once per request: every limit asks)."""
+    key: str | None = g.get(_KEY)
+    if key is None:
+        key = _bucket()
+        setattr(g, _KEY, key)
+    return key
+
+
+def _bucket() -> str:
     try:
         principal = current_principal()
     except (Unauthenticated, InfrastructureError):
