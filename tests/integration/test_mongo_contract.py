@@ -42,6 +42,7 @@ from orderflow.ports.api_keys import ApiKeyStore
 from orderflow.ports.notifier import NotificationLedger
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.api_key_store_contract import ApiKeyStoreContract
+from tests.contracts.cancellation_contract import CancellationContract
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import (
@@ -114,7 +115,7 @@ def crash_before_the_order_write(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mongo_uow, "_release", lambda *args, **kwargs: None)
 
 
-class TestMongoPersistence(PersistenceContract, RowLockingContract):
+class TestMongoPersistence(PersistenceContract, RowLockingContract, CancellationContract):
     @pytest.fixture
     def uow_factory(self, mongo_factory: MongoUnitOfWorkFactory) -> MongoUnitOfWorkFactory:
         clear(mongo_factory)

@@ -30,6 +30,7 @@ from orderflow.ports.api_keys import ApiKeyStore
 from orderflow.ports.notifier import NotificationLedger
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.api_key_store_contract import ApiKeyStoreContract
+from tests.contracts.cancellation_contract import CancellationContract
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import PersistenceContract, an_order
@@ -138,7 +139,9 @@ class ServerChecks:
         assert not wrong, "\n".join(wrong)
 
 
-class TestMariaDbPersistence(PersistenceContract, RowLockingContract, ServerChecks):
+class TestMariaDbPersistence(
+    PersistenceContract, RowLockingContract, CancellationContract, ServerChecks
+):
     @pytest.fixture
     def uow_factory(self, mysql_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         clear_tables(mysql_factory.engine)
@@ -149,7 +152,9 @@ class TestMariaDbPersistence(PersistenceContract, RowLockingContract, ServerChec
         return mysql_url
 
 
-class TestPostgresPersistence(PersistenceContract, RowLockingContract, ServerChecks):
+class TestPostgresPersistence(
+    PersistenceContract, RowLockingContract, CancellationContract, ServerChecks
+):
     @pytest.fixture
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         clear_tables(postgres_factory.engine)
