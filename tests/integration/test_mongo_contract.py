@@ -42,7 +42,7 @@ from orderflow.ports.api_keys import ApiKeyStore
 from orderflow.ports.notifier import NotificationLedger
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.api_key_store_contract import ApiKeyStoreContract
-from tests.contracts.cancellation_contract import CancellationContract
+from tests.contracts.cancellation_contract import STOCK, CancellationContract, Shop
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import (
@@ -244,6 +244,34 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract, Cancellation
 
         assert self._finish(short_leases, order.id, also_want="mouse") is OrderStatus.FAILED
         assert self._stock(uow_factory) == 2  # the crashed attempt's 2 came back
+
+    def test_stock_given_back_before_a_crash_is_not_given_again_by_the_retried_cancel(
+        self,
+        uow_factory: MongoUnitOfWorkFactory,
+        short_leases: MongoUnitOfWorkFactory,
+        shop: Shop,
+    ) -> None:
+        [order] = shop.place()
+        shop.deliver(order)
+        before = shop.stock()
+        retrying = Shop(short_leases)
+        with pytest.MonkeyPatch.context() as patch:
+            crash_before_the_order_write(patch)
+            with pytest.raises(_Crash):
+                retrying.cancel(order.id)
+        assert shop.stored(order.id).status is OrderStatus.COMPLETED
+        given = shop.stock()
+        assert given == STOCK  # given back already, marked as this order's give
+        with uow_factory() as uow:  # another unit of work does not settle it
+            uow.products.get_many_for_update(["laptop", "mouse"])
+        assert raw(uow_factory.store.products, "laptop")[HOLDS] != []
+
+        time.sleep(0.4)  # the dead request's lock on the order lapses
+        cancelled = retrying.cancel(order.id)
+
+        assert cancelled.restocked == {"laptop": 1, "mouse": 3}
+        assert shop.stock() == STOCK != before  # given once, not twice
+        assert raw(uow_factory.store.products, "mouse")[HOLDS] == []
 
     def test_an_idempotency_key_whose_order_never_arrived_is_freed_after_a_while(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
