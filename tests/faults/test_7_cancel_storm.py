@@ -56,7 +56,8 @@ def kill_one_worker(rig: Rig, scenario: Scenario, done: threading.Event) -> None
 def test_a_cancel_storm_restores_stock_exactly_once(healthy: Rig, results: list[Figures]) -> None:
     rig = healthy
     orders = rig.scale.count(ORDERS, least=30)
-    scenario = rig.open("storm", {"storm-plenty": 1_000_000, "storm-scarce": orders // 2})
+    # Scarce enough that some orders fail: their cancels are 409.
+    scenario = rig.open("storm", {"storm-plenty": 1_000_000, "storm-scarce": orders // 6})
     scenario.notes["cancels"] = Counter()
     requests = scenario.requests(orders, [("storm-plenty", 1, 3), ("storm-scarce", 1, 2)], seed=7)
     pace = orders / rig.scale.intake_s * 2
@@ -99,3 +100,4 @@ def test_a_cancel_storm_restores_stock_exactly_once(healthy: Rig, results: list[
     # or after completion (its units given back).
     assert reached["pending"] and reached["completed"], scenario.notes
     assert scenario.notes["double_clicks"] > 0, scenario.notes
+    assert scenario.notes["failed"] > 0, scenario.notes
