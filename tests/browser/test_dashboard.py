@@ -379,4 +379,3 @@ def test_a_bought_order_is_cancelled_and_its_stock_comes_back(page: Page, shop: 
     page.goto(shop.base + "/")
     expect(page.locator("#search-status")).to_have_text("12 products")
     assert re.search(rf"\b{stock}\b", laptop_card_stock(page))
-
