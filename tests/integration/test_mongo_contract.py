@@ -273,6 +273,26 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract, Cancellation
         assert shop.stock() == STOCK != before  # given once, not twice
         assert raw(uow_factory.store.products, "mouse")[HOLDS] == []
 
+    def test_stock_held_by_a_crashed_attempt_goes_back_when_the_order_is_cancelled(
+        self,
+        uow_factory: MongoUnitOfWorkFactory,
+        short_leases: MongoUnitOfWorkFactory,
+        shop: Shop,
+    ) -> None:
+        order = self._processing_order(uow_factory, stock=5, quantity=2)
+        with pytest.MonkeyPatch.context() as patch:
+            crash_before_the_order_write(patch)
+            with pytest.raises(_Crash):
+                self._finish(short_leases, order.id)
+        assert self._stock(uow_factory) == 3  # taken, held for the order still processing
+
+        time.sleep(0.4)  # the dead worker's locks lapse
+        cancelled = Shop(short_leases).cancel(order.id)
+
+        assert cancelled.restocked == {}  # it never completed...
+        assert self._stock(uow_factory) == 5  # ...and what the crash left holding came back
+        assert raw(uow_factory.store.products, "laptop")[HOLDS] == []
+
     def test_an_idempotency_key_whose_order_never_arrived_is_freed_after_a_while(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
     ) -> None:

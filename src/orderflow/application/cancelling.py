@@ -2,7 +2,8 @@
 
 A compensation: the units a completed order holds go back to stock in the
 transaction that cancels it, under the order's row lock and then its
-products' locks in sorted id order (as processing takes them). Cancelled is
+products' locks in sorted id order (as processing takes them; taken for
+every cancel). Cancelled is
 final, so a second cancel is InvalidTransition and gives back nothing, and
 a worker that locks the order afterwards finds it cancelled and reserves
 nothing (processing.py)."""
@@ -63,10 +64,13 @@ class OrderCancellation:
                 raise OrderNotFound(order_id)
             now = self.clock.now()
             restocked = order.cancel(now)
-            if restocked:
-                products = uow.products.get_many_for_update(sorted(restocked))
-                release(products, restocked)
-                uow.products.save_many([products[product_id] for product_id in sorted(restocked)])
+            # Its products are locked whatever it holds, in sorted id order
+            # as processing locks them: a store without multi-document
+            # transactions settles there what an interrupted attempt to
+            # process the order left (MongoDB's holds).
+            products = uow.products.get_many_for_update(sorted(order.quantities()))
+            release(products, restocked)
+            uow.products.save_many([products[product_id] for product_id in sorted(restocked)])
             uow.orders.save(order)
             uow.outbox.add(to_outbox(order.events, topics=self.topics))
             order.events.clear()
