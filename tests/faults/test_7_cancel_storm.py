@@ -3,7 +3,7 @@ pipeline, and a worker is killed mid-batch.
 
 Orders are placed as a shop would; most of them are cancelled by their
 customer at once (pending), a moment later (being processed, or just
-completed) or a while later (completed, or failed: 409), some with two
+completed) or a second later (completed, or failed: 409), some with two
 cancels sent at the same time (a double click). One worker is killed in
 the middle of its batch and started again, so its deliveries come again.
 Whenever a cancel lands, the order ends cancelled and the units it held are
@@ -32,7 +32,7 @@ def shopper(rig: Rig, scenario: Scenario, index: int, request: dict[str, Any]) -
     if order_id is None or rng.random() < 0.3:
         return  # kept
     when = rng.choice(WHEN)
-    time.sleep({"pending": 0.0, "moment": rng.uniform(0.0, 0.05), "later": 2.0}[when])
+    time.sleep({"pending": 0.0, "moment": rng.uniform(0.0, 0.05), "later": 1.0}[when])
     with scenario._lock:
         scenario.notes["cancels"][when] += 1
     if rng.random() < 0.25:  # a double click: two cancels at the same time
@@ -60,7 +60,7 @@ def test_a_cancel_storm_restores_stock_exactly_once(healthy: Rig, results: list[
     scenario = rig.open("storm", {"storm-plenty": 1_000_000, "storm-scarce": orders // 6})
     scenario.notes["cancels"] = Counter()
     requests = scenario.requests(orders, [("storm-plenty", 1, 3), ("storm-scarce", 1, 2)], seed=7)
-    pace = orders / rig.scale.intake_s * 2
+    pace = orders / rig.scale.intake_s * 4  # intake over in a quarter of scenario 1's
 
     done = threading.Event()
     killer = threading.Thread(target=kill_one_worker, args=(rig, scenario, done))
