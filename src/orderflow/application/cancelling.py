@@ -3,10 +3,9 @@
 A compensation: the units a completed order holds go back to stock in the
 transaction that cancels it, under the order's row lock and then its
 products' locks in sorted id order (as processing takes them; taken for
-every cancel). Cancelled is
-final, so a second cancel is InvalidTransition and gives back nothing, and
-a worker that locks the order afterwards finds it cancelled and reserves
-nothing (processing.py)."""
+every cancel). Cancelled is final, so a second cancel is InvalidTransition
+and gives back nothing, and a worker that locks the order afterwards finds
+it cancelled and reserves nothing (processing.py)."""
 
 from __future__ import annotations
 
