@@ -215,11 +215,7 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract, Cancellation
     def test_stock_taken_before_a_crash_is_not_taken_again_by_the_retry(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
     ) -> None:
-        order = self._processing_order(uow_factory, stock=5, quantity=2)
-        with pytest.MonkeyPatch.context() as patch:
-            crash_before_the_order_write(patch)
-            with pytest.raises(_Crash):
-                self._finish(short_leases, order.id)
+        order = self._crashed_mid_processing(uow_factory, short_leases)
         assert self._stock(uow_factory) == 3  # taken, and held for the order
 
         time.sleep(0.4)  # the dead worker's locks lapse
@@ -230,11 +226,7 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract, Cancellation
     def test_stock_held_before_a_crash_goes_back_when_the_retry_fails_the_order(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
     ) -> None:
-        order = self._processing_order(uow_factory, stock=5, quantity=2)
-        with pytest.MonkeyPatch.context() as patch:
-            crash_before_the_order_write(patch)
-            with pytest.raises(_Crash):
-                self._finish(short_leases, order.id)
+        order = self._crashed_mid_processing(uow_factory, short_leases)
         time.sleep(0.4)
         with uow_factory() as uow:  # meanwhile someone else's order emptied the shelf
             laptop = uow.products.get_many_for_update(["laptop"])["laptop"]
@@ -274,16 +266,9 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract, Cancellation
         assert raw(uow_factory.store.products, "mouse")[HOLDS] == []
 
     def test_stock_held_by_a_crashed_attempt_goes_back_when_the_order_is_cancelled(
-        self,
-        uow_factory: MongoUnitOfWorkFactory,
-        short_leases: MongoUnitOfWorkFactory,
-        shop: Shop,
+        self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
     ) -> None:
-        order = self._processing_order(uow_factory, stock=5, quantity=2)
-        with pytest.MonkeyPatch.context() as patch:
-            crash_before_the_order_write(patch)
-            with pytest.raises(_Crash):
-                self._finish(short_leases, order.id)
+        order = self._crashed_mid_processing(uow_factory, short_leases)
         assert self._stock(uow_factory) == 3  # taken, held for the order still processing
 
         time.sleep(0.4)  # the dead worker's locks lapse
@@ -427,6 +412,18 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract, Cancellation
             uow.products.upsert(a_product(stock=stock))
             uow.orders.add(order)
             uow.commit()
+        return order
+
+    def _crashed_mid_processing(
+        self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
+    ) -> Order:
+        """An order for 2 of 5 laptops whose processing died after taking
+        the stock (held for it) and before the order's write."""
+        order = self._processing_order(uow_factory, stock=5, quantity=2)
+        with pytest.MonkeyPatch.context() as patch:
+            crash_before_the_order_write(patch)
+            with pytest.raises(_Crash):
+                self._finish(short_leases, order.id)
         return order
 
     @staticmethod
