@@ -294,6 +294,7 @@ def test_a_failed_order_shows_the_servers_reason(page: Page, shop: Shop) -> None
     assert failed["failure_reason"]
     expect(page.locator(".failure-reason")).to_have_text(f"Reason: {failed['failure_reason']}")
     expect(page.locator(".step.current.bad")).to_have_text("Failed")
+    expect(page.get_by_role("button", name="Cancel order")).to_be_hidden()  # nothing to cancel
 
 
 def test_an_unknown_order_id_says_so(page: Page, shop: Shop) -> None:
@@ -334,3 +335,47 @@ def test_every_visible_control_on_every_page_has_a_name(page: Page, shop: Shop) 
         page.goto(f"{shop.base}/{hash_}")
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
         assert page.evaluate(UNNAMED_CONTROLS) == [], hash_
+
+
+def laptop_card_stock(page: Page) -> str:
+    card = page.locator(".card", has=page.get_by_role("heading", name="Laptop", exact=True))
+    return str(card.locator(".stock").text_content())
+
+
+def test_a_bought_order_is_cancelled_and_its_stock_comes_back(page: Page, shop: Shop) -> None:
+    _, laptop = shop.api("/api/products/laptop-14")
+    stock = laptop["stock"]
+    page.goto(shop.base + "/")
+    expect(page.locator("#search-status")).to_have_text("12 products")
+    assert re.search(rf"\b{stock}\b", laptop_card_stock(page))
+    page.get_by_role("button", name="Add Laptop to cart").click()
+    page.get_by_role("button", name="Cart, 1 item").click()
+    drawer = page.get_by_role("dialog", name="Your cart")
+    drawer.get_by_role("button", name="Go to checkout").click()
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Delivery address").fill("12 Analytical Street")
+    page.get_by_role("button", name=re.compile(r"^Place order")).click()
+    expect(page).to_have_url(re.compile(r"#/order/[0-9a-f-]{36}$"))
+    order_id = page.url.rsplit("/", 1)[1]
+    assert statuses_until_final(page, within_s=15)[-1] == "Completed"
+    assert shop.api("/api/products/laptop-14")[1]["stock"] == stock - 1
+
+    with page.expect_response(re.compile(r"/cancel$")) as cancelled:
+        page.get_by_role("button", name="Cancel order").click()
+
+    assert cancelled.value.status == 200
+    expect(page.locator(LIVE_BADGE)).to_have_text("Cancelled")
+    expect(page.locator("#cancel-outcome")).to_have_text(
+        "Your order is cancelled. 1 item is back in stock."
+    )
+    expect(page.get_by_role("button", name="Cancel order")).to_be_hidden()
+    expect(page.locator(".stepper .step-label")).to_have_text(
+        ["Received", "Processing", "Completed", "Cancelled"]
+    )
+    expect(page.locator(".timeline")).to_contain_text("Cancelled")
+    assert shop.api(f"/api/orders/{order_id}")[1]["status"] == "cancelled"
+    assert shop.api("/api/products/laptop-14")[1]["stock"] == stock
+    page.goto(shop.base + "/")
+    expect(page.locator("#search-status")).to_have_text("12 products")
+    assert re.search(rf"\b{stock}\b", laptop_card_stock(page))

@@ -138,6 +138,9 @@ orders = Table(
     # SHA-256 of its access token; NULL for rows written before revision 0006.
     Column("owner", String(255), nullable=True),
     Column("access_token_digest", String(64), nullable=True),
+    # Units held from stock, {product_id: quantity}: what a cancel gives
+    # back. NULL for rows written before revision 0007, derived on read.
+    Column("reserved", JSON, nullable=True),
     # The stuck-order sweeper: WHERE status IN (...) AND updated_at < ? ORDER BY updated_at.
     Index(None, "status", "updated_at"),
     # GET /api/orders: WHERE owner = ? ORDER BY created_at DESC, id DESC.

@@ -259,6 +259,24 @@ class PlacedOrderOut(OrderOut):
     access_token: str | None = _ACCESS_TOKEN
 
 
+class RestockedOut(BaseModel):
+    model_config = _RESPONSE
+    product_id: str
+    quantity: int
+
+
+class CancelledOrderOut(OrderOut):
+    """200 of POST /api/orders/<id>/cancel: the cancelled order and the units
+    it put back in stock."""
+
+    restocked: list[RestockedOut] = Field(
+        description=(
+            "Units returned to stock, by product id: every unit a completed order"
+            " held; empty when it held none (pending or processing)."
+        )
+    )
+
+
 class OrderPageOut(BaseModel):
     """GET /api/orders: the caller's orders, newest first."""
 

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from orderflow.application import PlacementResult
+from orderflow.domain.model import unit_lines
 from orderflow.entrypoints.http import params
 from orderflow.entrypoints.http.body import (
     check_json_content_type,
@@ -25,8 +26,9 @@ from orderflow.entrypoints.http.problems import FieldError, unprocessable
 from orderflow.entrypoints.http.schemas import OrderRequest
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-# Stored with an order, never shown: who owns it and its token's digest.
-_INTERNAL = frozenset({"owner", "access_token_digest"})
+# Stored with an order, never shown: who owns it, its token's digest, and
+# the stock it holds (a cancel's answer says what went back).
+_INTERNAL = frozenset({"owner", "access_token_digest", "reserved"})
 
 
 def order_view(order: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,8 +92,11 @@ def order_events(order_id: str) -> Response:
 def cancel_order(order_id: str) -> Response:
     principal = required_principal()
     _no_cancel_fields()
-    order = current_orderflow().cancellation.cancel(params.order_id(order_id), principal=principal)
-    return json_response(order_view(order.to_dict()))
+    cancelled = current_orderflow().cancellation.cancel(
+        params.order_id(order_id), principal=principal
+    )
+    body = {**order_view(cancelled.order.to_dict()), "restocked": unit_lines(cancelled.restocked)}
+    return json_response(body)
 
 
 def _no_cancel_fields() -> None:

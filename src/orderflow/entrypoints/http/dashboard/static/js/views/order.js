@@ -6,7 +6,7 @@
 import * as api from "../api.js";
 import { fill, h, icon, isAbort, sleep, timeElement } from "../dom.js";
 import { formatAmount, formatCents, toCents } from "../money.js";
-import { PAYMENT_LABELS, TERMINAL, statusInfo } from "../status.js";
+import { CANCELLABLE, PAYMENT_LABELS, TERMINAL, statusInfo } from "../status.js";
 
 const POLL_MS = 500;
 const MAX_BACKOFF_MS = 5000;
@@ -17,8 +17,10 @@ export function orderView(outlet, [id], signal) {
   const live = h("div", { class: "status-live", role: "status", "aria-atomic": "true" });
   const connection = h("p", { class: "notice warning", role: "alert", hidden: true });
   // Cancel: only for an order placed from this browser (its token is here),
-  // and only while the server may still accept it (pending).
+  // and only while the server may still accept it (pending, processing,
+  // completed). The answer says which units went back in stock.
   const cancelError = h("p", { class: "field-error", role: "alert", hidden: true });
+  const cancelOutcome = h("p", { class: "notice", role: "status", id: "cancel-outcome", hidden: true });
   const cancel = h(
     "button",
     {
@@ -31,11 +33,17 @@ export function orderView(outlet, [id], signal) {
         try {
           const order = await api.cancelOrder(id);
           showStatus(live, order);
-          showStepper(stepper, order.status);
+          showStepper(stepper, order);
           cancel.hidden = true;
+          cancelOutcome.textContent = restockedText(order.restocked);
+          cancelOutcome.hidden = false;
+          await showTimeline(id, signal, handlers);
         } catch (error) {
+          if (error.status === 409) cancel.hidden = true;
           cancelError.textContent =
-            error.status === 409 ? "This order can no longer be cancelled." : error.message;
+            error.status === 409
+              ? `This order can no longer be cancelled (${error.fieldErrors[0]?.message ?? error.message}).`
+              : error.message;
           cancelError.hidden = false;
         } finally {
           cancel.disabled = false;
@@ -78,6 +86,7 @@ export function orderView(outlet, [id], signal) {
           stepper,
           cancel,
           cancelError,
+          cancelOutcome,
         ),
         h(
           "section",
@@ -100,16 +109,16 @@ export function orderView(outlet, [id], signal) {
     ),
   );
 
-  follow(id, signal, {
+  const handlers = {
     onOrder(order, changed) {
       if (changed) {
         showStatus(live, order);
-        showStepper(stepper, order.status);
+        showStepper(stepper, order);
       }
       showItems(items, order);
       showFacts(facts, order);
       connection.hidden = true;
-      cancel.hidden = !(order.status === "pending" && api.placedHere(id));
+      cancel.hidden = !(CANCELLABLE.has(order.status) && api.placedHere(id));
     },
     onTimeline(events) {
       timeline.hidden = events === null;
@@ -140,8 +149,15 @@ export function orderView(outlet, [id], signal) {
         ),
       );
     },
-  });
+  };
+  follow(id, signal, handlers);
   return { title: "Order", nav: null };
+}
+
+function restockedText(restocked) {
+  const units = (restocked ?? []).reduce((sum, line) => sum + line.quantity, 0);
+  if (units === 0) return "Your order is cancelled. Nothing had been reserved for it yet.";
+  return `Your order is cancelled. ${units} ${units === 1 ? "item is" : "items are"} back in stock.`;
 }
 
 async function follow(id, signal, handlers) {
@@ -255,12 +271,19 @@ function showStatus(live, order) {
   );
 }
 
-function showStepper(stepper, status) {
+const STEP_LABELS = { pending: "Received", processing: "Processing" };
+
+function showStepper(stepper, order) {
+  const status = order.status;
   const final = TERMINAL.has(status) ? status : "completed";
-  const steps =
+  // A cancelled order shows the steps it went through before the cancel.
+  const path =
     status === "cancelled"
-      ? [["pending", "Received"], ["cancelled", "Cancelled"]]
-      : [["pending", "Received"], ["processing", "Processing"], [final, statusInfo(final).label]];
+      ? (order.history ?? []).map((step) => step.status)
+      : ["pending", "processing", final];
+  if (path[0] !== "pending") path.unshift("pending");
+  if (path.at(-1) !== final) path.push(final);
+  const steps = path.map((step) => [step, STEP_LABELS[step] ?? statusInfo(step).label]);
   const reached = steps.findIndex(([step]) => step === status);
   stepper.replaceChildren(
     ...steps.map(([step, label], index) => {
