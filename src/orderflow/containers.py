@@ -43,6 +43,9 @@ from orderflow.adapters.remembered_api_keys import RememberedApiKeys
 from orderflow.adapters.resilient_cache import ResilientOrderCache
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.adapters.terminal_orders import TerminalOrderMemo
+from orderflow.adapters.tracing.cache import TracedOrderCache
+from orderflow.adapters.tracing.provider import global_tracing
+from orderflow.adapters.tracing.publisher import TracedPublisher
 from orderflow.application.cancelling import OrderCancellation
 from orderflow.application.catalog import Catalog
 from orderflow.application.identity import ApiKeys, Authenticator
@@ -254,6 +257,8 @@ class Container(containers.DeclarativeContainer):
         Topics, orders=config.orders_topic, events=config.events_topic, dlq=config.dlq_topic
     )
     codec: providers.Provider[MessageCodec] = providers.Singleton(JsonEnvelope)
+    # The process's tracer provider (OTEL_TRACES_EXPORTER); flushed at close.
+    tracing: providers.Provider[bool] = providers.Resource(global_tracing, config.traces_exporter)
 
     # --- gateways --------------------------------------------------------------
     # Called to run: `orderflow migrate` (and `serve`, which owns its SQLite
@@ -379,6 +384,15 @@ class Container(containers.DeclarativeContainer):
         webhook=providers.Singleton(_webhook_notifier, config.notify_url),
     )
 
+    # With tracing on, each traced message's hop to the broker and each
+    # traced order's cache write is a span (adapters/tracing).
+    traced_publisher: providers.Provider[MessagePublisher] = providers.Selector(
+        config.tracing_kind, off=publisher, on=providers.Singleton(TracedPublisher, publisher)
+    )
+    traced_cache: providers.Provider[OrderCache] = providers.Selector(
+        config.tracing_kind, off=cache, on=providers.Singleton(TracedOrderCache, cache)
+    )
+
     # --- services --------------------------------------------------------------
     # Intake: the use case, behind the group commit that gathers concurrent
     # callers into its batches.
@@ -393,7 +407,7 @@ class Container(containers.DeclarativeContainer):
             known_prices=known_prices,
             id_secret=id_secret,
             fallback_keys=fallback_keys,
-            fallback_publisher=publisher,
+            fallback_publisher=traced_publisher,
         ),
         batch_limit=uow_factory.provided.batch_limit,
     )
@@ -419,7 +433,7 @@ class Container(containers.DeclarativeContainer):
         # Times the product-row locks (orderflow_stock_lock_wait_seconds).
         uow_factory=providers.Singleton(LockTimingUnitOfWorkFactory, uow_factory, metrics),
         clock=clock,
-        cache=cache,
+        cache=traced_cache,
         metrics=metrics,
         topics=topics,
         processing_delay_s=providers.Callable(_seconds, config.processing_delay_ms),
@@ -427,7 +441,7 @@ class Container(containers.DeclarativeContainer):
     relay = providers.Singleton(
         OutboxRelay,
         uow_factory=uow_factory,
-        publisher=publisher,
+        publisher=traced_publisher,
         ledger=notification_ledger,
         clock=clock,
         batch_size=config.relay_batch_size,

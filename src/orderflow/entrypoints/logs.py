@@ -1,5 +1,6 @@
 """Structured JSON logs on stderr: one object per line, with the order id
-when the log call carries one (`extra={"order_id": ...}`)."""
+when the log call carries one (`extra={"order_id": ...}`), and the trace id
+(`trace_id`) when the line is written inside a trace."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from orderflow.entrypoints.tracing import trace_id_of
 
 _CONTEXT_FIELDS = ("order_id", "status")
 
@@ -22,6 +25,9 @@ class JsonFormatter(logging.Formatter):
         for name in _CONTEXT_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
+        trace_id = trace_id_of(getattr(record, "order_id", None))
+        if trace_id is not None:
+            entry["trace_id"] = trace_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from orderflow.ports.outbox import OutboxMessage
 
@@ -35,6 +35,8 @@ class Delivery:
     offset: int
     key: str | None
     value: bytes
+    # The message's string headers (OutboxMessage.headers as published).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def place(self) -> Partition:

@@ -156,6 +156,8 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("published_at", UtcDateTime, nullable=True),
+    # Propagation headers (trace context); NULL without (revision 0008).
+    Column("headers", JSON, nullable=True),
     UniqueConstraint("message_id"),
     # The relay: WHERE published_at IS NULL ORDER BY seq; also the purge.
     Index(None, "published_at", "seq"),

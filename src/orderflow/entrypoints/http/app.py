@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from orderflow.bootstrap import Orderflow
-from orderflow.entrypoints.http import dashboard, problems, routes
+from orderflow.entrypoints.http import dashboard, problems, routes, tracing
 from orderflow.entrypoints.http.context import (
     EXTENSION,
     FastJSONProvider,
@@ -41,6 +41,8 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     app.request_class = TimedRequest
     app.extensions[EXTENSION] = orderflow
 
+    if orderflow.settings.tracing_kind == "on":
+        tracing.install(app)
     problems.register(app)
     routes.register(app)
     dashboard.register(app)
