@@ -11,7 +11,18 @@ from datetime import UTC, datetime
 
 from orderflow.entrypoints.tracing import trace_id_of
 
-_CONTEXT_FIELDS = ("order_id", "status")
+_CONTEXT_FIELDS = ("order_id", "status", "trace_id")
+
+
+class TraceIdFilter(logging.Filter):
+    """Stamps each record with the trace id of where it was logged (when
+    there is one), while the caller's trace context is still current."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trace_id = trace_id_of(getattr(record, "order_id", None))
+        if trace_id is not None:
+            record.trace_id = trace_id
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,9 +36,6 @@ class JsonFormatter(logging.Formatter):
         for name in _CONTEXT_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
-        trace_id = trace_id_of(getattr(record, "order_id", None))
-        if trace_id is not None:
-            entry["trace_id"] = trace_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -36,6 +44,7 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(TraceIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

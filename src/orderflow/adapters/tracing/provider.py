@@ -47,11 +47,12 @@ def global_tracing(exporters: str) -> Iterator[bool]:
     `exporters` (comma-separated; "none" installs nothing), flushes and
     shuts it down at the end. Yields whether tracing is on.
 
-    OpenTelemetry keeps one global provider per process: a second
-    container in the same process (tests, a library host) uses the first."""
+    OpenTelemetry keeps one global provider per process: where one is
+    installed already (a second container, a library host's own), spans
+    go to it."""
     names = [name for name in exporters.split(",") if name not in ("", "none")]
-    if not names:
-        yield False
+    if not names or isinstance(trace.get_tracer_provider(), TracerProvider):
+        yield bool(names)
         return
     provider = tracer_provider(names)
     trace.set_tracer_provider(provider)
