@@ -1,0 +1,144 @@
+"""One order, one trace, as an operator would collect it: the processes
+export to an OTLP/HTTP receiver (what a collector or Jaeger would be), and
+the order placed with a W3C `traceparent` yields the API's, the relay's and
+the worker's spans under the client's trace id, each the child of the hop
+before. In embedded mode (`orderflow serve`, the in-process broker carrying
+the headers) and on the Kafka stack (api, relay and worker processes)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.otlp import OtlpReceiver, ReceivedSpan
+from tests.support.processes import free_port
+from tests.support.stack import Stack, http_call, stack_env
+
+pytestmark = pytest.mark.integration
+
+CATALOG = [{"id": "p-traced", "name": "Traced", "description": "", "price": "5.00", "stock": 100}]
+BODY = {
+    "customer": {"name": "Ada", "email": "ada@example.com", "address": "12 Analytical St"},
+    "items": [{"product_id": "p-traced", "quantity": 1}],
+    "payment_method": "card",
+}
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+def tracing_env(receiver: OtlpReceiver) -> dict[str, str]:
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within the test's patience
+    }
+
+
+def place_traced(stack: Stack) -> tuple[str, str]:
+    """Place one order with a fresh traceparent: (trace id, order id)."""
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    status, order = http_call(
+        "POST",
+        f"{stack.base}/api/orders",
+        BODY,
+        headers={"traceparent": f"00-{trace_id}-{parent}-01"},
+    )
+    assert status == 201, order
+    deadline = time.monotonic() + 30
+    token = {"Authorization": f"Bearer {order['access_token']}"}
+    while time.monotonic() < deadline:
+        if http_call("GET", f"{stack.base}/api/orders/{order['id']}", headers=token)[1].get(
+            "status"
+        ) in ("completed", "failed"):
+            break
+        time.sleep(0.1)
+    return trace_id, str(order["id"])
+
+
+def assert_one_trace(spans: list[ReceivedSpan], order_id: str, topic: str) -> None:
+    """The POST, the publish, the processing and the cache write, each a
+    child of the one before."""
+    by_name = {span.name: span for span in spans}
+    api = by_name["POST /api/orders"]
+    publish, process = by_name[f"{topic} publish"], by_name[f"{topic} process"]
+    cache = by_name["order cache write"]
+    assert publish.parent_span_id == api.span_id
+    assert process.parent_span_id == publish.span_id
+    assert cache.parent_span_id == process.span_id
+    assert process.attributes["orderflow.order_id"] == order_id
+
+
+def of_trace(trace_id: str, names: int) -> Callable[[list[ReceivedSpan]], bool]:
+    def done(spans: list[ReceivedSpan]) -> bool:
+        return len({s.name for s in spans if s.trace_id == trace_id}) >= names
+
+    return done
+
+
+def test_embedded_serve_traces_one_order_from_the_post_to_the_cache_write(
+    receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    env = stack_env(
+        database_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+        broker_url="memory://",
+        cache_url="memory://",
+        **tracing_env(receiver),
+    )
+    stack = Stack(env, tmp_path)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(CATALOG))
+    stack.run("migrate")
+    stack.run("seed", str(catalog))
+    stack.spawn("serve", "serve", "--port", str(stack.port))
+    try:
+        stack.wait_ready()
+        trace_id, order_id = place_traced(stack)
+        spans = receiver.wait_for(of_trace(trace_id, 4), timeout_s=30)
+    finally:
+        stack.stop()
+    traced = [s for s in spans if s.trace_id == trace_id]
+    assert_one_trace(traced, order_id, env["ORDERFLOW_ORDERS_TOPIC"])
+    assert {s.service for s in traced} == {"orderflow"}
+
+
+def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
+    receiver: OtlpReceiver, mysql_url: str, kafka_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = stack_env(
+        database_url=mysql_url, broker_url=kafka_url, cache_url=redis_url, **tracing_env(receiver)
+    )
+    stack = Stack(env, tmp_path)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(CATALOG))
+    stack.run("migrate")
+    stack.run("seed", str(catalog))
+    for name, args in (
+        ("api", ("api", "--port", str(stack.port), "--workers", "1")),
+        ("relay", ("relay", "--metrics-port", str(free_port()))),
+        ("worker", ("worker", "--metrics-port", str(free_port()))),
+    ):
+        stack.env = {**env, "OTEL_SERVICE_NAME": f"orderflow-{name}"}
+        stack.spawn(name, *args)
+    try:
+        stack.wait_ready()
+        trace_id, order_id = place_traced(stack)
+        spans = receiver.wait_for(of_trace(trace_id, 4), timeout_s=60)
+    finally:
+        stack.stop()
+    traced = [s for s in spans if s.trace_id == trace_id]
+    assert_one_trace(traced, order_id, env["ORDERFLOW_ORDERS_TOPIC"])
+    assert {(s.service, s.name) for s in traced} >= {
+        ("orderflow-api", "POST /api/orders"),
+        ("orderflow-relay", f"{env['ORDERFLOW_ORDERS_TOPIC']} publish"),
+        ("orderflow-worker", f"{env['ORDERFLOW_ORDERS_TOPIC']} process"),
+        ("orderflow-worker", "order cache write"),
+    }
