@@ -87,12 +87,14 @@ def of_trace(trace_id: str, names: int) -> Callable[[list[ReceivedSpan]], bool]:
 def test_embedded_serve_traces_one_order_from_the_post_to_the_cache_write(
     receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
-    env = stack_env(
-        database_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}",
-        broker_url="memory://",
-        cache_url="memory://",
+    env = {
+        **stack_env(
+            database_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+            broker_url="memory://",
+            cache_url="memory://",
+        ),
         **tracing_env(receiver),
-    )
+    }
     stack = Stack(env, tmp_path)
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(CATALOG))
@@ -113,9 +115,10 @@ def test_embedded_serve_traces_one_order_from_the_post_to_the_cache_write(
 def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
     receiver: OtlpReceiver, mysql_url: str, kafka_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = stack_env(
-        database_url=mysql_url, broker_url=kafka_url, cache_url=redis_url, **tracing_env(receiver)
-    )
+    env = {
+        **stack_env(database_url=mysql_url, broker_url=kafka_url, cache_url=redis_url),
+        **tracing_env(receiver),
+    }
     stack = Stack(env, tmp_path)
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(CATALOG))
