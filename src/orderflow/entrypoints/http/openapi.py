@@ -268,6 +268,28 @@ def _paths() -> dict[str, Any]:
                 security=_BEARER,
             )
         },
+        "/api/orders/{order_id}/stream": {
+            "get": _operation(
+                "streamOrder",
+                "Follow an order's status live (Server-Sent Events)",
+                {
+                    "200": {
+                        "description": (
+                            "A text/event-stream: a `status` event (data: the order as"
+                            " OrderOut, id: its version) now and at each change, ending"
+                            " once the status is neither pending nor processing, or after"
+                            " ORDERFLOW_STREAM_MAX_S (then open it again, after the"
+                            " `retry:` it sent)."
+                        ),
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_problems("BadRequest", "Unauthorized", "NotFound", "ServiceUnavailable"),
+                },
+                tag="orders",
+                parameters=order_id,
+                security=_BEARER,
+            )
+        },
         "/api/orders/{order_id}/cancel": {
             "post": _operation(
                 "cancelOrder",
