@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     # order, how long one lasts at most, how many this process serves at once.
     stream_interval_ms: int = Field(default=250, ge=10, le=60_000)
     stream_max_s: float = Field(default=60.0, gt=0, le=3600)
-    stream_max_concurrent: int = Field(default=16, ge=0, le=10_000)
+    stream_max_concurrent: int = Field(default=4, ge=0, le=10_000)
 
     @field_validator("traces_exporter")
     @classmethod
