@@ -44,6 +44,7 @@ from orderflow.adapters.resilient_cache import ResilientOrderCache
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.adapters.terminal_orders import TerminalOrderMemo
 from orderflow.adapters.tracing.cache import TracedOrderCache
+from orderflow.adapters.tracing.notifications import TracedNotifier, TraceStampingUnitOfWorkFactory
 from orderflow.adapters.tracing.provider import global_tracing
 from orderflow.adapters.tracing.publisher import TracedPublisher
 from orderflow.application.cancelling import OrderCancellation
@@ -392,6 +393,20 @@ class Container(containers.DeclarativeContainer):
     traced_cache: providers.Provider[OrderCache] = providers.Selector(
         config.tracing_kind, off=cache, on=providers.Singleton(TracedOrderCache, cache)
     )
+    traced_notifier: providers.Provider[Notifier] = providers.Selector(
+        config.tracing_kind, off=notifier, on=providers.Singleton(TracedNotifier, notifier)
+    )
+    # The processor's: times the product-row locks
+    # (orderflow_stock_lock_wait_seconds); with tracing on, its staged
+    # notifications carry their order's trace context.
+    lock_timed_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Singleton(
+        LockTimingUnitOfWorkFactory, uow_factory, metrics
+    )
+    processing_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Selector(
+        config.tracing_kind,
+        off=lock_timed_uow_factory,
+        on=providers.Singleton(TraceStampingUnitOfWorkFactory, lock_timed_uow_factory),
+    )
 
     # --- services --------------------------------------------------------------
     # Intake: the use case, behind the group commit that gathers concurrent
@@ -430,8 +445,7 @@ class Container(containers.DeclarativeContainer):
     api_keys = providers.Singleton(ApiKeys, store=api_key_store, clock=clock)
     processor = providers.Singleton(
         OrderProcessor,
-        # Times the product-row locks (orderflow_stock_lock_wait_seconds).
-        uow_factory=providers.Singleton(LockTimingUnitOfWorkFactory, uow_factory, metrics),
+        uow_factory=processing_uow_factory,
         clock=clock,
         cache=traced_cache,
         metrics=metrics,
@@ -449,7 +463,7 @@ class Container(containers.DeclarativeContainer):
     notification_dispatcher = providers.Singleton(
         NotificationDispatcher,
         ledger=notification_ledger,
-        notifier=notifier,
+        notifier=traced_notifier,
         clock=clock,
         metrics=metrics,
         policy=providers.Factory(

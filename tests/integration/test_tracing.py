@@ -2,7 +2,7 @@
 export to an OTLP/HTTP receiver (what a collector or Jaeger would be), and
 the order placed with a W3C `traceparent` yields the API's, the relay's and
 the worker's spans under the client's trace id, each the child of the hop
-before. In embedded mode (`orderflow serve`, the in-process broker carrying
+before, down to the notification's send. In embedded mode (`orderflow serve`, the in-process broker carrying
 the headers) and on the Kafka stack (api, relay and worker processes)."""
 
 from __future__ import annotations
@@ -65,15 +65,16 @@ def place_traced(stack: Stack) -> tuple[str, str]:
 
 
 def assert_one_trace(spans: list[ReceivedSpan], order_id: str, topic: str) -> None:
-    """The POST, the publish, the processing and the cache write, each a
-    child of the one before."""
+    """The POST, the publish, the processing, and the cache write and the
+    notification's send under the processing."""
     by_name = {span.name: span for span in spans}
     api = by_name["POST /api/orders"]
     publish, process = by_name[f"{topic} publish"], by_name[f"{topic} process"]
-    cache = by_name["order cache write"]
+    cache, send = by_name["order cache write"], by_name["notification send"]
     assert publish.parent_span_id == api.span_id
     assert process.parent_span_id == publish.span_id
     assert cache.parent_span_id == process.span_id
+    assert send.parent_span_id == process.span_id
     assert process.attributes["orderflow.order_id"] == order_id
 
 
@@ -84,7 +85,7 @@ def of_trace(trace_id: str, names: int) -> Callable[[list[ReceivedSpan]], bool]:
     return done
 
 
-def test_embedded_serve_traces_one_order_from_the_post_to_the_cache_write(
+def test_embedded_serve_traces_one_order_from_the_post_to_the_notification(
     receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
     env = {
@@ -104,7 +105,7 @@ def test_embedded_serve_traces_one_order_from_the_post_to_the_cache_write(
     try:
         stack.wait_ready()
         trace_id, order_id = place_traced(stack)
-        spans = receiver.wait_for(of_trace(trace_id, 4), timeout_s=30)
+        spans = receiver.wait_for(of_trace(trace_id, 5), timeout_s=30)
     finally:
         stack.stop()
     traced = [s for s in spans if s.trace_id == trace_id]
@@ -134,7 +135,7 @@ def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
     try:
         stack.wait_ready()
         trace_id, order_id = place_traced(stack)
-        spans = receiver.wait_for(of_trace(trace_id, 4), timeout_s=60)
+        spans = receiver.wait_for(of_trace(trace_id, 5), timeout_s=60)
     finally:
         stack.stop()
     traced = [s for s in spans if s.trace_id == trace_id]
@@ -144,4 +145,5 @@ def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
         ("orderflow-relay", f"{env['ORDERFLOW_ORDERS_TOPIC']} publish"),
         ("orderflow-worker", f"{env['ORDERFLOW_ORDERS_TOPIC']} process"),
         ("orderflow-worker", "order cache write"),
+        ("orderflow-relay", "notification send"),  # the relay runs the dispatcher
     }

@@ -1,6 +1,6 @@
 """One order's trace in process: the POST's span (child of the client's
-`traceparent`), the relay's publish, the worker's processing and the cache
-write share its trace id; logs carry it; with tracing off nothing is traced
+`traceparent`), the relay's publish, the worker's processing, the cache
+write and the notification's send share its trace id; logs carry it; with tracing off nothing is traced
 and no headers travel."""
 
 from __future__ import annotations
@@ -92,16 +92,25 @@ def test_one_order_is_one_trace_from_the_post_to_the_cache_write(
         "orders publish",
         "orders process",
         "order cache write",
+        "notification send",
     }
-    api, publish, process, cache = (
+    api, publish, process, cache, send = (
         traced[name]
-        for name in ("POST /api/orders", "orders publish", "orders process", "order cache write")
+        for name in (
+            "POST /api/orders",
+            "orders publish",
+            "orders process",
+            "order cache write",
+            "notification send",
+        )
     )
     # Each hop is the child of the one before: the client's span, then ours.
     assert api.parent is not None and api.parent.span_id == 0x00F067AA0BA902B7
     assert publish.parent is not None and publish.parent.span_id == api.context.span_id
     assert process.parent is not None and process.parent.span_id == publish.context.span_id
     assert cache.parent is not None and cache.parent.span_id == process.context.span_id
+    # Staged in the worker's transaction, sent later by the dispatcher.
+    assert send.parent is not None and send.parent.span_id == process.context.span_id
     assert process.attributes is not None and process.attributes["orderflow.order_id"] == order_id
 
 

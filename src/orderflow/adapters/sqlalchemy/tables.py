@@ -209,6 +209,8 @@ notifications = Table(
     Column("claimed_at", UtcDateTime, nullable=True),
     Column("sent_at", UtcDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
+    # Trace context of the processing that staged it; NULL without (revision 0008).
+    Column("trace_headers", JSON, nullable=True),
     # The dispatcher: WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at.
     Index(None, "state", "next_attempt_at"),
     **MYSQL_TABLE_OPTIONS,

@@ -45,7 +45,7 @@ class TracedOrderCache(OrderCache):
         self._inner.ping()
 
     def _traced(self, orders: Sequence[Order], write: Callable[[], object]) -> None:
-        contexts = _order_contexts()
+        contexts = order_contexts()
         spans = [
             _tracer.start_span(
                 "order cache write",
@@ -62,6 +62,7 @@ class TracedOrderCache(OrderCache):
                 span.end()
 
 
-def _order_contexts() -> Mapping[str, Context]:
+def order_contexts() -> Mapping[str, Context]:
+    """The current batch's order id -> processing context (ORDER_CONTEXTS)."""
     value = context.get_value(ORDER_CONTEXTS)
     return value if isinstance(value, Mapping) else {}
