@@ -35,8 +35,9 @@ class Delivery:
     offset: int
     key: str | None
     value: bytes
-    # The message's string headers (OutboxMessage.headers as published).
-    headers: Mapping[str, str] = field(default_factory=dict)
+    # The message's string headers (OutboxMessage.headers as published);
+    # not part of a delivery's identity, which its place and offset are.
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def place(self) -> Partition:
