@@ -2,8 +2,9 @@
 export to an OTLP/HTTP receiver (what a collector or Jaeger would be), and
 the order placed with a W3C `traceparent` yields the API's, the relay's and
 the worker's spans under the client's trace id, each the child of the hop
-before, down to the notification's send. In embedded mode (`orderflow serve`, the in-process broker carrying
-the headers) and on the Kafka stack (api, relay and worker processes)."""
+before, down to the notification's send. In embedded mode (`orderflow
+serve`, the in-process broker carrying the headers) and on the Kafka stack
+(api, relay and worker processes)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,16 @@ def tracing_env(receiver: OtlpReceiver) -> dict[str, str]:
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within the test's patience
     }
+
+
+def seeded_stack(env: dict[str, str], workdir: Path) -> Stack:
+    """A stack on a migrated database holding CATALOG."""
+    stack = Stack(env, workdir)
+    catalog = workdir / "catalog.json"
+    catalog.write_text(json.dumps(CATALOG))
+    stack.run("migrate")
+    stack.run("seed", str(catalog))
+    return stack
 
 
 def place_traced(stack: Stack) -> tuple[str, str]:
@@ -96,11 +107,7 @@ def test_embedded_serve_traces_one_order_from_the_post_to_the_notification(
         ),
         **tracing_env(receiver),
     }
-    stack = Stack(env, tmp_path)
-    catalog = tmp_path / "catalog.json"
-    catalog.write_text(json.dumps(CATALOG))
-    stack.run("migrate")
-    stack.run("seed", str(catalog))
+    stack = seeded_stack(env, tmp_path)
     stack.spawn("serve", "serve", "--port", str(stack.port))
     try:
         stack.wait_ready()
@@ -120,11 +127,7 @@ def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
         **stack_env(database_url=mysql_url, broker_url=kafka_url, cache_url=redis_url),
         **tracing_env(receiver),
     }
-    stack = Stack(env, tmp_path)
-    catalog = tmp_path / "catalog.json"
-    catalog.write_text(json.dumps(CATALOG))
-    stack.run("migrate")
-    stack.run("seed", str(catalog))
+    stack = seeded_stack(env, tmp_path)
     for name, args in (
         ("api", ("api", "--port", str(stack.port), "--workers", "1")),
         ("relay", ("relay", "--metrics-port", str(free_port()))),

@@ -1,7 +1,7 @@
 """One order's trace in process: the POST's span (child of the client's
 `traceparent`), the relay's publish, the worker's processing, the cache
-write and the notification's send share its trace id; logs carry it; with tracing off nothing is traced
-and no headers travel."""
+write and the notification's send share its trace id; logs carry it; with
+tracing off nothing is traced and no headers travel."""
 
 from __future__ import annotations
 
