@@ -21,3 +21,7 @@ def test_one_phase_runs_alone() -> None:
 
 def test_cached_reads_bring_the_processing_phase_that_finishes_their_orders() -> None:
     assert runs("read_cached") == ["processing", "read_cached"]
+
+
+def test_loaded_intake_brings_the_api_alone_intake_it_is_compared_with() -> None:
+    assert runs("intake_loaded") == ["intake", "intake_loaded"]

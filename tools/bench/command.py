@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import replace
@@ -40,8 +41,11 @@ import click
 @click.option(
     "--only",
     multiple=True,
-    type=click.Choice(["intake", "processing", "read_cached", "search", "e2e"]),
-    help="Run only this phase (repeatable); read_cached brings processing along.",
+    type=click.Choice(["intake", "processing", "intake_loaded", "read_cached", "search", "e2e"]),
+    help=(
+        "Run only this phase (repeatable); read_cached brings processing along, "
+        "intake_loaded brings intake."
+    ),
 )
 def bench(
     quick: bool,
@@ -53,6 +57,7 @@ def bench(
 ) -> None:
     """Benchmark the stack (MariaDB, Kafka, Redis) against baselines measured
     in the same run; prints a markdown table (see docs/PERFORMANCE.md)."""
+    from tools.bench.cpu import cpu_table
     from tools.bench.errors import BenchError
     from tools.bench.figures import markdown_table, write_json
     from tools.bench.runner import SCALES, Options, run
@@ -68,13 +73,17 @@ def bench(
     )
     try:
         started = time.monotonic()
-        figures = run(
+        report = run(
             options,
             say=lambda line: click.echo(f"[{time.monotonic() - started:5.1f} s] {line}", err=True),
         )
     except BenchError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(markdown_table(figures))
+    click.echo(markdown_table(report.figures))
+    click.echo()
+    click.echo(cpu_table(report.cpu))
     if json_path is not None:
-        write_json(figures, json_path)
-        click.echo(f"wrote {json_path}", err=True)
+        write_json(report.figures, json_path)
+        cpu_path = json_path.with_suffix(".cpu.json")
+        cpu_path.write_text(json.dumps(report.cpu, indent=2) + "\n")
+        click.echo(f"wrote {json_path} and {cpu_path}", err=True)

@@ -6,12 +6,20 @@ baseline, on the same services, in the same run.
 2. processing: a backlog of placed orders, stored and on the orders topic;
    first a kafka-python consumer reads it and does nothing, then the relay
    and the workers start and the rate of finished orders is measured.
-3. read_cached: GETs of finished orders whose cache entries are warm, then a
+3. intake_loaded: POSTs again, now with the relay and the workers running
+   (the production arrangement on one box), against the same run's
+   API-alone intake; then the time to settle the backlog after the load
+   stops, and `pipeline`: orders accepted and settled per second over the
+   load and the drain together.
+4. read_cached: GETs of finished orders whose cache entries are warm, then a
    bare Redis GET endpoint (gunicorn) over the same keys.
-4. search: GET /api/products?search= over the catalog, then a bare endpoint
+5. search: GET /api/products?search= over the catalog, then a bare endpoint
    running a hand-written LIKE search.
-5. e2e: orders POSTed at a fixed rate, each timed until its terminal event
-   is on the events topic; then raw produce-to-consume latency on the broker."""
+6. e2e: orders POSTed at a fixed rate, each timed until its terminal event
+   is on the events topic; then raw produce-to-consume latency on the broker.
+
+Every phase also reads the CPU time of every process over its measured
+window (tools/bench/cpu.py): milliseconds of CPU per order, by process."""
 
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.application.messages import Topics
 from tools.bench import data, hops
 from tools.bench.baseline_apps import BASELINE_TABLE_DDL
+from tools.bench.cpu import CpuMeter, CpuReading, add_up, listening_pid, per_order_ms
 from tools.bench.errors import BenchError
 from tools.bench.figures import Figure
 from tools.bench.kafka_baselines import produce_consume_latency_ms, raw_consume_rate
@@ -43,6 +52,13 @@ from tools.bench.wrk import WrkResult, combine, ensure_wrk, requests_script, run
 log = logging.getLogger(__name__)
 
 MAX_ERROR_SHARE = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    figures: list[Figure]
+    #: phase -> process -> milliseconds of CPU per order (or request)
+    cpu: dict[str, dict[str, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +128,16 @@ class Options:
     def runs(self, phase: str) -> bool:
         if not self.only:
             return True
-        return phase in self.only or (phase == "processing" and "read_cached" in self.only)
+        # read_cached reads what processing finished; intake_loaded is compared
+        # with the same run's API-alone intake.
+        needs = {"processing": "read_cached", "intake": "intake_loaded"}
+        return phase in self.only or needs.get(phase) in self.only
 
 
-PHASES = ("intake", "processing", "read_cached", "search", "e2e")
+PHASES = ("intake", "processing", "intake_loaded", "read_cached", "search", "e2e")
 
 
-def run(options: Options, say: Callable[[str], None] = print) -> list[Figure]:
+def run(options: Options, say: Callable[[str], None] = print) -> Report:
     ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="orderflow-bench-"))
     say(f"bench: logs in {workdir}")
@@ -127,11 +146,11 @@ def run(options: Options, say: Callable[[str], None] = print) -> list[Figure]:
         with running_services() as svc:
             processes = Processes(workdir, orderflow_env(svc, ORDERFLOW_LOG_LEVEL="WARNING"))
             try:
-                figures = _Run(options, svc, processes, say).all()
+                report = _Run(options, svc, processes, say).all()
             finally:
                 processes.stop_all()
         failed = False
-        return figures
+        return report
     finally:
         if failed or options.keep_logs:
             say(f"bench: logs kept in {workdir}")
@@ -164,14 +183,17 @@ class _Run:
         self.pipeline_started = False
         self.shop: dict[str, str] = {}
         self.ops: dict[str, str] = {}
+        self.cpu: dict[str, dict[str, float]] = {}
+        self.intake_alone: WrkResult | None = None
 
-    def all(self) -> list[Figure]:
+    def all(self) -> Report:
         try:
             self.prepare()
             self.api = self.processes.api(workers=self.options.api_processes)
             phases = {
                 "intake": self.intake,
                 "processing": self.processing,
+                "intake_loaded": self.intake_loaded,
                 "read_cached": self.read_cached,
                 "search": self.search,
                 "e2e": self.end_to_end,
@@ -181,7 +203,7 @@ class _Run:
                     phases[phase]()
         finally:
             self.engine.dispose()
-        return self.figures
+        return Report(self.figures, self.cpu)
 
     def _key(self, role: str) -> dict[str, str]:
         output = self.processes.run("keys", "create", "--name", f"bench-{role}", "--role", role)
@@ -218,10 +240,86 @@ class _Run:
         self._add("intake", ours.rate, "req/s", base.rate, base_is, what + " throughput")
         self._add("intake_p50", ours.p50_ms, "ms", base.p50_ms, base_is, what + " p50")
         self._add("intake_p99", ours.p99_ms, "ms", base.p99_ms, base_is, what + " p99")
+        self.intake_alone = ours
         # The intake orders leave: the processing phase measures its own backlog.
         with self.engine.begin() as connection:
             for table in ("outbox", "idempotency_keys", "orders"):
                 connection.execute(text(f"DELETE FROM {table}"))
+
+    def intake_loaded(self) -> None:
+        """Intake beside processing, the production arrangement on one box."""
+        assert self.intake_alone is not None, "intake runs first"
+        self._start_pipeline()
+        self._settle(timeout_s=900)  # nothing left over from earlier phases
+        bodies = data.order_bodies(200, seed=23)
+        script = requests_script("POST", [("/api/orders", body) for body in bodies], self.shop)
+        meter = self._meter()
+        before = meter.read()
+        loaded = run_wrk(
+            self.api, script, duration_s=self.scale.measure_s, connections=self.scale.connections
+        )
+        stopped = time.monotonic()
+        self._settle(timeout_s=900)
+        drain_s = time.monotonic() - stopped
+        accepted = loaded.requests - loaded.errors
+        self.cpu["intake_loaded"] = per_order_ms(before, meter.read(), accepted)
+        if loaded.errors > loaded.requests * MAX_ERROR_SHARE:
+            raise BenchError(f"intake_loaded: {loaded.errors} errors in {loaded.requests}")
+        alone = self.intake_alone
+        self.say(
+            f"bench: intake_loaded: {loaded.rate:,.0f} req/s, p99 {loaded.p99_ms:.1f} ms; "
+            f"{accepted:,} orders settled {drain_s:.2f} s after the load stopped"
+        )
+        base_is = "API-alone intake, same run"
+        what = f"POST /api/orders with the relay and {self.options.worker_processes} workers"
+        self._add("intake_loaded", loaded.rate, "req/s", alone.rate, base_is, what)
+        self._add("intake_loaded_p99", loaded.p99_ms, "ms", alone.p99_ms, base_is, what + " p99")
+        pipeline = accepted / (loaded.duration_s + drain_s)
+        self._add(
+            "pipeline",
+            pipeline,
+            "orders/s",
+            alone.rate,
+            base_is,
+            "orders accepted and settled per second, the drain after the load included",
+        )
+        self._add(
+            "drain",
+            drain_s,
+            "s",
+            loaded.duration_s,
+            "the load's own duration",
+            "time to settle every order after the load stops",
+        )
+
+    def _settle(self, *, timeout_s: float) -> None:
+        """Wait until no order is pending or processing (settled = terminal)."""
+        query = text("SELECT COUNT(*) FROM orders WHERE status IN ('pending', 'processing')")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.engine.connect() as connection:
+                left = int(connection.execute(query).scalar_one())
+            if left == 0:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"{left} orders still unsettled after {timeout_s:.0f} s:\n"
+                    + self.processes.log_tail("worker-1")
+                )
+            time.sleep(0.02)
+
+    def _meter(self) -> CpuMeter:
+        """Every process of this run, and the servers it uses."""
+        pids = {name: process.pid for name, process in self.processes.running}
+        for name, port in (
+            ("broker", urllib.parse.urlsplit(self.svc.broker_url.split(",")[0]).port),
+            ("mariadb", urllib.parse.urlsplit(self.svc.database_url).port or 3306),
+            ("redis", urllib.parse.urlsplit(self.svc.cache_url).port or 6379),
+        ):
+            pid = listening_pid(port) if port else None
+            if pid is not None:
+                pids[name] = pid
+        return CpuMeter(pids)
 
     def processing(self) -> None:
         started = time.monotonic()
@@ -232,8 +330,10 @@ class _Run:
         self.say(f"bench: backlog of {len(placed):,} orders in {time.monotonic() - started:.1f} s")
         raw = raw_consume_rate(self.svc.broker_url, self.topics.orders, len(placed))
         self.say(f"bench: raw consume {raw:,.0f} msg/s")
-        self._start_pipeline()
+        before = self._meter().read()
+        self._start_pipeline()  # their start-up counts: a process read first here reads from 0
         rate = self._finish_rate(len(placed))
+        self.cpu["processing"] = per_order_ms(before, self._meter().read(), len(placed))
         self.say(f"bench: processing {rate:,.0f} orders/s")
         self._add(
             "processing",
@@ -296,6 +396,8 @@ class _Run:
                 duration_s=2,
                 headers=self.shop,
             )
+        meter = self._meter()
+        before = meter.read()
         result = run_open_loop(
             self.api,
             data.order_bodies(500, seed=17),
@@ -307,6 +409,7 @@ class _Run:
         )
         if result.errors > result.offered * MAX_ERROR_SHARE:
             raise BenchError(f"end to end: {result.errors} of {result.offered} POSTs failed")
+        self.cpu["e2e"] = per_order_ms(before, meter.read(), result.completed)
         unfinished = result.offered - result.errors - result.completed
         self.say(
             f"bench: e2e: p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms "
@@ -358,23 +461,29 @@ class _Run:
             workers=os.cpu_count() or 1,
             env=self.baseline_env,
         )
+        meter = self._meter()
+        runs: dict[str, list[WrkResult]] = {name: [], f"{name} baseline": []}
+        windows: dict[str, list[tuple[CpuReading, CpuReading]]] = {label: [] for label in runs}
         try:
             if self.scale.warmup_s:
                 for url, body in ((self.api, script), (baseline_url, baseline_script)):
                     run_wrk(url, body, duration_s=self.scale.warmup_s, connections=connections)
-            ours: list[WrkResult] = []
-            base: list[WrkResult] = []
             slice_s = self.scale.measure_s / self.scale.rounds
             for _ in range(self.scale.rounds):
-                ours.append(run_wrk(self.api, script, duration_s=slice_s, connections=connections))
-                base.append(
-                    run_wrk(
-                        baseline_url, baseline_script, duration_s=slice_s, connections=connections
+                for label, url, body in (
+                    (name, self.api, script),
+                    (f"{name} baseline", baseline_url, baseline_script),
+                ):
+                    before = meter.read()
+                    runs[label].append(
+                        run_wrk(url, body, duration_s=slice_s, connections=connections)
                     )
-                )
+                    windows[label].append((before, meter.read()))
         finally:
             self._stop(f"baseline-{name}")
-        results = combine(ours), combine(base)
+        results = combine(runs[name]), combine(runs[f"{name} baseline"])
+        for (label, spans), result in zip(windows.items(), results, strict=True):
+            self.cpu[label] = per_order_ms(*add_up(spans), result.requests)
         for label, result in zip((name, f"{name} baseline"), results, strict=True):
             if result.errors > result.requests * MAX_ERROR_SHARE:
                 raise BenchError(f"{label}: {result.errors} errors in {result.requests} requests")

@@ -69,6 +69,7 @@ class PrometheusMetrics(Metrics):
         self.registry = registry or CollectorRegistry()
         self._lock = threading.Lock()
         self._families: dict[str, Counter | Histogram | Gauge] = {}
+        self._children: dict[tuple[object, ...], Counter | Histogram | Gauge] = {}
         self._collectors: list[Collector] = []
         for spec in catalog:
             family = self._family(spec)
@@ -76,19 +77,19 @@ class PrometheusMetrics(Metrics):
                 family.labels(*values_)
 
     def increment(self, metric: MetricSpec, amount: float = 1.0, **labels: str) -> None:
-        family = self._family(metric)
-        assert isinstance(family, Counter), metric.name
-        (family.labels(**labels) if labels else family).inc(amount)
+        child = self._child(metric, labels, Counter)
+        assert isinstance(child, Counter)
+        child.inc(amount)
 
     def observe(self, metric: MetricSpec, value: float, **labels: str) -> None:
-        family = self._family(metric)
-        assert isinstance(family, Histogram), metric.name
-        (family.labels(**labels) if labels else family).observe(value)
+        child = self._child(metric, labels, Histogram)
+        assert isinstance(child, Histogram)
+        child.observe(value)
 
     def set(self, metric: MetricSpec, value: float, **labels: str) -> None:
-        family = self._family(metric)
-        assert isinstance(family, Gauge), metric.name
-        (family.labels(**labels) if labels else family).set(value)
+        child = self._child(metric, labels, Gauge)
+        assert isinstance(child, Gauge)
+        child.set(value)
 
     def add_collector(self, collector: Collector) -> None:
         """Expose a collector (e.g. ScrapeTimeGauges) with this instance's metrics."""
@@ -122,6 +123,21 @@ class PrometheusMetrics(Metrics):
             for collector in self._collectors:
                 registry.register(collector)
         return generate_latest(registry)
+
+    def _child(
+        self, spec: MetricSpec, labels: Mapping[str, str], kind: type[Counter | Histogram | Gauge]
+    ) -> Counter | Histogram | Gauge:
+        """The labelled series, remembered: prometheus_client's `labels()`
+        validates and locks on every call, and label values are a bounded
+        set here (ports/metrics.py), so each series is looked up once."""
+        key = (spec.name, *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            family = self._family(spec)
+            assert isinstance(family, kind), spec.name
+            child = family.labels(**labels) if labels else family
+            self._children[key] = child
+        return child
 
     def _family(self, spec: MetricSpec) -> Counter | Histogram | Gauge:
         with self._lock:

@@ -203,259 +203,226 @@ def _components() -> dict[str, Any]:
     }
 
 
+_ORDER_ID = [_ref("parameters", "OrderId")]
+_PAGE = [_ref("parameters", "Limit"), _ref("parameters", "Offset")]
+_KEYED = [_ref("parameters", "IdempotencyKey")]
+_READ_PROBLEMS = ("BadRequest", "Unauthorized", "NotFound", "ServiceUnavailable")
+_BODY_PROBLEMS = ("PayloadTooLarge", "UnsupportedMediaType", "UnprocessableContent")
+_PLACE_PROBLEMS = ("BadRequest", "Unauthorized", *_BODY_PROBLEMS, "ServiceUnavailable")
+
+
+def _text(description: str, media: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema} if schema else {}}}
+
+
+# (path, method, operationId, summary, tag, responses, the rest of the operation)
+_ROUTES: tuple[tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]], ...] = (
+    (
+        "/api/orders",
+        "post",
+        "placeOrder",
+        "Place an order (processed asynchronously; starts as pending)",
+        "orders",
+        {
+            "201": _ok(
+                "The order, durably stored, and its access token.",
+                "PlacedOrderOut",
+                _CREATED_HEADERS,
+            ),
+            **_problems(*_PLACE_PROBLEMS),
+        },
+        {"parameters": _KEYED, "body": "OrderRequest", "security": _BEARER_OR_NONE},
+    ),
+    (
+        "/api/orders",
+        "get",
+        "listOrders",
+        "The caller's own orders, newest first (customer token or API key)",
+        "orders",
+        {
+            "200": _ok("One page of the caller's orders.", "OrderPageOut"),
+            **_problems("BadRequest", "Unauthorized", "Forbidden", "ServiceUnavailable"),
+        },
+        {"parameters": _PAGE, "security": _BEARER},
+    ),
+    (
+        "/api/orders/{order_id}",
+        "get",
+        "getOrder",
+        "Read an order",
+        "orders",
+        {"200": _ok("The order.", "OrderOut"), **_problems(*_READ_PROBLEMS)},
+        {"parameters": _ORDER_ID, "security": _BEARER},
+    ),
+    (
+        "/api/orders/{order_id}/events",
+        "get",
+        "getOrderEvents",
+        "An order's status timeline, oldest first",
+        "orders",
+        {
+            "200": _ok("Every status the order reached, with its time.", "OrderEventsOut"),
+            **_problems(*_READ_PROBLEMS),
+        },
+        {"parameters": _ORDER_ID, "security": _BEARER},
+    ),
+    (
+        "/api/orders/{order_id}/stream",
+        "get",
+        "streamOrder",
+        "Follow an order's status live (Server-Sent Events)",
+        "orders",
+        {
+            "200": _text(
+                "A text/event-stream: a `status` event (data: the order as OrderOut, id: its"
+                " version) now and at each change, ending once the status is neither pending"
+                " nor processing, or after ORDERFLOW_STREAM_MAX_S (then open it again, after"
+                " the `retry:` it sent).",
+                "text/event-stream",
+                {"type": "string"},
+            ),
+            **_problems(*_READ_PROBLEMS),
+        },
+        {"parameters": _ORDER_ID, "security": _BEARER},
+    ),
+    (
+        "/api/orders/{order_id}/cancel",
+        "post",
+        "cancelOrder",
+        "Cancel a pending order (Content-Type: application/json; body empty or {})",
+        "orders",
+        {
+            "200": _ok("The cancelled order.", "OrderOut"),
+            **_problems(*_READ_PROBLEMS, "Forbidden", "Conflict", *_BODY_PROBLEMS),
+        },
+        {
+            "parameters": _ORDER_ID,
+            "body": "CancelRequest",
+            "body_required": False,
+            "security": _BEARER,
+        },
+    ),
+    (
+        "/api/products",
+        "get",
+        "searchProducts",
+        "Search the catalog, ordered by name",
+        "products",
+        {
+            "200": _ok("One page of matches.", "ProductPageOut"),
+            **_problems("BadRequest", "ServiceUnavailable"),
+        },
+        {"parameters": [_ref("parameters", "Search"), *_PAGE]},
+    ),
+    (
+        "/api/products/{product_id}",
+        "get",
+        "getProduct",
+        "Read a product",
+        "products",
+        {
+            "200": _ok("The product.", "ProductOut"),
+            **_problems("BadRequest", "NotFound", "ServiceUnavailable"),
+        },
+        {"parameters": [_ref("parameters", "ProductId")]},
+    ),
+    (
+        "/order",
+        "post",
+        "placeShortOrder",
+        "Place a one-line order by product name or id (the seed's API)",
+        "short form",
+        {
+            "201": _ok(
+                "The order, short view, and its access token.", "ShortOrderOut", _CREATED_HEADERS
+            ),
+            **_problems(*_PLACE_PROBLEMS),
+        },
+        {"parameters": _KEYED, "body": "ShortOrderRequest", "security": _BEARER_OR_NONE},
+    ),
+    (
+        "/order/{order_id}",
+        "get",
+        "getShortOrder",
+        "An order's status by id, open to anyone (no customer data)",
+        "short form",
+        {
+            "200": _ok("The order's id, product, quantity and status.", "ShortOrderStatusOut"),
+            **_problems("BadRequest", "NotFound", "ServiceUnavailable"),
+        },
+        {"parameters": _ORDER_ID, "security": _OPEN},
+    ),
+    (
+        "/health",
+        "get",
+        "health",
+        "Liveness (touches no dependency)",
+        "operations",
+        {"200": _ok("The process is up.", "HealthOut")},
+        {},
+    ),
+    (
+        "/ready",
+        "get",
+        "ready",
+        "Readiness: every dependency checked with a deadline",
+        "operations",
+        {
+            "200": _ok("Every dependency answered.", "ReadinessOut"),
+            "503": _ok("The dependencies listed in `failed` did not.", "ReadinessOut"),
+        },
+        {},
+    ),
+    (
+        "/metrics",
+        "get",
+        "metrics",
+        "Prometheus exposition",
+        "operations",
+        {"200": _text("Prometheus text format 0.0.4.", "text/plain", {"type": "string"})},
+        {},
+    ),
+    (
+        "/openapi.json",
+        "get",
+        "openapi",
+        "This document",
+        "operations",
+        {"200": _text("OpenAPI 3.1.", "application/json", {"type": "object"})},
+        {},
+    ),
+    (
+        "/",
+        "get",
+        "dashboard",
+        "The shop dashboard (HTML; a client of this API)",
+        "dashboard",
+        {"200": _text("The page.", "text/html")},
+        {},
+    ),
+    (
+        "/assets/{filename}",
+        "get",
+        "dashboardAsset",
+        "A static file of the dashboard (CSS, JavaScript module, SVG)",
+        "dashboard",
+        {"200": {"description": "The file."}, **_problems("NotFound")},
+        {
+            "parameters": [
+                {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}
+            ]
+        },
+    ),
+)
+
+
 def _paths() -> dict[str, Any]:
-    order_id = [_ref("parameters", "OrderId")]
-    return {
-        "/api/orders": {
-            "post": _operation(
-                "placeOrder",
-                "Place an order (processed asynchronously; starts as pending)",
-                {
-                    "201": _ok(
-                        "The order, durably stored, and its access token.",
-                        "PlacedOrderOut",
-                        _CREATED_HEADERS,
-                    ),
-                    **_problems(
-                        "BadRequest",
-                        "Unauthorized",
-                        "PayloadTooLarge",
-                        "UnsupportedMediaType",
-                        "UnprocessableContent",
-                        "ServiceUnavailable",
-                    ),
-                },
-                tag="orders",
-                parameters=[_ref("parameters", "IdempotencyKey")],
-                body="OrderRequest",
-                security=_BEARER_OR_NONE,
-            ),
-            "get": _operation(
-                "listOrders",
-                "The caller's own orders, newest first (customer token or API key)",
-                {
-                    "200": _ok("One page of the caller's orders.", "OrderPageOut"),
-                    **_problems("BadRequest", "Unauthorized", "Forbidden", "ServiceUnavailable"),
-                },
-                tag="orders",
-                parameters=[_ref("parameters", "Limit"), _ref("parameters", "Offset")],
-                security=_BEARER,
-            ),
-        },
-        "/api/orders/{order_id}": {
-            "get": _operation(
-                "getOrder",
-                "Read an order",
-                {
-                    "200": _ok("The order.", "OrderOut"),
-                    **_problems("BadRequest", "Unauthorized", "NotFound", "ServiceUnavailable"),
-                },
-                tag="orders",
-                parameters=order_id,
-                security=_BEARER,
-            )
-        },
-        "/api/orders/{order_id}/events": {
-            "get": _operation(
-                "getOrderEvents",
-                "An order's status timeline, oldest first",
-                {
-                    "200": _ok("Every status the order reached, with its time.", "OrderEventsOut"),
-                    **_problems("BadRequest", "Unauthorized", "NotFound", "ServiceUnavailable"),
-                },
-                tag="orders",
-                parameters=order_id,
-                security=_BEARER,
-            )
-        },
-        "/api/orders/{order_id}/stream": {
-            "get": _operation(
-                "streamOrder",
-                "Follow an order's status live (Server-Sent Events)",
-                {
-                    "200": {
-                        "description": (
-                            "A text/event-stream: a `status` event (data: the order as"
-                            " OrderOut, id: its version) now and at each change, ending"
-                            " once the status is neither pending nor processing, or after"
-                            " ORDERFLOW_STREAM_MAX_S (then open it again, after the"
-                            " `retry:` it sent)."
-                        ),
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                    },
-                    **_problems("BadRequest", "Unauthorized", "NotFound", "ServiceUnavailable"),
-                },
-                tag="orders",
-                parameters=order_id,
-                security=_BEARER,
-            )
-        },
-        "/api/orders/{order_id}/cancel": {
-            "post": _operation(
-                "cancelOrder",
-                "Cancel a pending order (Content-Type: application/json; body empty or {})",
-                {
-                    "200": _ok("The cancelled order.", "OrderOut"),
-                    **_problems(
-                        "BadRequest",
-                        "Unauthorized",
-                        "Forbidden",
-                        "NotFound",
-                        "Conflict",
-                        "PayloadTooLarge",
-                        "UnsupportedMediaType",
-                        "UnprocessableContent",
-                        "ServiceUnavailable",
-                    ),
-                },
-                tag="orders",
-                parameters=order_id,
-                body="CancelRequest",
-                body_required=False,
-                security=_BEARER,
-            )
-        },
-        "/api/products": {
-            "get": _operation(
-                "searchProducts",
-                "Search the catalog, ordered by name",
-                {
-                    "200": _ok("One page of matches.", "ProductPageOut"),
-                    **_problems("BadRequest", "ServiceUnavailable"),
-                },
-                tag="products",
-                parameters=[
-                    _ref("parameters", "Search"),
-                    _ref("parameters", "Limit"),
-                    _ref("parameters", "Offset"),
-                ],
-            )
-        },
-        "/api/products/{product_id}": {
-            "get": _operation(
-                "getProduct",
-                "Read a product",
-                {
-                    "200": _ok("The product.", "ProductOut"),
-                    **_problems("BadRequest", "NotFound", "ServiceUnavailable"),
-                },
-                tag="products",
-                parameters=[_ref("parameters", "ProductId")],
-            )
-        },
-        "/order": {
-            "post": _operation(
-                "placeShortOrder",
-                "Place a one-line order by product name or id (the seed's API)",
-                {
-                    "201": _ok(
-                        "The order, short view, and its access token.",
-                        "ShortOrderOut",
-                        _CREATED_HEADERS,
-                    ),
-                    **_problems(
-                        "BadRequest",
-                        "Unauthorized",
-                        "PayloadTooLarge",
-                        "UnsupportedMediaType",
-                        "UnprocessableContent",
-                        "ServiceUnavailable",
-                    ),
-                },
-                tag="short form",
-                parameters=[_ref("parameters", "IdempotencyKey")],
-                body="ShortOrderRequest",
-                security=_BEARER_OR_NONE,
-            )
-        },
-        "/order/{order_id}": {
-            "get": _operation(
-                "getShortOrder",
-                "An order's status by id, open to anyone (no customer data)",
-                {
-                    "200": _ok(
-                        "The order's id, product, quantity and status.", "ShortOrderStatusOut"
-                    ),
-                    **_problems("BadRequest", "NotFound", "ServiceUnavailable"),
-                },
-                tag="short form",
-                parameters=order_id,
-                security=_OPEN,
-            )
-        },
-        "/health": {
-            "get": _operation(
-                "health",
-                "Liveness (touches no dependency)",
-                {"200": _ok("The process is up.", "HealthOut")},
-                tag="operations",
-            )
-        },
-        "/ready": {
-            "get": _operation(
-                "ready",
-                "Readiness: every dependency checked with a deadline",
-                {
-                    "200": _ok("Every dependency answered.", "ReadinessOut"),
-                    "503": _ok("The dependencies listed in `failed` did not.", "ReadinessOut"),
-                },
-                tag="operations",
-            )
-        },
-        "/metrics": {
-            "get": _operation(
-                "metrics",
-                "Prometheus exposition",
-                {
-                    "200": {
-                        "description": "Prometheus text format 0.0.4.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-                tag="operations",
-            )
-        },
-        "/openapi.json": {
-            "get": _operation(
-                "openapi",
-                "This document",
-                {
-                    "200": {
-                        "description": "OpenAPI 3.1.",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
-                tag="operations",
-            )
-        },
-        "/": {
-            "get": _operation(
-                "dashboard",
-                "The shop dashboard (HTML; a client of this API)",
-                {"200": {"description": "The page.", "content": {"text/html": {}}}},
-                tag="dashboard",
-            )
-        },
-        "/assets/{filename}": {
-            "get": _operation(
-                "dashboardAsset",
-                "A static file of the dashboard (CSS, JavaScript module, SVG)",
-                {
-                    "200": {"description": "The file."},
-                    **_problems("NotFound"),
-                },
-                tag="dashboard",
-                parameters=[
-                    {
-                        "name": "filename",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-            )
-        },
-    }
+    paths: dict[str, Any] = {}
+    for path, method, operation_id, summary, tag, responses, rest in _ROUTES:
+        paths.setdefault(path, {})[method] = _operation(
+            operation_id, summary, responses, tag=tag, **rest
+        )
+    return paths
 
 
 def document() -> dict[str, Any]:

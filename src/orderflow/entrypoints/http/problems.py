@@ -11,7 +11,7 @@ schema or a domain rule are 422. Nothing here ever answers with HTML."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,60 +162,59 @@ def _http(exc: HTTPException) -> Response:
     return problem(status, slug, exc.name, detail, headers=headers)
 
 
-def _order_not_found(exc: OrderNotFound) -> Response:
-    return problem(
-        404, "order-not-found", "Order not found", str(exc), [FieldError("id", "no such order")]
-    )
-
-
-def _product_not_found(exc: ProductNotFound) -> Response:
-    return problem(
+# What each domain error answers: status, slug, title and the field it names.
+_DOMAIN_PROBLEMS: dict[type[DomainError], tuple[int, str, str, Callable[[Any], FieldError]]] = {
+    OrderNotFound: (
+        404,
+        "order-not-found",
+        "Order not found",
+        lambda _: FieldError("id", "no such order"),
+    ),
+    ProductNotFound: (
         404,
         "product-not-found",
         "Product not found",
-        str(exc),
-        [FieldError("id", "no such product")],
-    )
-
-
-def _invalid_transition(exc: InvalidTransition) -> Response:
-    return problem(
+        lambda _: FieldError("id", "no such product"),
+    ),
+    InvalidTransition: (
         409,
         "invalid-transition",
         "Conflict with the order's status",
-        str(exc),
-        [FieldError("status", f"is {exc.current}; cannot become {exc.target}")],
-    )
-
-
-def _idempotency_conflict(exc: IdempotencyConflict) -> Response:
-    return problem(
+        lambda e: FieldError("status", f"is {e.current}; cannot become {e.target}"),
+    ),
+    IdempotencyConflict: (
         422,
         "idempotency-key-reused",
         "Idempotency-Key reused",
-        str(exc),
-        [FieldError("Idempotency-Key", "was already used with a different request body")],
-    )
-
-
-def _invalid_input(exc: InvalidInput) -> Response:
-    return problem(
+        lambda _: FieldError("Idempotency-Key", "was already used with a different request body"),
+    ),
+    InvalidInput: (
         422,
         "validation-failed",
         "Validation failed",
-        str(exc),
-        [FieldError(exc.field, exc.message)],
-    )
-
-
-def _insufficient_stock(exc: InsufficientStock) -> Response:
-    return problem(
+        lambda e: FieldError(e.field, e.message),
+    ),
+    InsufficientStock: (
         409,
         "insufficient-stock",
         "Insufficient stock",
-        str(exc),
-        [FieldError("quantity", f"only {exc.available} of {exc.product_id} in stock")],
-    )
+        lambda e: FieldError("quantity", f"only {e.available} of {e.product_id} in stock"),
+    ),
+    NotPermitted: (
+        403,
+        "forbidden",
+        "Forbidden",
+        lambda _: FieldError("Authorization", "these credentials may not do this"),
+    ),
+}
+
+
+def _domain(exc: DomainError) -> Response:
+    for cls in type(exc).__mro__:
+        if cls in _DOMAIN_PROBLEMS:
+            status, slug, title, field = _DOMAIN_PROBLEMS[cls]
+            return problem(status, slug, title, str(exc), [field(exc)])
+    return problem(422, "domain-rule", "Request refused", str(exc))
 
 
 def _concurrent_update(exc: ConcurrentUpdate) -> Response:
@@ -244,20 +243,6 @@ def _unauthenticated(exc: Unauthenticated) -> Response:
     )
 
 
-def _not_permitted(exc: NotPermitted) -> Response:
-    return problem(
-        403,
-        "forbidden",
-        "Forbidden",
-        str(exc),
-        [FieldError("Authorization", "these credentials may not do this")],
-    )
-
-
-def _domain(exc: DomainError) -> Response:
-    return problem(422, "domain-rule", "Request refused", str(exc))
-
-
 def _unavailable(exc: InfrastructureError) -> Response:
     # The cause goes to the log only: driver messages can carry hosts and URLs.
     log.warning("%s %s: dependency unavailable: %r", request.method, request.path, exc)
@@ -279,14 +264,7 @@ _HANDLERS: tuple[tuple[type[Exception], Any], ...] = (
     (ApiProblem, _api_problem),
     (ValidationError, _validation),
     (HTTPException, _http),
-    (OrderNotFound, _order_not_found),
-    (ProductNotFound, _product_not_found),
-    (InvalidTransition, _invalid_transition),
-    (IdempotencyConflict, _idempotency_conflict),
-    (InvalidInput, _invalid_input),
-    (InsufficientStock, _insufficient_stock),
     (Unauthenticated, _unauthenticated),
-    (NotPermitted, _not_permitted),
     (DomainError, _domain),
     (ConcurrentUpdate, _concurrent_update),
     (InfrastructureError, _unavailable),
