@@ -4,13 +4,14 @@ the order placed with a W3C `traceparent` yields the API's, the relay's and
 the worker's spans under the client's trace id, each the child of the hop
 before, down to the notification's send. In embedded mode (`orderflow
 serve`, the in-process broker carrying the headers) and on the Kafka stack
-(api, relay and worker processes)."""
+(api, relay and worker processes). The order is followed through its status
+stream, which must arrive live from waitress (serve) and granian (api)."""
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def tracing_env(receiver: OtlpReceiver) -> dict[str, str]:
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within the test's patience
+        # Long enough for the status stream to show the order unfinished.
+        "ORDERFLOW_PROCESSING_DELAY_MS": "1000",
     }
 
 
@@ -55,7 +58,8 @@ def seeded_stack(env: dict[str, str], workdir: Path) -> Stack:
 
 
 def place_traced(stack: Stack) -> tuple[str, str]:
-    """Place one order with a fresh traceparent: (trace id, order id)."""
+    """Place one order with a fresh traceparent and follow it to the end
+    through its status stream: (trace id, order id)."""
     trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
     status, order = http_call(
         "POST",
@@ -64,15 +68,26 @@ def place_traced(stack: Stack) -> tuple[str, str]:
         headers={"traceparent": f"00-{trace_id}-{parent}-01"},
     )
     assert status == 201, order
-    deadline = time.monotonic() + 30
-    token = {"Authorization": f"Bearer {order['access_token']}"}
-    while time.monotonic() < deadline:
-        if http_call("GET", f"{stack.base}/api/orders/{order['id']}", headers=token)[1].get(
-            "status"
-        ) in ("completed", "failed"):
-            break
-        time.sleep(0.1)
+    statuses = streamed_statuses(stack, str(order["id"]), str(order["access_token"]))
+    # Live, not buffered to the end: the stream showed the order unfinished first.
+    assert statuses[0] in ("pending", "processing") and statuses[-1] == "completed", statuses
     return trace_id, str(order["id"])
+
+
+def streamed_statuses(stack: Stack, order_id: str, token: str) -> list[str]:
+    """The statuses GET /api/orders/<id>/stream sends, each read as it
+    arrives, until the server ends the stream."""
+    request = urllib.request.Request(
+        f"{stack.base}/api/orders/{order_id}/stream",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    statuses: list[str] = []
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        for line in response:
+            if line.startswith(b"data: "):
+                statuses.append(json.loads(line[6:])["status"])
+    return statuses
 
 
 def assert_one_trace(spans: list[ReceivedSpan], order_id: str, topic: str) -> None:
