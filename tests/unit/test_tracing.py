@@ -157,7 +157,8 @@ def test_a_log_line_written_while_an_order_is_processed_carries_its_trace_id(
     lines = [
         json.loads(JsonFormatter().format(record))
         for record in caplog.records
-        if getattr(record, "order_id", None) == order_id
+        if record.name == "orderflow.application.processing"
+        and getattr(record, "order_id", None) == order_id
     ]
     assert lines and all(line["trace_id"] == TRACE_ID for line in lines)
 
