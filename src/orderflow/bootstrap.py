@@ -167,7 +167,7 @@ def scrape_gauges(app: Orderflow) -> ScrapeTimeGauges:
     settings = app.settings
 
     def outbox_backlog() -> dict[tuple[str, ...], float]:
-        with app.uow_factory() as uow:
+        with app.uow_factory.reading() as uow:
             return {(): float(uow.outbox.pending_count())}
 
     def notifications_pending() -> dict[tuple[str, ...], float]:

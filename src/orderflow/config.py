@@ -7,6 +7,7 @@ named by ORDERFLOW_ENV_FILE (dotenv format, same names) may mirror them."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -22,6 +23,11 @@ AuthKind = Literal["none", "shared_key", "jwks"]
 TracingKind = Literal["off", "on"]
 # OTEL_TRACES_EXPORTER values this release can export to.
 TRACE_EXPORTERS = frozenset({"none", "console", "otlp"})
+
+
+# A DNS name (a leading dot: its subdomains too), an IPv4 address, or an
+# IPv6 address in brackets, as each appears in a Host header.
+_HOST_NAME = re.compile(r"\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\]")
 
 
 def default_database_url() -> str:
@@ -87,6 +93,16 @@ class Settings(BaseSettings):
     # is down (adapters/remembered_api_keys.py).
     auth_key_fresh_s: float = Field(default=5.0, ge=0, le=300)
     auth_key_outage_s: float = Field(default=3600.0, ge=0)
+    # Serving, in both HTTP servers (docs/OPERATIONS.md: Serving). A body
+    # declared longer than max_body_bytes is refused before it is read;
+    # trusted_hosts is a comma-separated list of Host names (a leading dot
+    # takes the subdomains too, `*` any host); unset: `serve` takes the
+    # loopback names, `api` any host.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    trusted_hosts: str | None = None
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    idle_timeout_s: int = Field(default=30, ge=1, le=3600)
+    max_connections: int = Field(default=500, ge=1, le=10_000)
     # Tracing (docs/OBSERVABILITY.md): the standard OpenTelemetry variable,
     # not an ORDERFLOW_ one; comma-separated, "none" (the default) is off.
     # The other OTEL_* variables are read by the OpenTelemetry SDK itself.
@@ -141,6 +157,26 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value().encode()) < 32:
             raise ValueError("must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
         return value
+
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _host_names(cls, value: str | None) -> str | None:
+        names = [name.strip() for name in (value or "").split(",") if name.strip()]
+        for name in names:
+            if name != "*" and not _HOST_NAME.fullmatch(name):
+                raise ValueError(
+                    "must be host names without ports, separated by commas "
+                    "(e.g. shop.example.com,.example.com,[::1]), or *"
+                )
+        return ",".join(names) or None
+
+    @property
+    def trusted_host_names(self) -> tuple[str, ...] | None:
+        """The configured Host names in lower case; None when unset, () for `*`."""
+        if self.trusted_hosts is None:
+            return None
+        names = tuple(name.lower() for name in self.trusted_hosts.split(","))
+        return () if "*" in names else names
 
     @field_validator("auth_jwks_url")
     @classmethod

@@ -36,11 +36,13 @@ from orderflow.adapters.memory.fallback_keys import MemoryFallbackKeys
 from orderflow.adapters.memory.known_prices import MemoryKnownPrices
 from orderflow.adapters.memory.notification_ledger import MemoryNotificationLedger
 from orderflow.adapters.memory.notifier import RecordingNotifier
+from orderflow.adapters.memory.outbox_signal import MemoryOutboxSignal
 from orderflow.adapters.memory.topics import MemoryTopicStore
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from orderflow.adapters.prometheus.metrics import PrometheusMetrics
 from orderflow.adapters.remembered_api_keys import RememberedApiKeys
 from orderflow.adapters.resilient_cache import ResilientOrderCache
+from orderflow.adapters.ringing_unit_of_work import RingingUnitOfWorkFactory
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.adapters.terminal_orders import TerminalOrderMemo
 from orderflow.adapters.tracing.cache import TracedOrderCache
@@ -69,6 +71,7 @@ from orderflow.ports.fallback_keys import FallbackKeys
 from orderflow.ports.messaging import ConsumerLagProbe, MessageConsumer, MessagePublisher
 from orderflow.ports.metrics import Metrics
 from orderflow.ports.notifier import NotificationLedger, Notifier
+from orderflow.ports.outbox_signal import OutboxSignal
 from orderflow.ports.placement import Placement
 from orderflow.ports.prices import KnownPrices
 from orderflow.ports.schema import SchemaState
@@ -184,6 +187,13 @@ def _redis_cache(url: str, ttl_s: int) -> OrderCache:
     from orderflow.adapters.redis.cache import RedisOrderCache
 
     return RedisOrderCache.from_url(url, ttl_s=ttl_s)
+
+
+def _redis_outbox_signal(url: str, orders_topic: str) -> OutboxSignal:
+    from orderflow.adapters.redis.outbox_signal import RedisOutboxSignal
+
+    # One doorbell per deployment: processes sharing an orders topic share it.
+    return RedisOutboxSignal.from_url(url, channel=f"orderflow:outbox:{orders_topic}")
 
 
 def _smtp_notifier(url: str) -> Notifier:
@@ -373,6 +383,19 @@ class Container(containers.DeclarativeContainer):
             _closing, providers.Factory(_redis_cache, config.cache_url, config.cache_ttl)
         ),
     )
+    # Rung by the services that write outbox rows, waited on by the relay:
+    # across processes on Redis, else within this process.
+    outbox_signal: providers.Provider[OutboxSignal] = providers.Selector(
+        config.cache_kind,
+        memory=providers.Singleton(MemoryOutboxSignal),
+        redis=providers.Resource(
+            _closing,
+            providers.Factory(_redis_outbox_signal, config.cache_url, config.orders_topic),
+        ),
+    )
+    ringing_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Singleton(
+        RingingUnitOfWorkFactory, uow_factory, outbox_signal
+    )
     # What the services see: a cache fault is counted and is a miss.
     cache: providers.Provider[OrderCache] = providers.Singleton(
         ResilientOrderCache, raw_cache, metrics=metrics
@@ -400,7 +423,7 @@ class Container(containers.DeclarativeContainer):
     # (orderflow_stock_lock_wait_seconds); with tracing on, its staged
     # notifications carry their order's trace context.
     lock_timed_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Singleton(
-        LockTimingUnitOfWorkFactory, uow_factory, metrics
+        LockTimingUnitOfWorkFactory, ringing_uow_factory, metrics
     )
     processing_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Selector(
         config.tracing_kind,
@@ -415,7 +438,7 @@ class Container(containers.DeclarativeContainer):
         GroupCommit,
         providers.Singleton(
             OrderPlacement,
-            uow_factory=uow_factory,
+            uow_factory=ringing_uow_factory,
             clock=clock,
             metrics=metrics,
             topics=topics,
@@ -432,7 +455,7 @@ class Container(containers.DeclarativeContainer):
     )
     cancellation = providers.Singleton(
         OrderCancellation,
-        uow_factory=uow_factory,
+        uow_factory=ringing_uow_factory,
         clock=clock,
         cache=cache,
         topics=topics,
@@ -499,6 +522,7 @@ class Container(containers.DeclarativeContainer):
         sweeper=sweeper,
         uow_factory=uow_factory,
         clock=clock,
+        signal=outbox_signal,
         housekeeping=providers.Factory(
             Housekeeping,
             stuck_after=providers.Callable(_timedelta, config.stuck_after_s),

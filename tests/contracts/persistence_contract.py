@@ -224,6 +224,19 @@ class PersistenceContract:
             assert uow.outbox.pending_count() == 1
             assert uow.idempotency.get("key-1") == a_record("key-1")
 
+    def test_a_reading_unit_of_work_sees_what_was_committed(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        order = an_order()
+        with uow_factory() as uow:
+            uow.orders.add(order)
+            uow.products.upsert(a_product())
+            uow.commit()
+
+        with uow_factory.reading() as uow:
+            assert_same_order(uow.orders.get(order.id), order)
+            assert_same_product(uow.products.get("laptop"), a_product())
+
     def test_leaving_the_block_without_commit_keeps_nothing(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:

@@ -13,7 +13,16 @@ from pathlib import Path
 
 from tests.support.services import REPO_ROOT
 
-REQUIRED = {"intake", "intake_loaded", "pipeline", "read_cached", "search", "processing", "e2e_p99"}
+REQUIRED = {
+    "intake",
+    "intake_loaded",
+    "pipeline",
+    "read_cached",
+    "search",
+    "processing",
+    "e2e_p99",
+    "sqlite_intake_p50",
+}
 
 
 def test_tiny_bench_writes_every_figure_beside_its_baseline(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from tests.contracts.api_key_store_contract import ApiKeyStoreContract
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import PersistenceContract, an_order
+from tests.contracts.reading_contract import ReadingContract
 from tests.contracts.row_locking_contract import RowLockingContract
 from tests.contracts.search_reference import check_every_plan
 
@@ -138,7 +139,9 @@ class ServerChecks:
         assert not wrong, "\n".join(wrong)
 
 
-class TestMariaDbPersistence(PersistenceContract, RowLockingContract, ServerChecks):
+class TestMariaDbPersistence(
+    PersistenceContract, ReadingContract, RowLockingContract, ServerChecks
+):
     @pytest.fixture
     def uow_factory(self, mysql_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         clear_tables(mysql_factory.engine)
@@ -149,7 +152,9 @@ class TestMariaDbPersistence(PersistenceContract, RowLockingContract, ServerChec
         return mysql_url
 
 
-class TestPostgresPersistence(PersistenceContract, RowLockingContract, ServerChecks):
+class TestPostgresPersistence(
+    PersistenceContract, ReadingContract, RowLockingContract, ServerChecks
+):
     @pytest.fixture
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         clear_tables(postgres_factory.engine)

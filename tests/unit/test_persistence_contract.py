@@ -15,6 +15,7 @@ from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.errors import StorageUnavailable
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.persistence_contract import PersistenceContract, an_order
+from tests.contracts.reading_contract import ReadingContract
 
 
 class TestMemoryPersistence(PersistenceContract):
@@ -40,7 +41,7 @@ def clear_tables(engine: Engine) -> None:
             connection.execute(delete(table))
 
 
-class TestSqlitePersistence(PersistenceContract):
+class TestSqlitePersistence(PersistenceContract, ReadingContract):
     @pytest.fixture
     def uow_factory(self, sqlite_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         clear_tables(sqlite_factory.engine)

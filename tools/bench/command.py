@@ -41,7 +41,17 @@ import click
 @click.option(
     "--only",
     multiple=True,
-    type=click.Choice(["intake", "processing", "intake_loaded", "read_cached", "search", "e2e"]),
+    type=click.Choice(
+        [
+            "intake",
+            "processing",
+            "intake_loaded",
+            "read_cached",
+            "search",
+            "e2e",
+            "sqlite_contention",
+        ]
+    ),
     help=(
         "Run only this phase (repeatable); read_cached brings processing along, "
         "intake_loaded brings intake."

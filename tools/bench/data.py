@@ -21,7 +21,7 @@ from sqlalchemy import Engine, insert
 from orderflow.adapters.envelope import encode
 from orderflow.adapters.kafka.urls import bootstrap_servers
 from orderflow.adapters.sqlalchemy.search_index import trigrams
-from orderflow.adapters.sqlalchemy.tables import orders
+from orderflow.adapters.sqlalchemy.tables import orders, product_trigrams, products
 from orderflow.application.messages import Topics, to_outbox
 from orderflow.domain.model import Customer, Order, OrderLine, PaymentMethod
 from tools.bench.baseline_apps import mysql_connect
@@ -282,3 +282,18 @@ def publish_placed(broker_url: str, topics: Topics, placed: Sequence[Order]) -> 
         producer.flush(timeout=120)
     finally:
         producer.close(timeout=10)
+
+
+def insert_catalog(engine: Engine, size: int, *, chunk: int = 5000) -> None:
+    """The products and their search-index rows through SQLAlchemy inserts,
+    for databases without LOAD DATA (the embedded SQLite file)."""
+    rows = list(catalog(size))
+    grams = [
+        {"trigram": gram, "name": row["name"], "product_id": row["id"]}
+        for row in rows
+        for gram in trigrams(row["name"], row["description"])
+    ]
+    with engine.begin() as connection:
+        for table, values in ((products, rows), (product_trigrams, grams)):
+            for start in range(0, len(values), chunk):
+                connection.execute(insert(table), values[start : start + chunk])

@@ -17,8 +17,10 @@ baseline, on the same services, in the same run.
    running a hand-written LIKE search.
 6. e2e: orders POSTed at a fixed rate, each timed until its terminal event
    is on the events topic; then raw produce-to-consume latency on the broker.
+7. sqlite_contention: `orderflow serve` on SQLite, intake latency beside
+   full-scan searches against intake alone (sqlite_contention.py).
 
-Every phase also reads the CPU time of every process over its measured
+Every phase but sqlite_contention also reads the CPU time of every process over its measured
 window (tools/bench/cpu.py): milliseconds of CPU per order, by process."""
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from sqlalchemy import Engine, text
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.application.messages import Topics
-from tools.bench import data, hops
+from tools.bench import data, hops, sqlite_contention
 from tools.bench.baseline_apps import BASELINE_TABLE_DDL
 from tools.bench.cpu import CpuMeter, CpuReading, add_up, listening_pid, per_order_ms
 from tools.bench.errors import BenchError
@@ -71,6 +73,7 @@ class Scale:
     e2e_rate: float
     e2e_s: float
     probe_s: float  # the raw produce-to-consume latency baseline
+    sqlite_catalog: int = 50_000  # the sqlite_contention phase's products
     connections: int = 16
     search_connections: int = 4
     rounds: int = 3  # ours and the baseline alternate this many times
@@ -96,6 +99,7 @@ SCALES = {
         e2e_rate=300,
         e2e_s=6,
         probe_s=3,
+        sqlite_catalog=20_000,
         rounds=2,
     ),
     # The CI smoke: every phase, at a size that proves the harness works.
@@ -108,6 +112,7 @@ SCALES = {
         e2e_rate=50,
         e2e_s=2,
         probe_s=1,
+        sqlite_catalog=2000,
         connections=4,
         search_connections=2,
         rounds=1,
@@ -134,7 +139,15 @@ class Options:
         return phase in self.only or needs.get(phase) in self.only
 
 
-PHASES = ("intake", "processing", "intake_loaded", "read_cached", "search", "e2e")
+PHASES = (
+    "intake",
+    "processing",
+    "intake_loaded",
+    "read_cached",
+    "search",
+    "e2e",
+    "sqlite_contention",
+)
 
 
 def run(options: Options, say: Callable[[str], None] = print) -> Report:
@@ -188,8 +201,10 @@ class _Run:
 
     def all(self) -> Report:
         try:
-            self.prepare()
-            self.api = self.processes.api(workers=self.options.api_processes)
+            # sqlite_contention brings its own server and database.
+            if any(self.options.runs(phase) for phase in PHASES[:-1]):
+                self.prepare()
+                self.api = self.processes.api(workers=self.options.api_processes)
             phases = {
                 "intake": self.intake,
                 "processing": self.processing,
@@ -197,6 +212,7 @@ class _Run:
                 "read_cached": self.read_cached,
                 "search": self.search,
                 "e2e": self.end_to_end,
+                "sqlite_contention": self.sqlite_contention,
             }
             for phase in PHASES:
                 if self.options.runs(phase):
@@ -437,6 +453,19 @@ class _Run:
         base_is = "kafka-python produce to consume"
         self._add("e2e_p99", result.p99_ms, "ms", p99, base_is, what + " p99")
         self._add("e2e_p50", result.p50_ms, "ms", p50, base_is, what + " p50")
+
+    def sqlite_contention(self) -> None:
+        scale = self.scale
+        try:
+            self.figures += sqlite_contention.measure(
+                self.processes,
+                catalog=scale.sqlite_catalog,
+                duration_s=scale.measure_s / scale.rounds,
+                rounds=scale.rounds,
+                say=self.say,
+            )
+        finally:
+            self._stop("serve")
 
     # --- helpers ----------------------------------------------------------------
 

@@ -76,10 +76,10 @@ class Processes:
     env: dict[str, str]
     running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
-    def run(self, *args: str) -> str:
+    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
         result = subprocess.run(
             [str(BIN / "orderflow"), *args],
-            env=self.env,
+            env=env or self.env,
             capture_output=True,
             text=True,
             timeout=300,
@@ -106,8 +106,28 @@ class Processes:
         self.running.append((name, process))
         return process
 
-    def spawn_orderflow(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        return self.spawn(name, [str(BIN / "orderflow"), *args])
+    def spawn_orderflow(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        return self.spawn(name, [str(BIN / "orderflow"), *args], env=env)
+
+    def serve(self, env: dict[str, str], *, threads: int) -> str:
+        """`orderflow serve` (the embedded mode) with `env`; its base URL once ready."""
+        port = free_port()
+        process = self.spawn_orderflow(
+            "serve",
+            "serve",
+            "--host",
+            LOCALHOST,
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+            env=env,
+        )
+        base = f"http://{LOCALHOST}:{port}"
+        self._wait_ready("serve", process, f"{base}/ready")
+        return base
 
     def api(self, *, workers: int) -> str:
         port = free_port()

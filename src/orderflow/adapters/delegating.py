@@ -1,13 +1,13 @@
-"""A unit of work that passes everything to another: the base of decorators
-(lock timing, and the tests' fault injection), which override only what
-they change."""
+"""A unit of work, and a factory of them, that pass everything to another:
+the bases of decorators (lock timing, the outbox doorbell, the tests' fault
+injection), which override only what they change."""
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import Self
 
-from orderflow.ports.unit_of_work import UnitOfWork
+from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 class DelegatingUnitOfWork(UnitOfWork):
@@ -44,3 +44,27 @@ class DelegatingUnitOfWork(UnitOfWork):
         self.outbox = inner.outbox
         self.idempotency = inner.idempotency
         self.notifications = inner.notifications
+
+
+class DelegatingUnitOfWorkFactory(UnitOfWorkFactory):
+    """Makes the inner factory's units of work; decorators override __call__."""
+
+    def __init__(self, inner: UnitOfWorkFactory) -> None:
+        self._inner = inner
+
+    @property
+    def batch_limit(self) -> int:
+        return self._inner.batch_limit
+
+    def __call__(self) -> UnitOfWork:
+        return self._inner()
+
+    def reading(self) -> UnitOfWork:
+        # A unit of work that only reads commits nothing: nothing to decorate.
+        return self._inner.reading()
+
+    def ping(self) -> None:
+        self._inner.ping()
+
+    def close(self) -> None:
+        self._inner.close()

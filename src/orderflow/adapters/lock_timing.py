@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal
 
-from orderflow.adapters.delegating import DelegatingUnitOfWork
+from orderflow.adapters.delegating import DelegatingUnitOfWork, DelegatingUnitOfWorkFactory
 from orderflow.domain.model import Product
 from orderflow.ports.metrics import STOCK_LOCK_WAIT_SECONDS, Metrics
 from orderflow.ports.repositories import ProductPage, ProductRepository
@@ -70,20 +70,10 @@ class _TimedUnitOfWork(DelegatingUnitOfWork):
         self.products = TimedProducts(self._inner.products, self._metrics)
 
 
-class LockTimingUnitOfWorkFactory(UnitOfWorkFactory):
+class LockTimingUnitOfWorkFactory(DelegatingUnitOfWorkFactory):
     def __init__(self, inner: UnitOfWorkFactory, metrics: Metrics) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._metrics = metrics
-
-    @property
-    def batch_limit(self) -> int:
-        return self._inner.batch_limit
 
     def __call__(self) -> UnitOfWork:
         return _TimedUnitOfWork(self._inner(), self._metrics)
-
-    def ping(self) -> None:
-        self._inner.ping()
-
-    def close(self) -> None:
-        self._inner.close()

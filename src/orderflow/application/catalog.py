@@ -15,11 +15,11 @@ class Catalog:
     uow_factory: UnitOfWorkFactory
 
     def search(self, *, text: str, limit: int, offset: int) -> ProductPage:
-        with self.uow_factory() as uow:
+        with self.uow_factory.reading() as uow:
             return uow.products.search(text=text, limit=limit, offset=offset)
 
     def get(self, product_id: str) -> Product:
-        with self.uow_factory() as uow:
+        with self.uow_factory.reading() as uow:
             product = uow.products.get(product_id)
         if product is None:
             raise ProductNotFound(product_id)
@@ -27,7 +27,7 @@ class Catalog:
 
     def resolve(self, name_or_id: str) -> Product:
         """The product with this id, else the one with this name (any case)."""
-        with self.uow_factory() as uow:
+        with self.uow_factory.reading() as uow:
             product = uow.products.get(name_or_id) or uow.products.get_by_name(name_or_id)
         if product is None:
             raise ProductNotFound(name_or_id)
@@ -40,5 +40,5 @@ class Catalog:
             uow.commit()
 
     def count(self) -> int:
-        with self.uow_factory() as uow:
+        with self.uow_factory.reading() as uow:
             return uow.products.count()

@@ -106,7 +106,7 @@ def _prices_of(command: PlaceOrder, catalog: dict[str, Decimal]) -> dict[str, De
     for index, line in enumerate(command.items):
         price = catalog.get(line.product_id)
         if price is None:
-            raise InvalidInput(f"items[{index}].product_id", f"unknown product {line.product_id!r}")
+            raise InvalidInput(f"items[{index}].product_id", "is not in the catalog")
         prices[line.product_id] = price
     return prices
 

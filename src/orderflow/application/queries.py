@@ -25,7 +25,7 @@ class OrderQueries:
         cached = self.cache.get(order_id)
         if cached is not None:
             return cached
-        with self.uow_factory() as uow:
+        with self.uow_factory.reading() as uow:
             order = uow.orders.get(order_id)
         if order is None:
             raise OrderNotFound(order_id)
@@ -44,5 +44,5 @@ class OrderQueries:
         owner = principal.owner
         if owner is None:
             raise NotPermitted("listing orders needs a customer token or an API key")
-        with self.uow_factory() as uow:
+        with self.uow_factory.reading() as uow:
             return uow.orders.list_owned(owner=owner, limit=limit, offset=offset)

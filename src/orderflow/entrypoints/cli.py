@@ -119,9 +119,9 @@ def main(log_level: str) -> None:
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Embedded mode: API, relay and workers in one process (demo catalog loaded)."""
-    import waitress
-
     from orderflow.entrypoints.http.app import create_app
+    from orderflow.entrypoints.http.hosts import LOOPBACK
+    from orderflow.entrypoints.http_servers import run_waitress
 
     ensure_port_free(host, port)
     app = bootstrap()
@@ -129,9 +129,16 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     runtime = BackgroundRuntime(app, workers=workers)
     runtime.start(redrive_unfinished=app.settings.broker_kind == "memory")
     click.echo(f"orderflow serving on http://{host}:{port} ({app.settings.database_url})")
+    # The demo answers for this machine's own names unless told otherwise.
+    trusted = app.settings.trusted_host_names
+    config = {"TRUSTED_HOST_NAMES": LOOPBACK if trusted is None else trusted}
     try:
-        waitress.serve(
-            create_app(app), host=host, port=port, threads=threads, ident="orderflow", _quiet=True
+        run_waitress(
+            create_app(app, config=config),
+            host=host,
+            port=port,
+            threads=threads,
+            settings=app.settings,
         )
     finally:
         runtime.stop()
@@ -150,7 +157,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 )
 def api(host: str, port: int, workers: int) -> None:
     """The HTTP API under a production WSGI server (granian); no background work."""
-    from granian import Granian
+    from orderflow.entrypoints.http_servers import run_granian
 
     ensure_port_free(host, port)
     # The server processes trace their requests; this one only checks.
@@ -170,16 +177,9 @@ def api(host: str, port: int, workers: int) -> None:
     app.ensure_topics()
     app.close()
     _share_api_metrics(workers)
-    Granian(
-        "orderflow.entrypoints.http.wsgi:create_wsgi_app",
-        factory=True,
-        address=host,
-        port=port,
-        interface="wsgi",  # type: ignore[arg-type]
-        workers=workers,
-        blocking_threads=8,
-        log_access=False,
-    ).serve()
+    if app.settings.trusted_host_names is None:
+        log.info("answering for any Host: set ORDERFLOW_TRUSTED_HOSTS to the names clients use")
+    run_granian(host=host, port=port, workers=workers, settings=app.settings)
 
 
 def _serve_metrics(

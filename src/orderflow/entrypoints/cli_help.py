@@ -61,10 +61,19 @@ INTAKE = (
 )
 
 SUPERVISION = ("loop_restart_backoff_s", "loop_restart_max_backoff_s")
+SERVING = (
+    "max_body_bytes",
+    "trusted_hosts",
+    "header_timeout_s",
+    "idle_timeout_s",
+    "max_connections",
+)
 
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "serve": STORES + BROKER + PROCESSING + RELAYING + INTAKE + STREAMS + SUPERVISION + TRACING,
-    "api": STORES + BROKER + INTAKE + STREAMS + TRACING,
+    "serve": (
+        STORES + BROKER + PROCESSING + RELAYING + INTAKE + STREAMS + SUPERVISION + SERVING + TRACING
+    ),
+    "api": STORES + BROKER + INTAKE + STREAMS + SERVING + TRACING,
     "worker": STORES + BROKER + PROCESSING + TRACING,
     "relay": STORES + BROKER + RELAYING + TRACING,
     "migrate": STORES,

@@ -12,6 +12,7 @@ from datetime import timedelta
 from orderflow.application import OutboxRelay, StuckOrderSweeper
 from orderflow.domain.errors import InfrastructureError
 from orderflow.ports.clock import Clock
+from orderflow.ports.outbox_signal import OutboxSignal
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class RelayLoop:
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         housekeeping: Housekeeping,
+        signal: OutboxSignal,
         idle_wait_s: float = 0.05,
         max_backoff_s: float = 5.0,
     ) -> None:
@@ -43,18 +45,14 @@ class RelayLoop:
         self._uow_factory = uow_factory
         self._clock = clock
         self._housekeeping = housekeeping
+        self._signal = signal
         self._idle_wait_s = idle_wait_s
         self._max_backoff_s = max_backoff_s
         self._stop = threading.Event()
-        self._wake = threading.Event()
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
-
-    def wake(self) -> None:
-        """Hint that the outbox has new rows (embedded mode: skip the idle wait)."""
-        self._wake.set()
+        self._signal.ring()  # ends the wait (another relay it wakes drains once)
 
     def run(self) -> None:
         backoff = self._idle_wait_s
@@ -79,8 +77,9 @@ class RelayLoop:
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             if not published:
-                self._wake.wait(self._idle_wait_s)
-                self._wake.clear()
+                # Until the next commit rings, or the interval passes (a ring
+                # is a hint: one lost costs this wait, nothing more).
+                self._signal.wait(self._idle_wait_s)
 
     def purge(self) -> tuple[int, int]:
         now = self._clock.now()

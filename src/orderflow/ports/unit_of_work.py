@@ -61,6 +61,13 @@ class UnitOfWorkFactory(ABC):
     def __call__(self) -> UnitOfWork:
         """A fresh unit of work (one transaction)."""
 
+    def reading(self) -> UnitOfWork:
+        """A fresh unit of work for a caller that only reads: it sees what
+        was committed and must not write. A store whose writers take one
+        lock (SQLite) opens it without that lock, so reads never wait for
+        writers nor delay them; elsewhere it is an ordinary unit of work."""
+        return self()
+
     def ping(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Raise StorageUnavailable if the database does not answer."""
 

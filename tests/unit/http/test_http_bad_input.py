@@ -107,22 +107,22 @@ INVALID_BODIES: list[tuple[str, Any, str]] = [
     ("escape in email", with_customer(email="ada\x1b@example.com"), "customer.email"),
     ("non-ascii product id", with_item(product_id="laptöp"), "items[0].product_id"),
     # fields a client may not set, or that do not exist
-    ("client sets a price", with_item(unit_price="0.01"), "items[0].unit_price"),
-    ("client sets the total", valid_order(total="0.00"), "total"),
-    ("client sets the status", valid_order(status="completed"), "status"),
-    ("client sets the id", valid_order(id="0b6f3c1e-8a1d-4c56-9a8e-2f0d3c4b5a69"), "id"),
-    ("unknown customer field", with_customer(phone="123"), "customer.phone"),
+    ("client sets a price", with_item(unit_price="0.01"), "items[0]"),
+    ("client sets the total", valid_order(total="0.00"), "body"),
+    ("client sets the status", valid_order(status="completed"), "body"),
+    ("client sets the id", valid_order(id="0b6f3c1e-8a1d-4c56-9a8e-2f0d3c4b5a69"), "body"),
+    ("unknown customer field", with_customer(phone="123"), "customer"),
     # MongoDB operator objects, anywhere
-    ("operator at the top", {**valid_order(), "$where": "1"}, "$where"),
-    ("operator as customer", valid_order(customer=GT), "customer.$gt"),
-    ("operator as name", with_customer(name=GT), "customer.name.$gt"),
-    ("operator as email", with_customer(email={"$ne": None}), "customer.email.$ne"),
-    ("operator as product id", with_item(product_id=GT), "items[0].product_id.$gt"),
-    ("operator as quantity", with_item(quantity={"$gte": 1}), "items[0].quantity.$gte"),
-    ("operator as payment", valid_order(payment_method={"$in": ["card"]}), "payment_method.$in"),
-    ("operator in an item", valid_order(items=[ITEM, {**ITEM, "$set": 1}]), "items[1].$set"),
-    ("operator deep", valid_order(items=[{"x": [{"y": {"$gt": ""}}]}]), "items[0].x[0].y.$gt"),
-    ("bare operator body", GT, "$gt"),
+    ("operator at the top", {**valid_order(), "$where": "1"}, "body"),
+    ("operator as customer", valid_order(customer=GT), "body"),
+    ("operator as name", with_customer(name=GT), "body"),
+    ("operator as email", with_customer(email={"$ne": None}), "body"),
+    ("operator as product id", with_item(product_id=GT), "body"),
+    ("operator as quantity", with_item(quantity={"$gte": 1}), "body"),
+    ("operator as payment", valid_order(payment_method={"$in": ["card"]}), "body"),
+    ("operator in an item", valid_order(items=[ITEM, {**ITEM, "$set": 1}]), "body"),
+    ("operator deep", valid_order(items=[{"x": [{"y": {"$gt": ""}}]}]), "body"),
+    ("bare operator body", GT, "body"),
     # domain rules: an unknown product is refused at placement, not later
     ("unknown product", with_item(product_id="no-such-product"), "items[0].product_id"),
     (
@@ -139,7 +139,7 @@ def _cases(path: str) -> list[Any]:
     return [
         pytest.param(path, body, field, id=f"{path} {case}")
         for case, body, field in INVALID_BODIES
-        if path == "/api/orders" or field.startswith(("body", "$"))
+        if path == "/api/orders" or (field == "body" and not case.startswith("client sets"))
     ]
 
 
@@ -174,7 +174,7 @@ def test_an_operator_key_spelled_with_an_escape_is_refused(client: FlaskClient) 
 
     response = client.post("/api/orders", data=raw, content_type="application/json")
 
-    problem = assert_problem(response, 422, "customer.$gt")
+    problem = assert_problem(response, 422, "body")
     assert problem.detail.startswith("the body contains operator keys")
 
 
@@ -206,12 +206,13 @@ def test_the_byte_check_skips_only_bodies_the_walk_would_pass(value: Any, escape
         reject_operators(json.loads(raw))  # raises ApiProblem if it finds anything
 
 
-def test_operator_keys_are_reported_at_most_twenty_times(client: FlaskClient) -> None:
+def test_operator_keys_are_reported_once_without_their_names(client: FlaskClient) -> None:
     body = {f"$k{i}": i for i in range(500)}
 
-    problem = assert_problem(client.post("/api/orders", json=body), 422, "$k0")
+    problem = assert_problem(client.post("/api/orders", json=body), 422, "body")
 
-    assert len(problem.errors) == 20
+    assert len(problem.errors) == 1
+    assert "$k" not in json.dumps(problem.model_dump())
 
 
 MALFORMED: list[tuple[str, bytes]] = [

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, RowMapping, or_, select, update
 
+from orderflow.adapters.sqlalchemy.engine import read_only
 from orderflow.adapters.sqlalchemy.errors import translated
 from orderflow.adapters.sqlalchemy.tables import api_keys
 from orderflow.domain.identity import ApiKey, Role
@@ -27,6 +28,8 @@ def _key_from(row: RowMapping) -> ApiKey:
 class SqlApiKeyStore(ApiKeyStore):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Every request with a key looks it up: on SQLite without the write lock.
+        self._reader = read_only(engine)
 
     @translated
     def add(self, key: ApiKey) -> None:
@@ -45,7 +48,7 @@ class SqlApiKeyStore(ApiKeyStore):
 
     @translated
     def find_by_digest(self, secret_digest: str) -> ApiKey | None:
-        with self._engine.connect() as connection:
+        with self._reader.connect() as connection:
             row = (
                 connection.execute(
                     select(api_keys).where(api_keys.c.secret_digest == secret_digest)
@@ -57,7 +60,7 @@ class SqlApiKeyStore(ApiKeyStore):
 
     @translated
     def list_keys(self) -> list[ApiKey]:
-        with self._engine.connect() as connection:
+        with self._reader.connect() as connection:
             rows = connection.execute(
                 select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
             ).mappings()

@@ -6,11 +6,13 @@ lock timeouts (a database outage becomes StorageUnavailable in seconds, and
 the consumer pauses, instead of threads hanging), and READ COMMITTED on MySQL
 so that SELECT ... FOR UPDATE takes no gap locks (PostgreSQL's default).
 
-SQLite has no SELECT ... FOR UPDATE, so every transaction starts with
-BEGIN IMMEDIATE: it takes the database's write lock up front and writers run
-one at a time (the busy timeout makes the others wait rather than fail). WAL
-keeps commits cheap and lets outside readers (a backup, the sqlite3 shell)
-proceed meanwhile."""
+SQLite has no SELECT ... FOR UPDATE, so a transaction that may write starts
+with BEGIN IMMEDIATE: it takes the database's write lock up front and
+writers run one at a time (the busy timeout makes the others wait rather
+than fail). A transaction on an engine from `read_only(engine)` starts with
+a plain (deferred) BEGIN instead: in WAL mode it reads a snapshot, takes no
+write lock, and neither waits for writers nor delays them, so a slow search
+never holds up intake."""
 
 from __future__ import annotations
 
@@ -148,7 +150,7 @@ def _sqlite_engine(url: URL) -> Engine:
         **_JSON_OPTIONS,
     )
     event.listen(engine, "connect", _configure_sqlite_connection)
-    event.listen(engine, "begin", _begin_immediate)
+    event.listen(engine, "begin", _begin)
     return engine
 
 
@@ -175,5 +177,15 @@ def _casefold(value: str | bytes | int | float | None) -> str | bytes | int | fl
     return value.casefold() if isinstance(value, str) else value
 
 
-def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = "orderflow_read_only"  # an execution option: the connection only reads
+
+
+def read_only(engine: Engine) -> Engine:
+    """`engine` (same pool) for transactions that only read; on SQLite they
+    take no write lock."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def _begin(connection: Connection) -> None:
+    reads_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")

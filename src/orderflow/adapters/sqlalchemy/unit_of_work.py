@@ -7,7 +7,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
-from orderflow.adapters.sqlalchemy.engine import CLEAN, make_engine
+from orderflow.adapters.sqlalchemy.engine import CLEAN, make_engine, read_only
 from orderflow.adapters.sqlalchemy.errors import translate_errors
 from orderflow.adapters.sqlalchemy.idempotency import SqlIdempotencyStore
 from orderflow.adapters.sqlalchemy.notification_ledger import SqlNotificationRecorder
@@ -19,12 +19,14 @@ from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 class SqlUnitOfWork(UnitOfWork):
     """The transaction begins with the first statement (on SQLite with
-    BEGIN IMMEDIATE, see engine.py) and ends at commit() or when the block
-    is left, which rolls back whatever was not committed. After a commit the
-    block may go on: the next statement starts a new transaction."""
+    BEGIN IMMEDIATE, or a plain BEGIN on a read-only engine: see engine.py)
+    and ends at commit() or when the block is left, which rolls back
+    whatever was not committed. After a commit the block may go on: the next
+    statement starts a new transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, reads_only: bool = False) -> None:
         self._engine = engine
+        self._reads_only = reads_only
         self._connection: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -73,6 +75,8 @@ class SqlUnitOfWork(UnitOfWork):
     def commit(self) -> None:
         if self._connection is None:
             raise RuntimeError("commit outside of a 'with' block")
+        if self._reads_only:
+            raise RuntimeError("a reading unit of work cannot commit")
         with translate_errors():
             self._connection.commit()
 
@@ -90,6 +94,7 @@ class SqlUnitOfWorkFactory(UnitOfWorkFactory):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reader = read_only(engine)
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -97,6 +102,9 @@ class SqlUnitOfWorkFactory(UnitOfWorkFactory):
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
+
+    def reading(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._reader, reads_only=True)
 
     def ping(self) -> None:
         # A bare DBAPI round trip: through a SQLAlchemy Connection, SQLite

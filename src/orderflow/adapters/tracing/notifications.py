@@ -9,10 +9,10 @@ from datetime import datetime
 
 from opentelemetry import propagate, trace
 
-from orderflow.adapters.delegating import DelegatingUnitOfWork
+from orderflow.adapters.delegating import DelegatingUnitOfWork, DelegatingUnitOfWorkFactory
 from orderflow.adapters.tracing.cache import order_contexts
 from orderflow.ports.notifier import Notification, NotificationRecorder, Notifier
-from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from orderflow.ports.unit_of_work import UnitOfWork
 
 _tracer = trace.get_tracer("orderflow.notifications")
 
@@ -43,25 +43,12 @@ class _StampingUnitOfWork(DelegatingUnitOfWork):
         self.notifications = _StampingRecorder(self._inner.notifications)
 
 
-class TraceStampingUnitOfWorkFactory(UnitOfWorkFactory):
+class TraceStampingUnitOfWorkFactory(DelegatingUnitOfWorkFactory):
     """The processor's units of work, whose staged notifications carry
     their order's trace context."""
 
-    def __init__(self, inner: UnitOfWorkFactory) -> None:
-        self._inner = inner
-
-    @property
-    def batch_limit(self) -> int:
-        return self._inner.batch_limit
-
     def __call__(self) -> UnitOfWork:
         return _StampingUnitOfWork(self._inner())
-
-    def ping(self) -> None:
-        self._inner.ping()
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 class TracedNotifier(Notifier):

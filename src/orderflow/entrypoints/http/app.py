@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from orderflow.bootstrap import Orderflow
-from orderflow.entrypoints.http import dashboard, problems, routes, tracing
+from orderflow.entrypoints.http import dashboard, hosts, problems, routes, tracing
 from orderflow.entrypoints.http.context import (
     EXTENSION,
     FastJSONProvider,
@@ -26,7 +26,6 @@ from orderflow.entrypoints.http.context import (
 log = logging.getLogger(__name__)
 
 DEFAULTS: Mapping[str, Any] = {
-    "MAX_CONTENT_LENGTH": 64 * 1024,  # bodies past this get a 413 before being read
     "READINESS_TIMEOUT_S": 1.0,  # per dependency check in /ready
     "RETRY_AFTER_S": 5,  # Retry-After on 503s
 }
@@ -34,9 +33,18 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 
 def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None) -> Flask:
+    settings = orderflow.settings
     app = Flask(__name__, static_folder=None)
     app.config.update(DEFAULTS)
+    # A body declared longer is refused (413) before it is read.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # None trusts any Host; `orderflow serve` passes the loopback names.
+    app.config["TRUSTED_HOST_NAMES"] = settings.trusted_host_names
     app.config.update(config or {})
+    # No redirects: werkzeug's (for a missing or doubled slash) are absolute
+    # URLs built from the Host header, and HTML. A near miss is a 404.
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
     app.json = FastJSONProvider(app)
     app.request_class = TimedRequest
     app.extensions[EXTENSION] = orderflow
@@ -44,6 +52,7 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     if orderflow.settings.tracing_kind == "on":
         tracing.install(app)
     problems.register(app)
+    hosts.register(app, app.config["TRUSTED_HOST_NAMES"])
     routes.register(app)
     dashboard.register(app)
 

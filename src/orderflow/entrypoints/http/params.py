@@ -26,7 +26,7 @@ Query = TypeVar("Query", bound=BaseModel)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
-_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]+$")  # printable ASCII
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]+")  # printable ASCII
 
 
 def order_id(raw: str) -> str:
@@ -47,7 +47,7 @@ def idempotency_key() -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.match(key):
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.fullmatch(key):
         raise bad_request(
             IDEMPOTENCY_HEADER, f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
         )
@@ -58,7 +58,9 @@ def _query(model: type[Query]) -> Query:
     args = request.args
     repeated = [name for name in args if len(args.getlist(name)) > 1]
     if repeated:
-        raise bad_request(repeated[0], "must be given at most once")
+        # Named only if it is ours: any other name is the client's own text.
+        named = repeated[0] if repeated[0] in model.model_fields else "query"
+        raise bad_request(named, "must be given at most once")
     try:
         return model.model_validate(args.to_dict())
     except ValidationError as exc:
@@ -67,7 +69,7 @@ def _query(model: type[Query]) -> Query:
             "bad-request",
             "Bad request",
             "the query string is not valid; see errors",
-            validation_errors(exc),
+            validation_errors(exc, root="query"),
         ) from None
 
 

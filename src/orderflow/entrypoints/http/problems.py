@@ -6,7 +6,9 @@
 `items[0].quantity`; `body` for the body as a whole; a header by its name).
 This module maps each error to its status: request-line problems (path,
 query, headers, JSON syntax) are 400, well-formed bodies that break the
-schema or a domain rule are 422. Nothing here ever answers with HTML."""
+schema or a domain rule are 422. Nothing here ever answers with HTML, and
+nothing a client sent comes back: not the path (`instance` is the route's
+template), not a header, not an unknown key or value."""
 
 from __future__ import annotations
 
@@ -98,9 +100,34 @@ def field_path(location: Iterable[int | str], prefix: str = "") -> str:
     return path or "body"
 
 
-def validation_errors(exc: ValidationError) -> list[FieldError]:
+def validation_errors(exc: ValidationError, root: str = "body") -> list[FieldError]:
     # The input itself is never echoed: it may be large, or someone's data.
-    return [FieldError(field_path(error["loc"]), error["msg"]) for error in exc.errors()]
+    # An unknown key is the client's own text, so its parent is named instead.
+    errors = []
+    for error in exc.errors():
+        location, message = error["loc"], error["msg"]
+        if error["type"] == "extra_forbidden":
+            location, message = location[:-1], "has a field that is not allowed"
+        errors.append(FieldError(field_path(location) if location else root, message))
+    return errors
+
+
+def problem_document(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str,
+    errors: Sequence[FieldError] = (),
+) -> dict[str, Any]:
+    return {
+        "type": TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "errors": [{"field": e.field, "message": e.message} for e in errors],
+    }
 
 
 def problem(
@@ -111,14 +138,9 @@ def problem(
     errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = {
-        "type": TYPE_PREFIX + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.path,
-        "errors": [{"field": e.field, "message": e.message} for e in errors],
-    }
+    # The route's template, never the path as sent: a path is client input.
+    rule = request.url_rule
+    body = problem_document(status, slug, title, detail, rule.rule if rule else "", errors)
     response = current_app.response_class(
         current_app.json.dumps(body), status=status, mimetype=PROBLEM_JSON
     )
@@ -154,7 +176,8 @@ def _http(exc: HTTPException) -> Response:
     if status == 405:
         # werkzeug knows the allowed methods; RFC 9110 wants them in Allow.
         headers.update((k, v) for k, v in exc.get_headers() if k.lower() == "allow")
-    detail = exc.description or exc.name
+    # The class's own text: an instance's description may quote the request.
+    detail = type(exc).description or exc.name
     if isinstance(exc, RequestEntityTooLarge):
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
         detail = f"the request body exceeds {limit} bytes"
@@ -213,7 +236,9 @@ def _domain(exc: DomainError) -> Response:
     for cls in type(exc).__mro__:
         if cls in _DOMAIN_PROBLEMS:
             status, slug, title, field = _DOMAIN_PROBLEMS[cls]
-            return problem(status, slug, title, str(exc), [field(exc)])
+            error = field(exc)
+            # Not str(exc): it may quote the request (a product id, a key).
+            return problem(status, slug, title, f"{error.field}: {error.message}", [error])
     return problem(422, "domain-rule", "Request refused", str(exc))
 
 

@@ -33,9 +33,11 @@ PRODUCT_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 # Deliberately simple: one @, no spaces, a dot in the domain. Full RFC 5322
 # parsing would accept addresses no mail server delivers to anyway.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+# Matched with fullmatch: Python's `$` also matches before a trailing
+# newline, so `.match` took `<uuid>\n` for an id.
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 _PRODUCT_ID = re.compile(PRODUCT_ID_PATTERN)
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 # Unicode's Cc (C0, DEL, C1) and Cs (surrogates) categories, which are fixed
 # ranges: one regex search instead of a unicodedata lookup per character
 # (about 40 us of every order placed). tests/unit/http checks it against
@@ -58,20 +60,20 @@ def _printable(value: str) -> str:
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise PydanticCustomError("email", "is not a valid email address")
     return value
 
 
 def is_product_id(value: str) -> bool:
-    return bool(_PRODUCT_ID.match(value))
+    return bool(_PRODUCT_ID.fullmatch(value))
 
 
 def canonical_order_id(value: str) -> str | None:
     """The lower-case hyphenated form of a UUID, or None if `value` is not one.
     Upper case is accepted (UUIDs are case-insensitive on input); braces,
     `urn:uuid:` and the 32-digit form are not."""
-    return value.lower() if _UUID.match(value) else None
+    return value.lower() if _UUID.fullmatch(value) else None
 
 
 _Printable = AfterValidator(_printable)

@@ -59,7 +59,7 @@ def _resolve(name_or_id: str) -> Product:
         return current_orderflow().catalog.resolve(name_or_id)
     except ProductNotFound:
         raise unprocessable(
-            [FieldError("product", f"no product has the id or name {name_or_id!r}")],
+            [FieldError("product", "no product has this id or name")],
             "unknown product",
         ) from None
 
