@@ -90,6 +90,22 @@ def streamed_statuses(stack: Stack, order_id: str, token: str) -> list[str]:
     return statuses
 
 
+def one_order_traced(
+    stack: Stack, receiver: OtlpReceiver, *, timeout_s: float
+) -> list[ReceivedSpan]:
+    """The spans of one order placed on the started `stack` (stopped
+    after), checked to form its one trace."""
+    try:
+        stack.wait_ready()
+        trace_id, order_id = place_traced(stack)
+        spans = receiver.wait_for(of_trace(trace_id, 5), timeout_s=timeout_s)
+    finally:
+        stack.stop()
+    traced = [s for s in spans if s.trace_id == trace_id]
+    assert_one_trace(traced, order_id, stack.env["ORDERFLOW_ORDERS_TOPIC"])
+    return traced
+
+
 def assert_one_trace(spans: list[ReceivedSpan], order_id: str, topic: str) -> None:
     """The POST, the publish, the processing, and the cache write and the
     notification's send under the processing."""
@@ -124,14 +140,7 @@ def test_embedded_serve_traces_one_order_from_the_post_to_the_notification(
     }
     stack = seeded_stack(env, tmp_path)
     stack.spawn("serve", "serve", "--port", str(stack.port))
-    try:
-        stack.wait_ready()
-        trace_id, order_id = place_traced(stack)
-        spans = receiver.wait_for(of_trace(trace_id, 5), timeout_s=30)
-    finally:
-        stack.stop()
-    traced = [s for s in spans if s.trace_id == trace_id]
-    assert_one_trace(traced, order_id, env["ORDERFLOW_ORDERS_TOPIC"])
+    traced = one_order_traced(stack, receiver, timeout_s=30)
     assert {s.service for s in traced} == {"orderflow"}
 
 
@@ -150,14 +159,7 @@ def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
     ):
         stack.env = {**env, "OTEL_SERVICE_NAME": f"orderflow-{name}"}
         stack.spawn(name, *args)
-    try:
-        stack.wait_ready()
-        trace_id, order_id = place_traced(stack)
-        spans = receiver.wait_for(of_trace(trace_id, 5), timeout_s=60)
-    finally:
-        stack.stop()
-    traced = [s for s in spans if s.trace_id == trace_id]
-    assert_one_trace(traced, order_id, env["ORDERFLOW_ORDERS_TOPIC"])
+    traced = one_order_traced(stack, receiver, timeout_s=60)
     assert {(s.service, s.name) for s in traced} >= {
         ("orderflow-api", "POST /api/orders"),
         ("orderflow-relay", f"{env['ORDERFLOW_ORDERS_TOPIC']} publish"),
