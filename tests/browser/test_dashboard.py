@@ -118,19 +118,44 @@ def test_search_cart_checkout_and_the_order_completes_live(
         expect(page.locator(".timeline")).to_contain_text("Completed")
     else:
         expect(timeline).to_be_hidden()
-    # The page stops asking once the order is final.
-    polls = sum(1 for request in requests if request.url.endswith(f"/api/orders/{order_id}"))
+    # Every status came through the event stream, none from polling, and the
+    # page asks nothing more once the order is final.
+    expect(page.locator(".status-live")).to_have_attribute("data-source", "stream")
+    streams = [r for r in requests if r.url.endswith(f"/api/orders/{order_id}/stream")]
+    assert len(streams) == 1
+    assert (streams[0].header_value("Authorization") or "").startswith("Bearer oft_")
+    asked = len(requests)
     page.wait_for_timeout(1200)
-    assert sum(1 for r in requests if r.url.endswith(f"/api/orders/{order_id}")) == polls
+    assert [r.url for r in requests[asked:]] == []
+    assert [r for r in requests if r.url.endswith(f"/api/orders/{order_id}")] == []
 
     page.screenshot(path=artifacts / "dashboard-order-completed.png", full_page=True)
 
     page.goto(shop.base + "/#/track")
     expect(page.get_by_role("link", name=re.compile(f"Order {order_id[:8]}"))).to_be_visible()
     # The order's access token went with it, and only in the Authorization header.
-    reads = [r for r in requests if r.url.endswith(f"/api/orders/{order_id}")]
-    assert all((r.header_value("Authorization") or "").startswith("Bearer oft_") for r in reads)
+    reads = [r for r in requests if f"/api/orders/{order_id}" in r.url]
+    assert reads and all(
+        (r.header_value("Authorization") or "").startswith("Bearer oft_") for r in reads
+    )
     assert page.context.cookies() == []  # no cookie carries any authority
+
+
+def test_when_the_stream_fails_the_order_page_polls_to_the_end(page: Page, shop: Shop) -> None:
+    status, placed = shop.post("/api/orders", ORDER)
+    assert status == 201
+    shop.remember(page, placed)
+    page.route("**/stream", lambda route: route.abort())
+    requests: list[Request] = []
+    page.on("request", lambda request: requests.append(request))
+
+    page.goto(f"{shop.base}/#/order/{placed['id']}")
+
+    seen = statuses_until_final(page, within_s=15)
+    assert seen[-1] == "Completed", seen
+    expect(page.locator(".status-live")).to_have_attribute("data-source", "poll")
+    assert any(r.url.endswith(f"/api/orders/{placed['id']}/stream") for r in requests)
+    assert any(r.url.endswith(f"/api/orders/{placed['id']}") for r in requests)
 
 
 def test_an_order_looked_up_again_after_a_reload_shows_in_full(page: Page, shop: Shop) -> None:

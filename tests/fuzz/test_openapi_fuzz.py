@@ -36,7 +36,14 @@ EXAMPLES = 1000
 NO_INPUT = {"GET /health", "GET /ready", "GET /metrics", "GET /"}
 RESULTS_FILE = Path(__file__).resolve().parents[2] / ".fuzz-results.json"
 
-flow = orderflow.bootstrap(database_url="memory://", notify_url="memory://", auth_jwt_key=JWT_KEY)
+# Streams of pending orders end at once: each fuzzed request reads one event.
+flow = orderflow.bootstrap(
+    database_url="memory://",
+    notify_url="memory://",
+    auth_jwt_key=JWT_KEY,
+    stream_max_s=0.01,
+    stream_interval_ms=10,
+)
 flow.catalog.upsert_many([Product(p.id, p.name, p.description, p.price, p.stock) for p in CATALOG])
 app = create_app(flow, config={"READINESS_TIMEOUT_S": 0.2})
 app.testing = True

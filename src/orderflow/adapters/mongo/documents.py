@@ -246,6 +246,8 @@ def outbox_document(message: OutboxMessage, seq: int) -> Document:
         CLAIM_OWNER: None,
         CLAIM_UNTIL: None,
     }
+    if message.headers:
+        doc["headers"] = dict(message.headers)
     put_time(doc, "created_at", message.created_at)
     put_time(doc, "published_at", None)
     return doc
@@ -260,6 +262,7 @@ def outbox_message_from(doc: Mapping[str, Any]) -> OutboxMessage:
         payload=dict(doc["payload"]),
         created_at=get_time(doc, "created_at"),
         seq=int(doc["_id"]),
+        headers=dict(doc.get("headers") or {}),
     )
 
 

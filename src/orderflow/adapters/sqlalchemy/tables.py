@@ -159,6 +159,8 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("published_at", UtcDateTime, nullable=True),
+    # Propagation headers (trace context); NULL without (revision 0008).
+    Column("headers", JSON, nullable=True),
     UniqueConstraint("message_id"),
     # The relay: WHERE published_at IS NULL ORDER BY seq; also the purge.
     Index(None, "published_at", "seq"),
@@ -210,6 +212,8 @@ notifications = Table(
     Column("claimed_at", UtcDateTime, nullable=True),
     Column("sent_at", UtcDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
+    # Trace context of the processing that staged it; NULL without (revision 0008).
+    Column("trace_headers", JSON, nullable=True),
     # The dispatcher: WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at.
     Index(None, "state", "next_attempt_at"),
     **MYSQL_TABLE_OPTIONS,

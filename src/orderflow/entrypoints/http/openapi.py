@@ -268,6 +268,25 @@ _ROUTES: tuple[tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]], .
         {"parameters": _ORDER_ID, "security": _BEARER},
     ),
     (
+        "/api/orders/{order_id}/stream",
+        "get",
+        "streamOrder",
+        "Follow an order's status live (Server-Sent Events)",
+        "orders",
+        {
+            "200": _text(
+                "A text/event-stream: a `status` event (data: the order as OrderOut, id: its"
+                " version) now and at each change, ending once the status is neither pending"
+                " nor processing, or after ORDERFLOW_STREAM_MAX_S (then open it again, after"
+                " the `retry:` it sent).",
+                "text/event-stream",
+                {"type": "string"},
+            ),
+            **_problems(*_READ_PROBLEMS),
+        },
+        {"parameters": _ORDER_ID, "security": _BEARER},
+    ),
+    (
         "/api/orders/{order_id}/cancel",
         "post",
         "cancelOrder",

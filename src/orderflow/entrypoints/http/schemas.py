@@ -9,6 +9,7 @@ the tests check real responses against them so the two cannot drift."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -131,7 +132,10 @@ class OrderRequest(BaseModel):
     payment_method: PaymentMethodField
 
     def to_command(
-        self, idempotency_key: str | None, principal: Principal | None = None
+        self,
+        idempotency_key: str | None,
+        principal: Principal | None = None,
+        trace_headers: Mapping[str, str] | None = None,
     ) -> PlaceOrder:
         return PlaceOrder(
             customer=self.customer.to_domain(),
@@ -139,6 +143,7 @@ class OrderRequest(BaseModel):
             payment_method=self.payment_method,
             idempotency_key=idempotency_key,
             principal=principal,
+            trace_headers=trace_headers or {},
         )
 
 

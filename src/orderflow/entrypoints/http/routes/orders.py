@@ -24,6 +24,7 @@ from orderflow.entrypoints.http.context import current_orderflow, json_response
 from orderflow.entrypoints.http.identity import current_principal, required_principal
 from orderflow.entrypoints.http.problems import FieldError, unprocessable
 from orderflow.entrypoints.http.schemas import OrderRequest
+from orderflow.entrypoints.http.tracing import trace_headers
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Stored with an order, never shown: who owns it, its token's digest, and
@@ -50,7 +51,7 @@ def created(result: PlacementResult, body: object, location: str) -> Response:
 def place_order() -> Response:
     key = params.idempotency_key()
     principal = current_principal()
-    command = validated(OrderRequest, json_body()).to_command(key, principal)
+    command = validated(OrderRequest, json_body()).to_command(key, principal, trace_headers())
     result = current_orderflow().placement.place(command)
     body = {**order_view(result.order), "access_token": result.access_token}
     return created(result, body, f"/api/orders/{result.order['id']}")

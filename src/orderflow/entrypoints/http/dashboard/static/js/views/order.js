@@ -1,5 +1,8 @@
-// One order, followed live: GET /api/orders/<id> every 500 ms until the
-// status is final (completed, failed or cancelled). The timeline comes from
+// One order, followed live until the status is final (completed, failed or
+// cancelled): through the server's event stream (GET /api/orders/<id>/stream)
+// for an order placed from this browser, else, or when the stream fails, by
+// reading GET /api/orders/<id> every 500 ms. The live status says which
+// (data-source="stream" or "poll"). The timeline comes from
 // GET /api/orders/<id>/events when the server has that route; otherwise the
 // section stays hidden.
 
@@ -110,6 +113,9 @@ export function orderView(outlet, [id], signal) {
   );
 
   const handlers = {
+    onSource(source) {
+      live.dataset.source = source;
+    },
     onOrder(order, changed) {
       if (changed) {
         showStatus(live, order);
@@ -161,8 +167,9 @@ function restockedText(restocked) {
 }
 
 async function follow(id, signal, handlers) {
-  let lastStatus = null;
-  let timelineAvailable = true;
+  const seen = { status: null, timelineAvailable: true };
+  if (api.placedHere(id) && (await followStream(id, signal, handlers, seen))) return;
+  handlers.onSource("poll");
   let failures = 0;
   while (!signal.aborted) {
     let order;
@@ -190,16 +197,39 @@ async function follow(id, signal, handlers) {
       if (!(await pause(Math.min(POLL_MS * 2 ** failures, MAX_BACKOFF_MS), signal))) return;
       continue;
     }
-    const changed = order.status !== lastStatus;
-    lastStatus = order.status;
-    await nameProducts(order, signal);
-    if (signal.aborted) return;
-    handlers.onOrder(order, changed);
-    if (changed && timelineAvailable) {
-      timelineAvailable = await showTimeline(id, signal, handlers);
-    }
-    if (TERMINAL.has(order.status)) return;
+    await present(id, order, signal, handlers, seen);
+    if (signal.aborted || TERMINAL.has(order.status)) return;
     if (!(await pause(POLL_MS, signal))) return;
+  }
+}
+
+/** Follows the order through the event stream, opened again when the server
+ * ends it early (its time limit); true once the order's status is final or
+ * the page is left, false when the stream fails (the caller then polls). */
+async function followStream(id, signal, handlers, seen) {
+  handlers.onSource("stream");
+  while (!signal.aborted) {
+    let last;
+    try {
+      last = await api.streamOrder(id, signal, (order) => present(id, order, signal, handlers, seen));
+    } catch (error) {
+      return isAbort(error);
+    }
+    if (last === null) return false;
+    if (TERMINAL.has(last.status)) return true;
+  }
+  return true;
+}
+
+/** Shows one reading of the order (and its timeline when the status moved). */
+async function present(id, order, signal, handlers, seen) {
+  const changed = order.status !== seen.status;
+  seen.status = order.status;
+  await nameProducts(order, signal);
+  if (signal.aborted) return;
+  handlers.onOrder(order, changed);
+  if (changed && seen.timelineAvailable) {
+    seen.timelineAvailable = await showTimeline(id, signal, handlers);
   }
 }
 
