@@ -367,7 +367,9 @@ def laptop_card_stock(page: Page) -> str:
     return str(card.locator(".stock").text_content())
 
 
-def test_a_bought_order_is_cancelled_and_its_stock_comes_back(page: Page, shop: Shop) -> None:
+def test_a_bought_order_arrives_live_is_cancelled_and_its_stock_comes_back(
+    page: Page, shop: Shop
+) -> None:
     _, laptop = shop.api("/api/products/laptop-14")
     stock = laptop["stock"]
     page.goto(shop.base + "/")
@@ -384,6 +386,8 @@ def test_a_bought_order_is_cancelled_and_its_stock_comes_back(page: Page, shop: 
     expect(page).to_have_url(re.compile(r"#/order/[0-9a-f-]{36}$"))
     order_id = page.url.rsplit("/", 1)[1]
     assert statuses_until_final(page, within_s=15)[-1] == "Completed"
+    # The statuses arrived live, through the order's event stream.
+    expect(page.locator(".status-live")).to_have_attribute("data-source", "stream")
     assert shop.api("/api/products/laptop-14")[1]["stock"] == stock - 1
 
     with page.expect_response(re.compile(r"/cancel$")) as cancelled:
