@@ -205,4 +205,6 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Orderflow:
     use_multiprocess_values()
     container = Container()
     container.config.from_dict(base.as_config())
+    if base.tracing_kind == "on":
+        container.tracing()  # before any span: the process's tracer provider
     return Orderflow(settings=base, container=container)

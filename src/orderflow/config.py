@@ -21,6 +21,9 @@ BrokerKind = Literal["memory", "kafka"]
 CacheKind = Literal["memory", "redis"]
 NotifierKind = Literal["log", "memory", "smtp", "webhook"]
 AuthKind = Literal["none", "shared_key", "jwks"]
+TracingKind = Literal["off", "on"]
+# OTEL_TRACES_EXPORTER values this release can export to.
+TRACE_EXPORTERS = frozenset({"none", "console", "otlp"})
 
 # The most units one order line may ever ask for (the request schema's
 # bound); ORDERFLOW_MAX_LINE_QUANTITY can only lower it.
@@ -41,7 +44,11 @@ def default_database_url() -> str:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ORDERFLOW_", env_file=os.environ.get("ORDERFLOW_ENV_FILE"), extra="ignore"
+        env_prefix="ORDERFLOW_",
+        env_file=os.environ.get("ORDERFLOW_ENV_FILE"),
+        extra="ignore",
+        # bootstrap(traces_exporter=...) as well as OTEL_TRACES_EXPORTER.
+        populate_by_name=True,
     )
 
     database_url: str = Field(default_factory=default_database_url)
@@ -114,6 +121,24 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     idle_timeout_s: int = Field(default=30, ge=1, le=3600)
     max_connections: int = Field(default=500, ge=1, le=10_000)
+    # Tracing (docs/OBSERVABILITY.md): the standard OpenTelemetry variable,
+    # not an ORDERFLOW_ one; comma-separated, "none" (the default) is off.
+    # The other OTEL_* variables are read by the OpenTelemetry SDK itself.
+    traces_exporter: str = Field(default="none", validation_alias="OTEL_TRACES_EXPORTER")
+    # GET /api/orders/<id>/stream (docs/API.md): how often a stream reads the
+    # order, how long one lasts at most, how many this process serves at once.
+    stream_interval_ms: int = Field(default=250, ge=10, le=60_000)
+    stream_max_s: float = Field(default=60.0, gt=0, le=3600)
+    stream_max_concurrent: int = Field(default=4, ge=0, le=10_000)
+
+    @field_validator("traces_exporter")
+    @classmethod
+    def _known_exporters(cls, value: str) -> str:
+        names = {name.strip() for name in value.split(",") if name.strip()} or {"none"}
+        unknown = sorted(names - TRACE_EXPORTERS)
+        if unknown:
+            raise ValueError(f"unknown exporter {unknown[0]!r}: one of none, console, otlp")
+        return ",".join(sorted(names - {"none"})) or "none"
 
     @field_validator("database_url")
     @classmethod
@@ -202,6 +227,10 @@ class Settings(BaseSettings):
         return "shared_key" if self.auth_jwt_key is not None else "none"
 
     @property
+    def tracing_kind(self) -> TracingKind:
+        return "off" if self.traces_exporter == "none" else "on"
+
+    @property
     def database_kind(self) -> DatabaseKind:
         scheme = urlsplit(self.database_url).scheme
         if scheme == "memory":
@@ -245,6 +274,7 @@ class Settings(BaseSettings):
             "cache_kind": self.cache_kind,
             "notifier_kind": self.notifier_kind,
             "limits_storage_url": self.limits_storage_url,
+            "tracing_kind": self.tracing_kind,
         }
 
 

@@ -46,6 +46,10 @@ from orderflow.adapters.ringing_unit_of_work import RingingUnitOfWorkFactory
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.adapters.terminal_orders import TerminalOrderMemo
 from orderflow.adapters.throttled_notifier import ThrottledNotifier
+from orderflow.adapters.tracing.cache import TracedOrderCache
+from orderflow.adapters.tracing.notifications import TracedNotifier, TraceStampingUnitOfWorkFactory
+from orderflow.adapters.tracing.provider import global_tracing
+from orderflow.adapters.tracing.publisher import TracedPublisher
 from orderflow.application.cancelling import OrderCancellation
 from orderflow.application.catalog import Catalog
 from orderflow.application.identity import ApiKeys, Authenticator
@@ -265,6 +269,8 @@ class Container(containers.DeclarativeContainer):
         Topics, orders=config.orders_topic, events=config.events_topic, dlq=config.dlq_topic
     )
     codec: providers.Provider[MessageCodec] = providers.Singleton(JsonEnvelope)
+    # The process's tracer provider (OTEL_TRACES_EXPORTER); flushed at close.
+    tracing: providers.Provider[bool] = providers.Resource(global_tracing, config.traces_exporter)
 
     # --- gateways --------------------------------------------------------------
     # Called to run: `orderflow migrate` (and `serve`, which owns its SQLite
@@ -411,6 +417,29 @@ class Container(containers.DeclarativeContainer):
         storage_url=config.limits_storage_url,
     )
 
+    # With tracing on, each traced message's hop to the broker and each
+    # traced order's cache write is a span (adapters/tracing).
+    traced_publisher: providers.Provider[MessagePublisher] = providers.Selector(
+        config.tracing_kind, off=publisher, on=providers.Singleton(TracedPublisher, publisher)
+    )
+    traced_cache: providers.Provider[OrderCache] = providers.Selector(
+        config.tracing_kind, off=cache, on=providers.Singleton(TracedOrderCache, cache)
+    )
+    traced_notifier: providers.Provider[Notifier] = providers.Selector(
+        config.tracing_kind, off=notifier, on=providers.Singleton(TracedNotifier, notifier)
+    )
+    # The processor's: times the product-row locks
+    # (orderflow_stock_lock_wait_seconds); with tracing on, its staged
+    # notifications carry their order's trace context.
+    lock_timed_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Singleton(
+        LockTimingUnitOfWorkFactory, ringing_uow_factory, metrics
+    )
+    processing_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Selector(
+        config.tracing_kind,
+        off=lock_timed_uow_factory,
+        on=providers.Singleton(TraceStampingUnitOfWorkFactory, lock_timed_uow_factory),
+    )
+
     # --- services --------------------------------------------------------------
     # Intake: the use case, behind the group commit that gathers concurrent
     # callers into its batches.
@@ -425,7 +454,7 @@ class Container(containers.DeclarativeContainer):
             known_prices=known_prices,
             id_secret=id_secret,
             fallback_keys=fallback_keys,
-            fallback_publisher=publisher,
+            fallback_publisher=traced_publisher,
         ),
         batch_limit=uow_factory.provided.batch_limit,
     )
@@ -448,10 +477,9 @@ class Container(containers.DeclarativeContainer):
     api_keys = providers.Singleton(ApiKeys, store=api_key_store, clock=clock)
     processor = providers.Singleton(
         OrderProcessor,
-        # Times the product-row locks (orderflow_stock_lock_wait_seconds).
-        uow_factory=providers.Singleton(LockTimingUnitOfWorkFactory, ringing_uow_factory, metrics),
+        uow_factory=processing_uow_factory,
         clock=clock,
-        cache=cache,
+        cache=traced_cache,
         metrics=metrics,
         topics=topics,
         processing_delay_s=providers.Callable(_seconds, config.processing_delay_ms),
@@ -459,7 +487,7 @@ class Container(containers.DeclarativeContainer):
     relay = providers.Singleton(
         OutboxRelay,
         uow_factory=uow_factory,
-        publisher=publisher,
+        publisher=traced_publisher,
         ledger=notification_ledger,
         clock=clock,
         batch_size=config.relay_batch_size,
@@ -467,7 +495,7 @@ class Container(containers.DeclarativeContainer):
     notification_dispatcher = providers.Singleton(
         NotificationDispatcher,
         ledger=notification_ledger,
-        notifier=notifier,
+        notifier=traced_notifier,
         clock=clock,
         metrics=metrics,
         policy=providers.Factory(

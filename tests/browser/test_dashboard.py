@@ -118,19 +118,44 @@ def test_search_cart_checkout_and_the_order_completes_live(
         expect(page.locator(".timeline")).to_contain_text("Completed")
     else:
         expect(timeline).to_be_hidden()
-    # The page stops asking once the order is final.
-    polls = sum(1 for request in requests if request.url.endswith(f"/api/orders/{order_id}"))
+    # Every status came through the event stream, none from polling, and the
+    # page asks nothing more once the order is final.
+    expect(page.locator(".status-live")).to_have_attribute("data-source", "stream")
+    streams = [r for r in requests if r.url.endswith(f"/api/orders/{order_id}/stream")]
+    assert len(streams) == 1
+    assert (streams[0].header_value("Authorization") or "").startswith("Bearer oft_")
+    asked = len(requests)
     page.wait_for_timeout(1200)
-    assert sum(1 for r in requests if r.url.endswith(f"/api/orders/{order_id}")) == polls
+    assert [r.url for r in requests[asked:]] == []
+    assert [r for r in requests if r.url.endswith(f"/api/orders/{order_id}")] == []
 
     page.screenshot(path=artifacts / "dashboard-order-completed.png", full_page=True)
 
     page.goto(shop.base + "/#/track")
     expect(page.get_by_role("link", name=re.compile(f"Order {order_id[:8]}"))).to_be_visible()
     # The order's access token went with it, and only in the Authorization header.
-    reads = [r for r in requests if r.url.endswith(f"/api/orders/{order_id}")]
-    assert all((r.header_value("Authorization") or "").startswith("Bearer oft_") for r in reads)
+    reads = [r for r in requests if f"/api/orders/{order_id}" in r.url]
+    assert reads and all(
+        (r.header_value("Authorization") or "").startswith("Bearer oft_") for r in reads
+    )
     assert page.context.cookies() == []  # no cookie carries any authority
+
+
+def test_when_the_stream_fails_the_order_page_polls_to_the_end(page: Page, shop: Shop) -> None:
+    status, placed = shop.post("/api/orders", ORDER)
+    assert status == 201
+    shop.remember(page, placed)
+    page.route("**/stream", lambda route: route.abort())
+    requests: list[Request] = []
+    page.on("request", lambda request: requests.append(request))
+
+    page.goto(f"{shop.base}/#/order/{placed['id']}")
+
+    seen = statuses_until_final(page, within_s=15)
+    assert seen[-1] == "Completed", seen
+    expect(page.locator(".status-live")).to_have_attribute("data-source", "poll")
+    assert any(r.url.endswith(f"/api/orders/{placed['id']}/stream") for r in requests)
+    assert any(r.url.endswith(f"/api/orders/{placed['id']}") for r in requests)
 
 
 def test_an_order_looked_up_again_after_a_reload_shows_in_full(page: Page, shop: Shop) -> None:
@@ -294,6 +319,7 @@ def test_a_failed_order_shows_the_servers_reason(page: Page, shop: Shop) -> None
     assert failed["failure_reason"]
     expect(page.locator(".failure-reason")).to_have_text(f"Reason: {failed['failure_reason']}")
     expect(page.locator(".step.current.bad")).to_have_text("Failed")
+    expect(page.get_by_role("button", name="Cancel order")).to_be_hidden()  # nothing to cancel
 
 
 def test_an_unknown_order_id_says_so(page: Page, shop: Shop) -> None:
@@ -334,3 +360,51 @@ def test_every_visible_control_on_every_page_has_a_name(page: Page, shop: Shop) 
         page.goto(f"{shop.base}/{hash_}")
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
         assert page.evaluate(UNNAMED_CONTROLS) == [], hash_
+
+
+def laptop_card_stock(page: Page) -> str:
+    card = page.locator(".card", has=page.get_by_role("heading", name="Laptop", exact=True))
+    return str(card.locator(".stock").text_content())
+
+
+def test_a_bought_order_arrives_live_is_cancelled_and_its_stock_comes_back(
+    page: Page, shop: Shop
+) -> None:
+    _, laptop = shop.api("/api/products/laptop-14")
+    stock = laptop["stock"]
+    page.goto(shop.base + "/")
+    expect(page.locator("#search-status")).to_have_text("12 products")
+    assert re.search(rf"\b{stock}\b", laptop_card_stock(page))
+    page.get_by_role("button", name="Add Laptop to cart").click()
+    page.get_by_role("button", name="Cart, 1 item").click()
+    drawer = page.get_by_role("dialog", name="Your cart")
+    drawer.get_by_role("button", name="Go to checkout").click()
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Delivery address").fill("12 Analytical Street")
+    page.get_by_role("button", name=re.compile(r"^Place order")).click()
+    expect(page).to_have_url(re.compile(r"#/order/[0-9a-f-]{36}$"))
+    order_id = page.url.rsplit("/", 1)[1]
+    assert statuses_until_final(page, within_s=15)[-1] == "Completed"
+    # The statuses arrived live, through the order's event stream.
+    expect(page.locator(".status-live")).to_have_attribute("data-source", "stream")
+    assert shop.api("/api/products/laptop-14")[1]["stock"] == stock - 1
+
+    with page.expect_response(re.compile(r"/cancel$")) as cancelled:
+        page.get_by_role("button", name="Cancel order").click()
+
+    assert cancelled.value.status == 200
+    expect(page.locator(LIVE_BADGE)).to_have_text("Cancelled")
+    expect(page.locator("#cancel-outcome")).to_have_text(
+        "Your order is cancelled. 1 item is back in stock."
+    )
+    expect(page.get_by_role("button", name="Cancel order")).to_be_hidden()
+    expect(page.locator(".stepper .step-label")).to_have_text(
+        ["Received", "Processing", "Completed", "Cancelled"]
+    )
+    expect(page.locator(".timeline")).to_contain_text("Cancelled")
+    assert shop.api(f"/api/orders/{order_id}")[1]["status"] == "cancelled"
+    assert shop.api("/api/products/laptop-14")[1]["stock"] == stock
+    page.goto(shop.base + "/")
+    expect(page.locator("#search-status")).to_have_text("12 products")
+    assert re.search(rf"\b{stock}\b", laptop_card_stock(page))

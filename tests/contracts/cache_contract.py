@@ -123,6 +123,21 @@ class CacheContract:
         assert cached is not None
         assert (cached.version, cached.status.value) == (2, "cancelled")
 
+    def test_a_cancelled_order_replaces_its_completed_version(self, cache: OrderCache) -> None:
+        order = an_order()
+        order.start_processing(T0 + timedelta(seconds=1))
+        order.complete(T0 + timedelta(seconds=2))
+        completed = copy_of(order)
+        cache.put(order)
+        order.cancel(T0 + timedelta(seconds=3))
+
+        assert cache.put(order) is True
+        assert cache.put(completed) is False  # a worker's late write-through
+        cached = cache.get(order.id)
+
+        assert cached is not None
+        assert (cached.version, cached.status.value, cached.reserved) == (4, "cancelled", {})
+
     def test_the_same_version_can_be_written_again(self, cache: OrderCache) -> None:
         order = an_order()
         cache.put(order)

@@ -16,6 +16,7 @@ consumer group takes seconds on a real broker.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections import defaultdict
@@ -122,6 +123,23 @@ class MessagingContract:
         assert delivery.value == encode(sent)
         assert delivery.key == "order-1"
         assert delivery.topic == topic
+
+    def test_a_consumer_gets_the_headers_each_message_was_published_with(
+        self,
+        publisher: MessagePublisher,
+        topic: str,
+        open_consumer: Callable[[str], MessageConsumer],
+    ) -> None:
+        context = {
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "tracestate": "vendor=ünïcode",
+        }
+        traced = dataclasses.replace(message(topic, "order-1", 1), headers=context)
+        publisher.publish([traced, message(topic, "order-1", 2)])
+
+        deliveries = drain(open_consumer("headers"), 2)
+
+        assert [dict(d.headers) for d in deliveries] == [context, {}]
 
     def test_messages_with_the_same_key_arrive_in_the_order_they_were_published(
         self,

@@ -24,7 +24,17 @@ def a_notification(order_id: str | None = None) -> tuple[str, Notification]:
     order_id = order_id or str(uuid.uuid4())
     return (
         str(uuid.uuid5(uuid.NAMESPACE_URL, f"{order_id}/completed")),
-        Notification(order_id, "completed", "ada@example.com", "Confirmed ✓", "Hello\nAda"),
+        Notification(
+            order_id,
+            "completed",
+            "ada@example.com",
+            "Confirmed ✓",
+            "Hello\nAda",
+            # The processing's trace context comes back with it (tracing on).
+            trace_headers={
+                "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            },
+        ),
     )
 
 

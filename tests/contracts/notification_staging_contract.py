@@ -39,9 +39,18 @@ class _FixedClock(Clock):
         return T0
 
 
-def a_notice(order_id: str | None = None, status: str = "completed") -> Notification:
+def a_notice(
+    order_id: str | None = None, status: str = "completed", *, traced: bool = False
+) -> Notification:
     return Notification(
-        order_id or str(uuid.uuid4()), status, "ada@example.com", "Confirmed ✓", "Hello\nAda"
+        order_id or str(uuid.uuid4()),
+        status,
+        "ada@example.com",
+        "Confirmed ✓",
+        "Hello\nAda",
+        trace_headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+        if traced
+        else {},
     )
 
 
@@ -69,7 +78,7 @@ class NotificationStagingContract:
         self, uow_factory: UnitOfWorkFactory, ledger: NotificationLedger
     ) -> None:
         order = an_order()
-        notice = a_notice(order.id)
+        notice = a_notice(order.id, traced=True)
         with uow_factory() as uow:
             uow.orders.add(order)
             stage_notifications(uow, [notice, notice], now=T0)

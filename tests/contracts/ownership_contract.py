@@ -9,6 +9,7 @@ owner gets the order."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -28,9 +29,10 @@ JWT_KEY = "a development key of at least 32 bytes, for tests only"
 ROUTES = [
     ("GET", "/api/orders/{}"),
     ("GET", "/api/orders/{}/events"),
+    ("GET", "/api/orders/{}/stream"),
     ("POST", "/api/orders/{}/cancel"),
 ]
-ROUTE_IDS = ["read", "events", "cancel"]
+ROUTE_IDS = ["read", "events", "stream", "cancel"]
 
 
 def customer_token(sub: str, *, key: str = JWT_KEY, expires_in: float = 300) -> str:
@@ -46,6 +48,23 @@ def call(client: FlaskClient, method: str, path: str, headers: Mapping[str, str]
     if method == "POST":
         return client.post(path, headers=dict(headers), json={})
     return client.get(path, headers=dict(headers))
+
+
+def first_event(client: FlaskClient, path: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The first `status` event of a stream (which then is closed)."""
+    response = client.get(path, headers=dict(headers), buffered=False)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    try:
+        text = ""
+        for chunk in response.response:
+            text += chunk.decode() if isinstance(chunk, bytes) else chunk
+            if "event: status" in text and text.endswith("\n\n"):
+                data = text.split("event: status\ndata: ", 1)[1].split("\n", 1)[0]
+                event: dict[str, Any] = json.loads(data)
+                return event
+    finally:
+        response.close()
+    raise AssertionError(f"the stream ended without a status event: {text!r}")
 
 
 def place(client: FlaskClient, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -142,10 +161,12 @@ class OwnershipContract:
         read = client.get(f"/api/orders/{order_id}", headers=headers)
         events = client.get(f"/api/orders/{order_id}/events", headers=headers)
         with_token = client.get(f"/api/orders/{order_id}", headers=owner_of(placed))
+        streamed = first_event(client, f"/api/orders/{order_id}/stream", headers)
         cancelled = client.post(f"/api/orders/{order_id}/cancel", headers=headers, json={})
 
         assert (read.status_code, events.status_code, with_token.status_code) == (200, 200, 200)
         assert read.get_json()["customer"] == valid_order()["customer"]
+        assert streamed == read.get_json()
         assert "owner" not in read.get_json() and "access_token_digest" not in read.get_json()
         assert cancelled.status_code == 200
         assert self.status_of(flow, placed) == "cancelled"

@@ -98,6 +98,8 @@ def a_message(n: int, *, created_at: datetime = T0) -> OutboxMessage:
         type_name="OrderPlaced",
         payload={"n": n, "total": "12.30", "nested": {"items": [1, 2, 3]}, "none": None},
         created_at=created_at,
+        # Odd ones carry a trace context, which must come back as it went in.
+        headers={"traceparent": f"00-{n:032x}-{n + 1:016x}-01"} if n % 2 else {},
     )
 
 

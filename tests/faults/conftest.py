@@ -39,7 +39,16 @@ RESULTS_FILE = ROOT / ".fault-results.json"
 RESULTS: list[Figures] = []
 STARTUP_S: dict[str, float] = {}  # store -> seconds until its stack was ready
 PROCESSING_DELAY_MS = "3"
-TOTALLED = ("orders", "faults", "lost", "duplicated", "oversold", "stuck", "stale")
+TOTALLED = (
+    "orders",
+    "faults",
+    "lost",
+    "duplicated",
+    "oversold",
+    "not_restored",
+    "stuck",
+    "stale",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -35,8 +35,26 @@ from tests.support.proxy import TcpProxy
 from tests.support.stack import Stack, http_call
 from tests.support.webhook import WebhookRecorder
 
-TERMINAL = ("completed", "failed")
+# Processing is over (a completed order may still be cancelled).
+TERMINAL = ("completed", "failed", "cancelled")
 WORKERS = ("worker-1", "worker-2", "worker-3")
+# Every timeline an order may have; its version is the number of steps.
+LEGAL_PATHS = frozenset(
+    {
+        ("pending", "processing", "completed"),
+        ("pending", "processing", "failed"),
+        ("pending", "cancelled"),
+        ("pending", "processing", "cancelled"),
+        ("pending", "processing", "completed", "cancelled"),
+    }
+)
+# A cancel answered this way is the service being busy: a client retries it.
+RETRIED_CANCEL = {503, 500}
+
+
+def notified(path: Iterable[str]) -> list[str]:
+    """The statuses of a timeline the customer is told about, once each."""
+    return [status for status in path if status in TERMINAL]
 
 
 @dataclass
@@ -49,6 +67,8 @@ class Scenario:
     faults: Counter[str] = field(default_factory=Counter)
     dead_letters_expected: int = 0
     dead_letters_before: int = 0  # distinct DLQ records when the scenario began
+    # order id -> the answers to its cancels, (status, body); 0: no answer
+    cancels: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -91,7 +111,8 @@ class Figures:
     faults: dict[str, int]
     lost: int
     duplicated: int
-    oversold: int
+    oversold: int  # products with more units on the shelf than the orders leave
+    not_restored: int  # products short of units: a cancel did not put them back
     stuck: int
     stale: int  # orders whose status the API reports differently from the database
     refused: int
@@ -108,7 +129,8 @@ class Figures:
         return (
             f"[faults] {self.store} {self.scenario}: orders={self.orders} faults={faults} "
             f"({', '.join(f'{k}={v}' for k, v in self.faults.items())}) lost={self.lost} "
-            f"duplicated={self.duplicated} oversold={self.oversold} stuck={self.stuck} "
+            f"duplicated={self.duplicated} oversold={self.oversold} "
+            f"not_restored={self.not_restored} stuck={self.stuck} "
             f"stale={self.stale} refused={self.refused} "
             f"dlq={self.dead_letters}/{self.dead_letters_expected} "
             f"in {self.seconds:.1f} s"
@@ -213,15 +235,16 @@ class Rig:
         path.write_text(json.dumps(catalog))
         self.stack.run("seed", str(path))
 
-    def place(self, scenario: Scenario, request: dict[str, Any]) -> int:
+    def place(self, scenario: Scenario, request: dict[str, Any]) -> str | None:
+        """POST the order; its id when it was accepted."""
         try:
             status, body = self.call("POST", "/api/orders", request, timeout_s=30)
         except OSError:
             with scenario._lock:
                 scenario.unanswered += 1
-            return 0
+            return None
         scenario.record(status, body, request)
-        return status
+        return str(body["id"]) if status == 201 else None
 
     def place_many(
         self,
@@ -243,6 +266,22 @@ class Rig:
                 futures.append(pool.submit(self.place, scenario, request))
             for future in futures:
                 future.result()
+
+    def cancel(self, scenario: Scenario, order_id: str, *, attempts: int = 5) -> int:
+        """POST the order's cancel as a customer's client would: again when
+        the service was busy or did not answer. Every answer is recorded."""
+        status = 0
+        for attempt in range(attempts):
+            try:
+                status, body = self.call("POST", f"/api/orders/{order_id}/cancel", {})
+            except OSError:
+                status, body = 0, {}
+            with scenario._lock:
+                scenario.cancels.setdefault(order_id, []).append((status, body))
+            if status and status not in RETRIED_CANCEL:
+                return status
+            time.sleep(0.05 * (attempt + 1))
+        return status
 
     # --- observation ----------------------------------------------------------
 
@@ -267,14 +306,15 @@ class Rig:
 
     def wait_settled(self, scenario: Scenario, *, timeout_s: float = 90) -> None:
         """Until every accepted order is terminal, the outbox is empty and every
-        terminal order of the scenario was notified (or the time is up)."""
+        terminal status an order of the scenario reached was notified (or the
+        time is up)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            statuses = self.statuses(scenario.accepted)
-            done = sum(1 for s in statuses.values() if s in TERMINAL)
+            rows = self.view.orders(scenario.accepted)
+            done = sum(1 for row in rows if row.status in TERMINAL)
             if done == len(scenario.accepted) and self.outbox_backlog() == 0:
-                sent = self.webhook.sends_per_order()
-                if all(sent[order_id] >= 1 for order_id in scenario.accepted):
+                sent = self.webhook.sends()
+                if all(sent[row.id, status] >= 1 for row in rows for status in notified(row.path)):
                     return
             time.sleep(0.3)
 
@@ -382,11 +422,14 @@ class Rig:
     # --- the checks -----------------------------------------------------------
 
     def verify(self, scenario: Scenario) -> Figures:
-        """Every accepted order exists once and is terminal with version 3
-        (pending -> processing -> terminal, each exactly once); stock fell by
-        exactly the completed quantities and is never negative; each order
-        was notified exactly once; the outbox is drained; the DLQ holds only
-        what the scenario put there; the API reports what the database holds."""
+        """Every accepted order exists once and is terminal along a legal
+        timeline, each step once (its version is the number of steps); stock
+        fell by exactly the quantities the completed orders hold, is never
+        negative, and a cancelled order holds nothing; each status an order
+        reached was notified exactly once; every cancel that succeeded
+        answered with what the order held, and only one did; the outbox is
+        drained; the DLQ holds only what the scenario put there; the API
+        reports what the database holds."""
         problems: list[str] = []
         rows = self.view.orders()
         stock = self.view.stock(scenario.stock)
@@ -398,14 +441,17 @@ class Rig:
         stuck = [oid for oid, r in mine.items() if r.status not in TERMINAL]
         problems += [f"stuck: {oid} is {mine[oid].status}" for oid in stuck[:5]]
 
-        # Duplicated effects: an order moved more than twice, an order stored
-        # that no 201 announced (when every request was answered), an order
-        # notified more than once, or stored with other lines than requested.
+        # Duplicated effects: an order that moved along no legal timeline or
+        # moved more often than its timeline says, an order stored that no
+        # 201 announced (when every request was answered), a status notified
+        # more than once, or an order stored with other lines than requested.
         duplicated: set[str] = set()
         for oid, row in mine.items():
-            if row.status in TERMINAL and row.version != 3:
+            if row.status in TERMINAL and (
+                row.path not in LEGAL_PATHS or row.version != len(row.path)
+            ):
                 duplicated.add(oid)
-                problems.append(f"duplicated: {oid} has version {row.version}, not 3")
+                problems.append(f"duplicated: {oid} went {row.path} in version {row.version}")
             if oid not in scenario.accepted and scenario.unanswered == 0:
                 duplicated.add(oid)
                 problems.append(f"duplicated: {oid} is stored but no 201 announced it")
@@ -415,14 +461,17 @@ class Rig:
                 got = sorted(row.items)
                 if wanted != got:
                     problems.append(f"order {oid} stored {got}, requested {wanted}")
-        sends = self.webhook.sends_per_order()
+        sends = self.webhook.sends()
         unsent_claims: list[str] = []
-        for oid, row in mine.items():
-            if sends[oid] > 1:
+        for (oid, status), count in sends.items():
+            if oid in mine and (count > 1 or status not in notified(mine[oid].path)):
                 duplicated.add(oid)
-                problems.append(f"duplicated: {oid} was notified {sends[oid]} times")
-            elif row.status in TERMINAL and sends[oid] == 0:
-                ledger = self.view.ledger_state(oid)
+                problems.append(f"duplicated: {oid} was notified {count} times of {status}")
+        for oid, row in mine.items():
+            for status in notified(row.path):
+                if sends[oid, status]:
+                    continue
+                ledger = self.view.ledger_state(oid, status)
                 if _claimed_and_never_sent(ledger):
                     # At most once by design: a dispatcher whose claim was
                     # committed but not acknowledged (the database cut at that
@@ -432,10 +481,12 @@ class Rig:
                     unsent_claims.append(oid)
                 else:
                     problems.append(
-                        f"order {oid} is {row.status} but was never notified (ledger: {ledger})"
+                        f"order {oid} was {status} but never notified of it (ledger: {ledger})"
                     )
 
-        oversold = 0
+        # Stock: what the completed orders hold is gone from the shelf, and
+        # nothing else (a cancelled order's units came back, once).
+        oversold = not_restored = 0
         for product_id, initial in scenario.stock.items():
             taken = sum(
                 quantity
@@ -445,11 +496,21 @@ class Rig:
                 if pid == product_id
             )
             current = stock.get(product_id)
-            if current is None or current < 0 or current != initial - taken:
+            if current is None or current < 0 or current > initial - taken:
                 oversold += 1
+            elif current < initial - taken:
+                not_restored += 1
+            if current != initial - taken:
                 problems.append(
                     f"stock of {product_id}: {current}, expected {initial} - {taken} completed"
                 )
+        for oid, row in mine.items():
+            holds = _units(row.items) if row.status == "completed" else {}
+            if row.reserved != holds:
+                problems.append(f"{oid} is {row.status} and records {row.reserved} held")
+        cancel_problems, cancelled_twice = _cancels_agree(scenario, mine)
+        problems += cancel_problems
+        duplicated |= cancelled_twice
 
         backlog = self.outbox_backlog()
         if backlog:
@@ -473,11 +534,12 @@ class Rig:
             lost=len(lost),
             duplicated=len(duplicated),
             oversold=oversold,
+            not_restored=not_restored,
             stuck=len(stuck),
             stale=len(disagreements),
             refused=sum(scenario.refused.values()),
             unanswered=scenario.unanswered,
-            notifications=sum(sends[oid] for oid in mine),
+            notifications=sum(count for (oid, _), count in sends.items() if oid in mine),
             dead_letters=dead_letters,
             dead_letters_expected=scenario.dead_letters_expected,
             seconds=round(time.monotonic() - scenario.started, 1),
@@ -499,6 +561,46 @@ class Rig:
 
         with ThreadPoolExecutor(8) as pool:
             return [p for p in pool.map(read, list(rows)) if p is not None]
+
+
+def _units(items: Iterable[tuple[str, int]]) -> dict[str, int]:
+    units: Counter[str] = Counter()
+    for product_id, quantity in items:
+        units[product_id] += quantity
+    return dict(units)
+
+
+def _cancels_agree(scenario: Scenario, rows: dict[str, StoredOrder]) -> tuple[list[str], set[str]]:
+    """Each cancel's answer against the order as stored: one 200 per
+    cancelled order (none if its cancel's answer was lost), carrying what the
+    order held (its lines if it had completed, nothing before); 409 only for
+    a failed or already cancelled order. Returns the problems and the orders
+    cancelled twice."""
+    problems: list[str] = []
+    twice: set[str] = set()
+    for oid, answers in scenario.cancels.items():
+        row = rows.get(oid)
+        if row is None:
+            continue
+        ok = [body for status, body in answers if status == 200]
+        if len(ok) > 1:
+            twice.add(oid)
+            problems.append(f"duplicated: {oid} was cancelled {len(ok)} times")
+        if row.status != "cancelled":
+            if ok or row.status != "failed":
+                problems.append(f"{oid} is {row.status} after cancels answered {answers}")
+            continue
+        if not ok and all(status for status, _ in answers):
+            problems.append(f"{oid} is cancelled, but no cancel of it answered 200")
+        held = _units(row.items) if "completed" in row.path else {}
+        for body in ok:
+            restocked = {line["product_id"]: line["quantity"] for line in body["restocked"]}
+            if restocked != held:
+                problems.append(f"{oid}: its cancel restocked {restocked}, it held {held}")
+        for status, body in answers:
+            if status not in (0, 200, 409, *RETRIED_CANCEL):
+                problems.append(f"{oid}: a cancel answered {status} {body}")
+    return problems, twice
 
 
 def lines(rng: random.Random, choices: list[tuple[str, int, int]]) -> list[dict[str, Any]]:

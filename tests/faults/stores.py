@@ -61,6 +61,8 @@ class StoredOrder:
     items: list[tuple[str, int]]  # (product id, quantity)
     failure_reason: str | None
     updated_at: datetime  # aware, UTC
+    path: tuple[str, ...]  # every status it reached, oldest first (its history)
+    reserved: dict[str, int] | None  # units held from stock; None: not recorded
 
 
 class StoreView(ABC):
@@ -81,8 +83,8 @@ class StoreView(ABC):
         """Outbox messages not yet published."""
 
     @abstractmethod
-    def ledger_state(self, order_id: str) -> str:
-        """The order's notification records, for a failure message."""
+    def ledger_state(self, order_id: str, status: str) -> str:
+        """The order's notification records of one status, for a failure message."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -105,6 +107,8 @@ class SqlStoreView(StoreView):
             o.c["items"],  # not o.c.items: ColumnCollection.items()
             o.c.failure_reason,
             o.c.updated_at,
+            o.c.history,
+            o.c.reserved,
         )
         wanted = None if ids is None else set(ids)
         with self.engine.connect() as connection:
@@ -118,6 +122,8 @@ class SqlStoreView(StoreView):
                 items=[(i["product_id"], int(i["quantity"])) for i in r.items],
                 failure_reason=r.failure_reason,
                 updated_at=r.updated_at,
+                path=tuple(step["status"] for step in r.history or ()),
+                reserved=r.reserved,
             )
             for r in rows
             if wanted is None or r.id in wanted
@@ -146,12 +152,12 @@ class SqlStoreView(StoreView):
                 ).scalar_one()
             )
 
-    def ledger_state(self, order_id: str) -> str:
+    def ledger_state(self, order_id: str, status: str) -> str:
         n = tables.notifications
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(n.c.state, n.c.attempts, n.c.claimed_at, n.c.last_error).where(
-                    n.c.order_id == order_id
+                    n.c.order_id == order_id, n.c.status == status
                 )
             ).all()
         return (
@@ -182,7 +188,16 @@ class MongoStoreView(StoreView):
 
     def orders(self, ids: Iterable[str] | None = None) -> list[StoredOrder]:
         query: dict[str, Any] = {} if ids is None else {"_id": {"$in": list(ids)}}
-        fields = ("status", "version", "customer", "items", "failure_reason", "updated_at")
+        fields = (
+            "status",
+            "version",
+            "customer",
+            "items",
+            "failure_reason",
+            "updated_at",
+            "history",
+            "reserved",
+        )
         projection = {name: 1 for name in fields} | {"updated_at_us": 1}
         return [
             StoredOrder(
@@ -194,6 +209,8 @@ class MongoStoreView(StoreView):
                 failure_reason=d.get("failure_reason"),
                 updated_at=d["updated_at"].astimezone(UTC)
                 + timedelta(microseconds=int(d.get("updated_at_us") or 0)),
+                path=tuple(step["status"] for step in d.get("history") or ()),
+                reserved=d.get("reserved"),
             )
             for d in self.db.orders.find(query, projection)
         ]
@@ -213,8 +230,8 @@ class MongoStoreView(StoreView):
         )
         return stored + embedded
 
-    def ledger_state(self, order_id: str) -> str:
-        records = self.db.notifications.find({"order_id": order_id})
+    def ledger_state(self, order_id: str, status: str) -> str:
+        records = self.db.notifications.find({"order_id": order_id, "status": status})
         return (
             "; ".join(
                 f"{d.get('state')}, {d.get('attempts')} attempts, error {d.get('last_error')}"

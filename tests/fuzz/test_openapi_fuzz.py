@@ -36,10 +36,16 @@ EXAMPLES = 1000
 NO_INPUT = {"GET /health", "GET /ready", "GET /metrics", "GET /"}
 RESULTS_FILE = Path(__file__).resolve().parents[2] / ".fuzz-results.json"
 
+# Streams of pending orders end at once: each fuzzed request reads one event.
 # The rate limits stay on (every request passes the limiter), with budgets
 # the run never spends: a throttled fuzz would only ever see 429s.
 flow = orderflow.bootstrap(
-    database_url="memory://", notify_url="memory://", auth_jwt_key=JWT_KEY, **UNTHROTTLED
+    database_url="memory://",
+    notify_url="memory://",
+    auth_jwt_key=JWT_KEY,
+    stream_max_s=0.01,
+    stream_interval_ms=10,
+    **UNTHROTTLED,
 )
 flow.catalog.upsert_many([Product(p.id, p.name, p.description, p.price, p.stock) for p in CATALOG])
 app = create_app(flow, config={"READINESS_TIMEOUT_S": 0.2})

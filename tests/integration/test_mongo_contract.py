@@ -42,6 +42,7 @@ from orderflow.ports.api_keys import ApiKeyStore
 from orderflow.ports.notifier import NotificationLedger
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.api_key_store_contract import ApiKeyStoreContract
+from tests.contracts.cancellation_contract import STOCK, CancellationContract, Shop
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import (
@@ -114,7 +115,7 @@ def crash_before_the_order_write(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mongo_uow, "_release", lambda *args, **kwargs: None)
 
 
-class TestMongoPersistence(PersistenceContract, RowLockingContract):
+class TestMongoPersistence(PersistenceContract, RowLockingContract, CancellationContract):
     @pytest.fixture
     def uow_factory(self, mongo_factory: MongoUnitOfWorkFactory) -> MongoUnitOfWorkFactory:
         clear(mongo_factory)
@@ -214,11 +215,7 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract):
     def test_stock_taken_before_a_crash_is_not_taken_again_by_the_retry(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
     ) -> None:
-        order = self._processing_order(uow_factory, stock=5, quantity=2)
-        with pytest.MonkeyPatch.context() as patch:
-            crash_before_the_order_write(patch)
-            with pytest.raises(_Crash):
-                self._finish(short_leases, order.id)
+        order = self._crashed_mid_processing(uow_factory, short_leases)
         assert self._stock(uow_factory) == 3  # taken, and held for the order
 
         time.sleep(0.4)  # the dead worker's locks lapse
@@ -229,11 +226,7 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract):
     def test_stock_held_before_a_crash_goes_back_when_the_retry_fails_the_order(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
     ) -> None:
-        order = self._processing_order(uow_factory, stock=5, quantity=2)
-        with pytest.MonkeyPatch.context() as patch:
-            crash_before_the_order_write(patch)
-            with pytest.raises(_Crash):
-                self._finish(short_leases, order.id)
+        order = self._crashed_mid_processing(uow_factory, short_leases)
         time.sleep(0.4)
         with uow_factory() as uow:  # meanwhile someone else's order emptied the shelf
             laptop = uow.products.get_many_for_update(["laptop"])["laptop"]
@@ -243,6 +236,47 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract):
 
         assert self._finish(short_leases, order.id, also_want="mouse") is OrderStatus.FAILED
         assert self._stock(uow_factory) == 2  # the crashed attempt's 2 came back
+
+    def test_stock_given_back_before_a_crash_is_not_given_again_by_the_retried_cancel(
+        self,
+        uow_factory: MongoUnitOfWorkFactory,
+        short_leases: MongoUnitOfWorkFactory,
+        shop: Shop,
+    ) -> None:
+        [order] = shop.place()
+        shop.deliver(order)
+        before = shop.stock()
+        retrying = Shop(short_leases)
+        with pytest.MonkeyPatch.context() as patch:
+            crash_before_the_order_write(patch)
+            with pytest.raises(_Crash):
+                retrying.cancel(order.id)
+        assert shop.stored(order.id).status is OrderStatus.COMPLETED
+        given = shop.stock()
+        assert given == STOCK  # given back already, marked as this order's give
+        with uow_factory() as uow:  # another unit of work does not settle it
+            uow.products.get_many_for_update(["laptop", "mouse"])
+        assert raw(uow_factory.store.products, "laptop")[HOLDS] != []
+
+        time.sleep(0.4)  # the dead request's lock on the order lapses
+        cancelled = retrying.cancel(order.id)
+
+        assert cancelled.restocked == {"laptop": 1, "mouse": 3}
+        assert shop.stock() == STOCK != before  # given once, not twice
+        assert raw(uow_factory.store.products, "mouse")[HOLDS] == []
+
+    def test_stock_held_by_a_crashed_attempt_goes_back_when_the_order_is_cancelled(
+        self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
+    ) -> None:
+        order = self._crashed_mid_processing(uow_factory, short_leases)
+        assert self._stock(uow_factory) == 3  # taken, held for the order still processing
+
+        time.sleep(0.4)  # the dead worker's locks lapse
+        cancelled = Shop(short_leases).cancel(order.id)
+
+        assert cancelled.restocked == {}  # it never completed...
+        assert self._stock(uow_factory) == 5  # ...and what the crash left holding came back
+        assert raw(uow_factory.store.products, "laptop")[HOLDS] == []
 
     def test_an_idempotency_key_whose_order_never_arrived_is_freed_after_a_while(
         self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
@@ -378,6 +412,18 @@ class TestMongoPersistence(PersistenceContract, RowLockingContract):
             uow.products.upsert(a_product(stock=stock))
             uow.orders.add(order)
             uow.commit()
+        return order
+
+    def _crashed_mid_processing(
+        self, uow_factory: MongoUnitOfWorkFactory, short_leases: MongoUnitOfWorkFactory
+    ) -> Order:
+        """An order for 2 of 5 laptops whose processing died after taking
+        the stock (held for it) and before the order's write."""
+        order = self._processing_order(uow_factory, stock=5, quantity=2)
+        with pytest.MonkeyPatch.context() as patch:
+            crash_before_the_order_write(patch)
+            with pytest.raises(_Crash):
+                self._finish(short_leases, order.id)
         return order
 
     @staticmethod

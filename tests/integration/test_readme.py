@@ -157,7 +157,8 @@ def test_the_curl_journey_works_against_make_serve(make_serve: int, tmp_path: Pa
     assert placements == [201, 201], made
     reads = [code for code, method, _ in made if method == "GET"]
     assert reads and set(reads) == {200}, made
-    assert next(code for code, _, url in made if url.endswith("/cancel")) in (200, 409)
+    # The order is pending, processing or completed by then: cancelled either way.
+    assert next(code for code, _, url in made if url.endswith("/cancel")) == 200
     assert '"status":"pending"' in result.stdout.replace(" ", ""), result.stdout
 
 

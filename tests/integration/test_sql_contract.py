@@ -30,6 +30,7 @@ from orderflow.ports.api_keys import ApiKeyStore
 from orderflow.ports.notifier import NotificationLedger
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
 from tests.contracts.api_key_store_contract import ApiKeyStoreContract
+from tests.contracts.cancellation_contract import CancellationContract
 from tests.contracts.notification_ledger_contract import NotificationLedgerContract
 from tests.contracts.notification_staging_contract import NotificationStagingContract
 from tests.contracts.persistence_contract import PersistenceContract, an_order
@@ -140,7 +141,11 @@ class ServerChecks:
 
 
 class TestMariaDbPersistence(
-    PersistenceContract, ReadingContract, RowLockingContract, ServerChecks
+    PersistenceContract,
+    ReadingContract,
+    RowLockingContract,
+    CancellationContract,
+    ServerChecks,
 ):
     @pytest.fixture
     def uow_factory(self, mysql_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
@@ -153,7 +158,11 @@ class TestMariaDbPersistence(
 
 
 class TestPostgresPersistence(
-    PersistenceContract, ReadingContract, RowLockingContract, ServerChecks
+    PersistenceContract,
+    ReadingContract,
+    RowLockingContract,
+    CancellationContract,
+    ServerChecks,
 ):
     @pytest.fixture
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:

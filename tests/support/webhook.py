@@ -47,10 +47,11 @@ class WebhookRecorder:
         self._server.shutdown()
         self._server.server_close()
 
-    def sends_per_order(self) -> Counter[str]:
-        """How many notifications each order id received."""
+    def sends(self) -> Counter[tuple[str, str]]:
+        """How many notifications each (order id, status) received: an order
+        completed then cancelled is notified of each, once."""
         with self._lock:
-            return Counter(str(r.get("order_id")) for r in self.requests)
+            return Counter((str(r.get("order_id")), str(r.get("status"))) for r in self.requests)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -19,7 +19,7 @@ from orderflow.entrypoints.cli import main
 from orderflow.entrypoints.cli_help import COMMANDS, COMMON, variable
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIABLE = re.compile(r"ORDERFLOW_[A-Z_]+")
+VARIABLE = re.compile(r"(?:ORDERFLOW|OTEL)_[A-Z_]+")
 
 
 def help_of(*command: str) -> str:

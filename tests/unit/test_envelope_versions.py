@@ -5,19 +5,22 @@ dead-letters an unknown major version with the reason."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from orderflow import Orderflow
 from orderflow.adapters.envelope import CURRENT, SchemaVersion, decode, encode
-from orderflow.application.messages import to_outbox
+from orderflow.application.messages import Topics, to_outbox
 from orderflow.domain.errors import PermanentMessageError
-from orderflow.domain.events import OrderFailed, OrderPlaced
+from orderflow.domain.events import OrderCancelled, OrderFailed, OrderPlaced
 from orderflow.domain.model import Order, OrderStatus
 from orderflow.entrypoints.dead_letters import original_value
 from tests.unit.conftest import place_command
 from tests.unit.journey import drain, memory_broker
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def unpublished(app: Orderflow, *lines: tuple[str, int]) -> dict[str, Any]:
@@ -43,7 +46,7 @@ def dead_letters(app: Orderflow) -> list[dict[str, Any]]:
 
 
 def test_this_release_writes_major_dot_minor() -> None:
-    assert str(CURRENT) == "1.2"
+    assert str(CURRENT) == "1.3"
 
 
 def test_a_worker_processes_a_message_of_the_previous_version(app: Orderflow) -> None:
@@ -168,3 +171,31 @@ def test_a_1_1_order_placed_without_owner_or_token_is_processed(app: Orderflow) 
     order = app.queries.get(envelope["data"]["order_id"])
     assert order.status.value == "completed"
     assert (order.owner, order.access_token_digest) == (None, None)
+
+
+def test_an_order_cancelled_of_1_2_reads_as_having_restocked_nothing() -> None:
+    envelope = {
+        "type": "OrderCancelled",
+        "schema_version": "1.2",
+        "event_id": "e-1",
+        "occurred_at": "2026-01-01T00:00:00+00:00",
+        "key": "o-1",
+        "data": {"order_id": "o-1", "occurred_at": "2026-01-01T00:00:00+00:00", "event_id": "e-1"},
+    }
+
+    event = decode(json.dumps(envelope).encode())
+
+    assert isinstance(event, OrderCancelled) and event.restocked == []
+    envelope["schema_version"] = "1.3"  # this release's: restocked is required
+    with pytest.raises(PermanentMessageError, match="restocked"):
+        decode(json.dumps(envelope).encode())
+
+
+def test_an_order_cancelled_carries_what_it_restocked_through_the_envelope() -> None:
+    restocked = [{"product_id": "mouse", "quantity": 2}]
+    cancelled = OrderCancelled(order_id="o-1", occurred_at=T0, restocked=restocked)
+    [message] = to_outbox([cancelled], topics=Topics())
+
+    event = decode(encode(message))
+
+    assert isinstance(event, OrderCancelled) and event.restocked == restocked

@@ -84,13 +84,87 @@ def test_only_legal_status_transitions_are_accepted(path: list[OrderStatus]) -> 
             assert (order.status, order.version) == before
 
 
-def test_a_terminal_order_accepts_no_transition() -> None:
+@pytest.mark.parametrize("path", [["processing", "failed"], ["cancelled"]])
+def test_a_final_order_accepts_no_transition(path: list[str]) -> None:
     order = new_order()
-    order.start_processing(NOW)
-    order.complete(NOW)
+    for status in path:
+        move(order, OrderStatus(status))
+    assert order.status.is_final
     for target in REACHABLE:
         with pytest.raises(InvalidTransition):
             move(order, target)
+
+
+def test_a_completed_order_can_only_be_cancelled() -> None:
+    order = new_order()
+    order.start_processing(NOW)
+    order.complete(NOW)
+    assert order.status.is_terminal and not order.status.is_final
+    assert ALLOWED_TRANSITIONS[order.status] == {OrderStatus.CANCELLED}
+
+
+def test_completing_reserves_every_line_and_cancelling_returns_them_once() -> None:
+    order = new_order(
+        (
+            OrderLine("a", 2, Decimal("1")),
+            OrderLine("b", 1, Decimal("1")),
+            OrderLine("a", 3, Decimal("1")),
+        )
+    )
+    assert order.reserved == {}
+    order.start_processing(NOW)
+    assert order.reserved == {}
+    order.complete(NOW)
+    assert order.reserved == {"a": 5, "b": 1}
+
+    restocked = order.cancel(NOW)
+
+    assert restocked == {"a": 5, "b": 1}
+    assert order.reserved == {}
+    cancelled = order.events[-1]
+    assert isinstance(cancelled, events.OrderCancelled)
+    assert cancelled.restocked == [
+        {"product_id": "a", "quantity": 5},
+        {"product_id": "b", "quantity": 1},
+    ]
+    with pytest.raises(InvalidTransition):
+        order.cancel(NOW)
+
+
+@pytest.mark.parametrize("path", [[], ["processing"]])
+def test_cancelling_before_completion_returns_nothing(path: list[str]) -> None:
+    order = new_order()
+    for status in path:
+        move(order, OrderStatus(status))
+    assert order.cancel(NOW) == {}
+    cancelled = order.events[-1]
+    assert isinstance(cancelled, events.OrderCancelled) and cancelled.restocked == []
+
+
+@pytest.mark.parametrize(
+    ("status", "reserved"),
+    [
+        ("pending", {}),
+        ("processing", {}),
+        ("completed", {"a": 2}),
+        ("failed", {}),
+        ("cancelled", {}),
+    ],
+)
+def test_a_snapshot_without_reservations_derives_them_from_its_status(
+    status: str, reserved: dict[str, int]
+) -> None:
+    snapshot = new_order().to_dict()
+    del snapshot["reserved"]
+    snapshot.update(status=status, history=[])
+    assert Order.from_dict(snapshot).reserved == reserved
+
+
+def test_the_reservation_survives_a_snapshot() -> None:
+    order = new_order()
+    order.start_processing(NOW)
+    order.complete(NOW)
+    assert Order.from_dict(order.to_dict()).reserved == {"a": 2}
 
 
 def test_failing_records_the_reason() -> None:

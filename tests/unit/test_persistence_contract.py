@@ -14,11 +14,12 @@ from orderflow.adapters.sqlalchemy.tables import metadata
 from orderflow.adapters.sqlalchemy.unit_of_work import SqlUnitOfWorkFactory
 from orderflow.domain.errors import StorageUnavailable
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
+from tests.contracts.cancellation_contract import CancellationContract
 from tests.contracts.persistence_contract import PersistenceContract, an_order
 from tests.contracts.reading_contract import ReadingContract
 
 
-class TestMemoryPersistence(PersistenceContract):
+class TestMemoryPersistence(PersistenceContract, CancellationContract):
     @pytest.fixture
     def uow_factory(self) -> UnitOfWorkFactory:
         return MemoryUnitOfWorkFactory()
@@ -41,7 +42,7 @@ def clear_tables(engine: Engine) -> None:
             connection.execute(delete(table))
 
 
-class TestSqlitePersistence(PersistenceContract, ReadingContract):
+class TestSqlitePersistence(PersistenceContract, ReadingContract, CancellationContract):
     @pytest.fixture
     def uow_factory(self, sqlite_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         clear_tables(sqlite_factory.engine)

@@ -170,12 +170,14 @@ def test_a_unit_of_work_factory_must_say_how_many_orders_a_transaction_holds() -
     assert MemoryUnitOfWorkFactory().batch_limit > 1
 
 
-def test_a_finished_order_is_read_from_the_process_without_the_cache(app: Orderflow) -> None:
+def test_a_final_order_is_read_from_the_process_without_the_cache(app: Orderflow) -> None:
     (order_id,) = placed_orders(app, 1)
     assert app.queries.get(order_id).status is OrderStatus.PENDING
     drain(app)
+    assert app.queries.get(order_id).status is OrderStatus.COMPLETED
+    app.cancellation.cancel(order_id)
     first = app.queries.get(order_id)
-    assert first.status is OrderStatus.COMPLETED
+    assert first.status is OrderStatus.CANCELLED
     app.raw_cache.delete(order_id)  # neither Redis nor the database is asked again
     with app.uow_factory() as uow:
         assert uow.orders.get(order_id) is not None
@@ -220,3 +222,21 @@ def test_with_a_processing_delay_a_batch_is_seen_processing_then_finished() -> N
         worker.close()
     finally:
         app.close()
+
+
+def test_a_completed_order_is_not_kept_by_the_process_it_can_still_change(
+    app: Orderflow,
+) -> None:
+    (order_id,) = placed_orders(app, 1)
+    drain(app)
+    assert app.queries.get(order_id).status is OrderStatus.COMPLETED
+    # Cancelled through another process: this one's cache and database say so.
+    with app.uow_factory() as uow:
+        order = uow.orders.get_for_update(order_id)
+        assert order is not None
+        order.cancel(order.updated_at)
+        uow.orders.save(order)
+        uow.commit()
+    app.raw_cache.put(order)
+
+    assert app.queries.get(order_id).status is OrderStatus.CANCELLED

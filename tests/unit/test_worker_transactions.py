@@ -17,7 +17,7 @@ from orderflow.adapters.memory.broker import MemoryBroker, MemoryConsumer, Memor
 from orderflow.application import processing
 from orderflow.application.processing import status_event
 from orderflow.domain.errors import BrokerUnavailable
-from orderflow.domain.events import OrderCompleted, OrderFailed
+from orderflow.domain.events import OrderCompleted, OrderFailed, OrderProcessingStarted
 from orderflow.domain.model import Customer, Order, OrderLine, OrderStatus, PaymentMethod
 from orderflow.entrypoints.worker import RetryPolicy, Worker
 from orderflow.ports.messaging import Delivery
@@ -334,3 +334,16 @@ def test_completed_and_failed_events_of_one_order_have_different_ids() -> None:
     assert isinstance(not_done, OrderFailed)
     assert not_done.reason == "insufficient stock for product mouse"
     assert done is not None and done.event_id != not_done.event_id
+
+
+def test_a_cancelled_order_keeps_the_status_events_of_the_steps_it_reached() -> None:
+    order = an_order()
+    order.start_processing(T0)
+    order.complete(T0)
+    before = processing.status_events(order)
+    order.cancel(T0)
+    after = processing.status_events(order)
+
+    assert [type(e) for e in after] == [OrderProcessingStarted, OrderCompleted]
+    assert after == before  # the same events, ids and times
+    assert status_event(order) is None  # its own event is OrderCancelled, from the outbox

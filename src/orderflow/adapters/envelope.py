@@ -53,7 +53,7 @@ Envelope = dict[str, Any]
 Upcaster = Callable[[Envelope], Envelope]
 
 # The version this release writes.
-CURRENT = SchemaVersion(1, 2)
+CURRENT = SchemaVersion(1, 3)
 
 
 def _from_1_0(envelope: Envelope) -> Envelope:
@@ -67,10 +67,21 @@ def _from_1_1(envelope: Envelope) -> Envelope:
     return envelope
 
 
+def _from_1_2(envelope: Envelope) -> Envelope:
+    # 1.3 added OrderCancelled's restocked units. Up to 1.2 only a pending
+    # order could be cancelled, and a pending order holds no stock: none.
+    # (The snapshot's `reserved` is optional: absent, it is derived.)
+    data = envelope.get("data")
+    if envelope.get("type") == "OrderCancelled" and isinstance(data, dict):
+        return {**envelope, "data": {"restocked": [], **data}}
+    return envelope
+
+
 # Each older version this release knows -> (the next version, the step).
 UPCASTERS: Mapping[SchemaVersion, tuple[SchemaVersion, Upcaster]] = {
     SchemaVersion(1, 0): (SchemaVersion(1, 1), _from_1_0),
     SchemaVersion(1, 1): (SchemaVersion(1, 2), _from_1_1),
+    SchemaVersion(1, 2): (SchemaVersion(1, 3), _from_1_2),
 }
 
 

@@ -97,6 +97,13 @@ class OrderSnapshot(_Schema):
         default=None,
         description="SHA-256 (hex) of the order's access token; never the token.",
     )
+    reserved: dict[str, Annotated[int, Field(gt=0)]] | None = Field(
+        default=None,
+        description=(
+            "Units held from stock, by product id (empty until completed); absent"
+            " before 1.3: derived from the status."
+        ),
+    )
 
 
 class EventData(_Schema):
@@ -130,8 +137,21 @@ class OrderFailed(EventData):
     reason: str
 
 
+class Units(_Schema):
+    product_id: str = Field(min_length=1)
+    quantity: int = Field(gt=0)
+
+
 class OrderCancelled(EventData):
-    """The order was cancelled (its reserved stock, if any, returned)."""
+    """The order was cancelled; the stock it held went back."""
+
+    restocked: list[Units] = Field(
+        description=(
+            "The units put back in stock, by product id: every unit a completed order"
+            " held; empty for an order cancelled before it held any (1.2 and older:"
+            " upcast to empty, as only pending orders could be cancelled)."
+        )
+    )
 
 
 EVENT_DATA: dict[str, type[EventData]] = {

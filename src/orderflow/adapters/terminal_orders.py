@@ -1,8 +1,9 @@
-"""Finished orders answered from this process's memory.
+"""Final orders answered from this process's memory.
 
-Orders in a terminal status (completed, failed, cancelled) never change
-again, so a status read of one needs neither Redis nor the database once
-this process has seen it. A decorator of the OrderCache port, composed in
+Orders in a final status (failed, cancelled) never change again, so a
+status read of one needs neither Redis nor the database once this process
+has seen it. A completed order is not final (it can still be cancelled,
+possibly through another process): it is not kept. A decorator of the OrderCache port, composed in
 the container in front of the status reads' cache."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from orderflow.ports.cache import OrderCache
 
 
 class TerminalOrderMemo(OrderCache):
-    """A bounded, thread-safe map of finished orders in front of `inner`; the
+    """A bounded, thread-safe map of final orders in front of `inner`; the
     oldest entry goes first when it is full. Each read gets its own copy."""
 
     def __init__(self, inner: OrderCache, *, capacity: int = 20_000) -> None:
@@ -57,7 +58,7 @@ class TerminalOrderMemo(OrderCache):
         return len(self._orders)
 
     def _remember(self, order: Order) -> None:
-        if not order.status.is_terminal or self._capacity <= 0:
+        if not order.status.is_final or self._capacity <= 0:
             return
         kept = dataclasses.replace(order, events=[])
         with self._lock:

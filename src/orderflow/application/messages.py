@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from orderflow.domain.events import Event, OrderPlaced
@@ -23,7 +23,11 @@ class Topics:
         return self.orders if isinstance(event, OrderPlaced) else self.events
 
 
-def to_outbox(events: Iterable[Event], *, topics: Topics) -> list[OutboxMessage]:
+def to_outbox(
+    events: Iterable[Event], *, topics: Topics, headers: Mapping[str, str] | None = None
+) -> list[OutboxMessage]:
+    """The events as outbox messages, each carrying `headers` (the trace
+    context of the request that caused them, if any)."""
     return [
         OutboxMessage(
             message_id=event.event_id,
@@ -32,6 +36,7 @@ def to_outbox(events: Iterable[Event], *, topics: Topics) -> list[OutboxMessage]
             type_name=event.type_name,
             payload=event.to_dict(),
             created_at=event.occurred_at,
+            headers=headers or {},
         )
         for event in events
     ]

@@ -48,7 +48,7 @@ def notification_for(order: Order) -> Notification:
         subject = f"Your order {order.id} is cancelled"
         body = (
             f"Hello {name},\n\nyour order {order.id} has been cancelled "
-            f"as you asked.\nYou have not been charged.\n"
+            f"as you asked.\nYou will not be charged for it.\n"
         )
     else:
         subject = f"Your order {order.id} could not be completed"

@@ -218,7 +218,13 @@ class OrderPlacement(Placement):
         the token then lives server-side, in clear, for the key's retention)."""
         uow.orders.add_many([order for _, order, _ in placed])
         uow.outbox.add(
-            [m for _, order, _ in placed for m in to_outbox(order.events, topics=self.topics)]
+            [
+                message
+                for command, order, _ in placed
+                for message in to_outbox(
+                    order.events, topics=self.topics, headers=command.trace_headers
+                )
+            ]
         )
         responses = []
         for command, order, token in placed:
@@ -302,7 +308,9 @@ class OrderPlacement(Placement):
                     return IdempotencyConflict(command.idempotency_key)
                 return _replayed(first.response)
         try:
-            self.fallback_publisher.publish(to_outbox(order.events, topics=self.topics))
+            self.fallback_publisher.publish(
+                to_outbox(order.events, topics=self.topics, headers=command.trace_headers)
+            )
         except Exception as exc:
             if claimed is not None:
                 self.fallback_keys.forget(claimed)

@@ -52,49 +52,50 @@ STATUS_EVENTS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:orderflow:status-events")
 _UNFINISHED = (OrderStatus.PENDING, OrderStatus.PROCESSING)
 
 
-def status_event(order: Order) -> OrderCompleted | OrderFailed | None:
-    """The event announcing a finished order's terminal status, or None while
-    it has none (or was cancelled). A pure function of the stored order: its
-    id is uuid5 of the order id and the status, and its time is the time of
-    the transition, so emitting it again yields an identical event."""
-    event_id = str(uuid.uuid5(STATUS_EVENTS, f"{order.id}/{order.status.value}"))
-    if order.status is OrderStatus.COMPLETED:
-        return OrderCompleted(
-            order_id=order.id,
-            occurred_at=order.updated_at,
-            event_id=event_id,
-            total=str(order.total),
-        )
-    if order.status is OrderStatus.FAILED:
-        return OrderFailed(
-            order_id=order.id,
-            occurred_at=order.updated_at,
-            event_id=event_id,
-            reason=order.failure_reason or "",
-        )
-    return None
-
-
 def status_events(order: Order) -> list[OrderProcessingStarted | OrderCompleted | OrderFailed]:
-    """Every status event of a finished order, oldest first: its
-    OrderProcessingStarted (time and id from the processing transition of
-    its history) and its terminal event (status_event). Empty while it is
-    unfinished or cancelled. A pure function of the stored order, like
-    status_event, so a re-emission is the same events."""
-    final = status_event(order)
-    if final is None:
+    """The status events of an order whose processing is over, oldest
+    first, one per step of its timeline: OrderProcessingStarted if it got
+    that far, then OrderCompleted or OrderFailed if it got there (a
+    cancelled order keeps the ones it reached before the cancel, whose own
+    event is the outbox's). Empty while it is unfinished. A pure function of
+    the stored order: each id is uuid5 of the order id and the status, each
+    time that of the transition, so emitting them again yields identical
+    events."""
+    if not order.status.is_terminal:
         return []
-    started = next((t for t in order.history if t.status is OrderStatus.PROCESSING), None)
-    if started is None:  # pragma: no cover - a finished order went through processing
-        return [final]
-    return [
-        OrderProcessingStarted(
-            order_id=order.id,
-            occurred_at=started.at,
-            event_id=str(uuid.uuid5(STATUS_EVENTS, f"{order.id}/{OrderStatus.PROCESSING.value}")),
-        ),
-        final,
-    ]
+    found: list[OrderProcessingStarted | OrderCompleted | OrderFailed] = []
+    for step in order.history:
+        event_id = str(uuid.uuid5(STATUS_EVENTS, f"{order.id}/{step.status.value}"))
+        if step.status is OrderStatus.PROCESSING:
+            found.append(
+                OrderProcessingStarted(order_id=order.id, occurred_at=step.at, event_id=event_id)
+            )
+        elif step.status is OrderStatus.COMPLETED:
+            found.append(
+                OrderCompleted(
+                    order_id=order.id,
+                    occurred_at=step.at,
+                    event_id=event_id,
+                    total=str(order.total),
+                )
+            )
+        elif step.status is OrderStatus.FAILED:
+            reason = step.reason or order.failure_reason or ""
+            found.append(
+                OrderFailed(
+                    order_id=order.id, occurred_at=step.at, event_id=event_id, reason=reason
+                )
+            )
+    return found
+
+
+def status_event(order: Order) -> OrderCompleted | OrderFailed | None:
+    """The event announcing a completed or failed order's status, or None
+    for an order that is neither (status_events)."""
+    if order.status not in (OrderStatus.COMPLETED, OrderStatus.FAILED):
+        return None
+    final = status_events(order)[-1]
+    return final if isinstance(final, OrderCompleted | OrderFailed) else None
 
 
 # The events the worker emits itself (status_events), not through the outbox.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from orderflow.domain.identity import ANONYMOUS_SCOPE, Principal
 from orderflow.domain.model import Customer, PaymentMethod
@@ -32,6 +33,9 @@ class PlaceOrder(Command):
     # Who places it (None: anonymous): the order's owner, and the scope of
     # its Idempotency-Key.
     principal: Principal | None = None
+    # The request's propagation headers (W3C trace context), opaque here:
+    # carried to the order's outbox message, so its trace goes on there.
+    trace_headers: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def owner(self) -> str | None:

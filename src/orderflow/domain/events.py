@@ -67,7 +67,11 @@ class OrderFailed(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class OrderCancelled(Event):
+    """`restocked`: the units put back in stock, [{product_id, quantity}]
+    sorted by product id; empty when the order held none (not completed)."""
+
     type_name: ClassVar[str] = "OrderCancelled"
+    restocked: list[dict[str, Any]] = field(default_factory=list)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -22,3 +22,13 @@ def reserve(products: Mapping[str, Product], wanted: Mapping[str, int]) -> None:
             raise InsufficientStock(product_id, wanted[product_id], product.stock)
     for product_id in sorted(wanted):
         products[product_id].take(wanted[product_id])
+
+
+def release(products: Mapping[str, Product], units: Mapping[str, int]) -> None:
+    """Put back `units` a cancelled order held (Order.cancel). Products are
+    never deleted, so each one is there to take its units back."""
+    for product_id in sorted(units):
+        product = products.get(product_id)
+        if product is None:
+            raise ProductNotFound(product_id)
+        product.put_back(units[product_id])

@@ -24,16 +24,27 @@ class OrderStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """Processing is over: no worker moves the order any more."""
         return self in TERMINAL_STATUSES
+
+    @property
+    def is_final(self) -> bool:
+        """Nothing can move the order any more (a completed order can still
+        be cancelled: terminal, not final)."""
+        return not ALLOWED_TRANSITIONS[self]
 
 
 TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
 
 # The whole status machine. Anything not listed here is a domain error.
+# A completed order is confirmed, not shipped: it can still be cancelled,
+# and its reserved stock goes back (Order.cancel).
 ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.PROCESSING, OrderStatus.CANCELLED}),
-    OrderStatus.PROCESSING: frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED}),
-    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.PROCESSING: frozenset(
+        {OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.COMPLETED: frozenset({OrderStatus.CANCELLED}),
     OrderStatus.FAILED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
 }
@@ -107,6 +118,15 @@ _PATH_FROM_PENDING: dict[OrderStatus, tuple[OrderStatus, ...]] = {
 }
 
 
+def _units(data: Mapping[str, Any]) -> dict[str, int]:
+    return {str(product_id): int(quantity) for product_id, quantity in data.items()}
+
+
+def unit_lines(units: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Units per product as JSON lines, [{product_id, quantity}] by product id."""
+    return [{"product_id": pid, "quantity": units[pid]} for pid in sorted(units)]
+
+
 @dataclass(eq=False, slots=True)
 class Order:
     """The aggregate. Every change goes through a transition method, which
@@ -133,11 +153,17 @@ class Order:
     # orders placed before tokens existed): what ownership is checked against.
     owner: str | None = None
     access_token_digest: str | None = field(default=None, repr=False)
+    # Units of each product this order holds from stock: what a cancel gives
+    # back. None (an order stored before reservations were recorded) is
+    # derived from the status: only completing takes stock, all lines at once.
+    reserved: dict[str, int] | None = None
     events: list[events.Event] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not self.history:
             self.history = self.derived_history()
+        if self.reserved is None:
+            self.reserved = self.quantities() if self.status is OrderStatus.COMPLETED else {}
 
     def derived_history(self) -> list[Transition]:
         """The timeline as far as the timestamps tell: pending at created_at,
@@ -192,7 +218,10 @@ class Order:
         self.events.append(events.OrderProcessingStarted(order_id=self.id, occurred_at=now))
 
     def complete(self, now: datetime) -> None:
+        """Processing -> completed, once every line's stock was taken
+        (domain/inventory.py reserve): the order now holds those units."""
         self._move_to(OrderStatus.COMPLETED, now)
+        self.reserved = self.quantities()
         self.events.append(
             events.OrderCompleted(order_id=self.id, total=str(self.total), occurred_at=now)
         )
@@ -202,9 +231,20 @@ class Order:
         self.failure_reason = reason
         self.events.append(events.OrderFailed(order_id=self.id, reason=reason, occurred_at=now))
 
-    def cancel(self, now: datetime) -> None:
+    def cancel(self, now: datetime) -> dict[str, int]:
+        """-> cancelled, letting go of every reserved unit: returns them (per
+        product; empty if it held none) for the caller to put back in stock
+        in the same unit of work. Cancelled is final, so this happens once."""
         self._move_to(OrderStatus.CANCELLED, now)
-        self.events.append(events.OrderCancelled(order_id=self.id, occurred_at=now))
+        restocked, self.reserved = dict(self.reserved or {}), {}
+        self.events.append(
+            events.OrderCancelled(
+                order_id=self.id,
+                occurred_at=now,
+                restocked=unit_lines(restocked),
+            )
+        )
+        return restocked
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready snapshot used by the cache, events and the API."""
@@ -231,9 +271,10 @@ class Order:
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
             "history": [transition.to_dict() for transition in self.history],
-            # Internal: the HTTP views leave these two out.
+            # Internal: the HTTP views leave these three out.
             "owner": self.owner,
             "access_token_digest": self.access_token_digest,
+            "reserved": dict(self.reserved or {}),
         }
 
     @classmethod
@@ -264,6 +305,8 @@ class Order:
             # Snapshots written before identity existed have neither.
             owner=data.get("owner"),
             access_token_digest=data.get("access_token_digest"),
+            # Snapshots written before reservations were recorded: derived.
+            reserved=None if data.get("reserved") is None else _units(data["reserved"]),
         )
 
     def _move_to(self, target: OrderStatus, now: datetime, reason: str | None = None) -> None:
@@ -294,6 +337,12 @@ class Product:
         if quantity > self.stock:
             raise InsufficientStock(self.id, quantity, self.stock)
         self.stock -= quantity
+
+    def put_back(self, quantity: int) -> None:
+        """Return units a cancelled order had taken."""
+        if quantity <= 0:
+            raise InvalidInput("quantity", "must be greater than 0")
+        self.stock += quantity
 
     def to_dict(self) -> dict[str, Any]:
         return {

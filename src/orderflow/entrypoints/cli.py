@@ -160,7 +160,8 @@ def api(host: str, port: int, workers: int) -> None:
     from orderflow.entrypoints.http_servers import run_granian
 
     ensure_port_free(host, port)
-    app = bootstrap()
+    # The server processes trace their requests; this one only checks.
+    app = bootstrap(traces_exporter="none")
     if app.settings.broker_kind == "memory":
         raise click.UsageError(
             "`orderflow api` runs without workers: set ORDERFLOW_BROKER_URL to kafka://... "

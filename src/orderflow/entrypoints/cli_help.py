@@ -15,6 +15,8 @@ PREFIX = "ORDERFLOW_"
 COMMON = ("ORDERFLOW_ENV_FILE", "ORDERFLOW_LOG_LEVEL")
 
 STORES = ("database_url",)
+TRACING = ("traces_exporter",)
+STREAMS = ("stream_interval_ms", "stream_max_s", "stream_max_concurrent")
 BROKER = ("broker_url", "orders_topic", "events_topic", "dlq_topic", "partitions")
 PROCESSING = (
     "cache_url",
@@ -78,10 +80,12 @@ SERVING = (
 )
 
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "serve": STORES + BROKER + PROCESSING + RELAYING + INTAKE + SUPERVISION + SERVING,
-    "api": STORES + BROKER + INTAKE + SERVING,
-    "worker": STORES + BROKER + PROCESSING,
-    "relay": STORES + BROKER + RELAYING,
+    "serve": (
+        STORES + BROKER + PROCESSING + RELAYING + INTAKE + STREAMS + SUPERVISION + SERVING + TRACING
+    ),
+    "api": STORES + BROKER + INTAKE + STREAMS + SERVING + TRACING,
+    "worker": STORES + BROKER + PROCESSING + TRACING,
+    "relay": STORES + BROKER + RELAYING + TRACING,
     "migrate": STORES,
     "seed": STORES,
     "keys": STORES,
@@ -90,7 +94,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 
 
 def variable(field: str) -> str:
-    return PREFIX + field.upper()
+    """The environment variable of a Settings field (its alias, if it has
+    one: OTEL_TRACES_EXPORTER is OpenTelemetry's, not ours)."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else PREFIX + field.upper()
 
 
 def epilog(fields: Iterable[str]) -> str:

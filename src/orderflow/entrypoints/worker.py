@@ -56,6 +56,7 @@ from orderflow.domain.errors import (
 from orderflow.domain.events import Event
 from orderflow.domain.model import Order
 from orderflow.entrypoints.dead_letters import dead_letter
+from orderflow.entrypoints.tracing import processing_spans
 from orderflow.ports.clock import Clock
 from orderflow.ports.codec import MessageCodec
 from orderflow.ports.messaging import Delivery, MessageConsumer, Partition
@@ -262,7 +263,8 @@ class Worker:
                 emitted[index] = [self._dead_letter(delivery, exc, 1)]
         if events:
             try:
-                orders = self._handle_many([event for _, event in events])
+                with processing_spans([chunk[index] for index, _ in events]):
+                    orders = self._handle_many([event for _, event in events])
             except InfrastructureError:
                 raise
             except Exception as exc:
@@ -369,7 +371,8 @@ class Worker:
                     attempts = attempt.retry_state.attempt_number
                     if attempts > 1:
                         self._metrics.increment(CONSUMER_RETRIES)
-                    (order,) = self._processor.handle_many([self._codec.decode(delivery.value)])
+                    with processing_spans([delivery]):
+                        (order,) = self._processor.handle_many([self._codec.decode(delivery.value)])
         except PERMANENT as exc:
             return [self._dead_letter(delivery, exc, attempts)]
         except RetryError as exc:

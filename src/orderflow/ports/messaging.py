@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from orderflow.ports.outbox import OutboxMessage
 
@@ -35,6 +35,9 @@ class Delivery:
     offset: int
     key: str | None
     value: bytes
+    # The message's string headers (OutboxMessage.headers as published);
+    # not part of a delivery's identity, which its place and offset are.
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def place(self) -> Partition:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -25,6 +25,9 @@ class Notification:
     recipient: str
     subject: str
     body: str
+    # The trace context of the processing that staged it (empty when
+    # tracing is off), so its send joins the order's trace.
+    trace_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Notifier(ABC):
@@ -110,6 +113,7 @@ def notification_message(notification: Notification, *, now: datetime) -> Outbox
             "body": notification.body,
         },
         created_at=now,
+        headers=notification.trace_headers,
     )
 
 
@@ -122,6 +126,7 @@ def notification_of(message: OutboxMessage) -> Notification:
         recipient=str(payload["recipient"]),
         subject=str(payload["subject"]),
         body=str(payload["body"]),
+        trace_headers=message.headers,
     )
 
 

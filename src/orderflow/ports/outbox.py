@@ -4,8 +4,8 @@ state change they announce, published later by the relay."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,10 @@ class OutboxMessage:
     payload: dict[str, Any]
     created_at: datetime
     seq: int | None = None  # assigned by the store; orders messages for the relay
+    # Propagation headers (W3C trace context: `traceparent`, `tracestate`)
+    # of the request that caused the message, carried opaquely to the
+    # broker's message headers; empty when tracing is off.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Outbox(ABC):

@@ -12,7 +12,12 @@ from flask.testing import FlaskClient
 from orderflow import Orderflow
 from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import OrderStatus
-from orderflow.entrypoints.http.schemas import OrderEventsOut, OrderOut, PlacedOrderOut
+from orderflow.entrypoints.http.schemas import (
+    CancelledOrderOut,
+    OrderEventsOut,
+    OrderOut,
+    PlacedOrderOut,
+)
 from tests.unit.http.support import (
     Stored,
     api_key,
@@ -191,10 +196,30 @@ def test_a_pending_order_can_be_cancelled(client: FlaskClient, flow: Orderflow) 
     response = client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
 
     assert response.status_code == 200
-    order = OrderOut.model_validate(response.get_json())
+    order = CancelledOrderOut.model_validate(response.get_json())
     assert order.status == "cancelled"
     assert order.version == 2
+    assert order.restocked == []
     assert flow.queries.get(str(placed["id"])).status == "cancelled"
+
+
+def test_a_completed_order_can_be_cancelled_and_its_stock_comes_back(
+    client: FlaskClient, flow: Orderflow
+) -> None:
+    stock = flow.catalog.get("laptop-14").stock
+    placed = place(client)
+    process(flow.processor, placed)
+    assert flow.catalog.get("laptop-14").stock < stock
+
+    response = client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
+
+    assert response.status_code == 200
+    order = CancelledOrderOut.model_validate(response.get_json())
+    assert order.status == "cancelled"
+    assert [(line.product_id, line.quantity) for line in order.restocked] == [
+        (line.product_id, line.quantity) for line in OrderOut.model_validate(order).items
+    ]
+    assert flow.catalog.get("laptop-14").stock == stock
 
 
 def test_cancel_takes_an_empty_json_body(client: FlaskClient) -> None:
@@ -254,18 +279,24 @@ def test_cancelling_twice_is_409_and_changes_nothing(
     assert stored() == before
 
 
-def test_cancelling_an_order_being_processed_is_409(client: FlaskClient, flow: Orderflow) -> None:
+def test_cancelling_a_failed_order_is_409_and_changes_nothing(
+    client: FlaskClient, flow: Orderflow, stored: Callable[[], Stored]
+) -> None:
     placed = place(client)
     with flow.uow_factory() as uow:
         order = uow.orders.get_for_update(str(placed["id"]))
         assert order is not None
         order.start_processing(order.updated_at)
+        order.fail("insufficient stock", order.updated_at)
         uow.orders.save(order)
         uow.commit()
+    before = stored()
 
     response = client.post(f"/api/orders/{placed['id']}/cancel", headers=owner_of(placed), json={})
 
-    assert_problem(response, 409, "status")
+    problem = assert_problem(response, 409, "status")
+    assert "failed" in problem.errors[0].message
+    assert stored() == before
 
 
 def test_cancelling_an_unknown_order_is_404(client: FlaskClient) -> None:

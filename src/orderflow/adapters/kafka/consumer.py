@@ -127,6 +127,10 @@ class KafkaMessageConsumer(MessageConsumer):
                 # Keys are order ids; a malformed one must still reach the DLQ.
                 key=None if record.key is None else record.key.decode("utf-8", "replace"),
                 value=b"" if record.value is None else bytes(record.value),
+                headers={
+                    name: bytes(value).decode("utf-8", "replace")
+                    for name, value in record.headers or ()
+                },
             )
             for records in batches.values()
             for record in records

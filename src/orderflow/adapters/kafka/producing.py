@@ -84,7 +84,12 @@ def send_now(producer: Any, messages: Sequence[OutboxMessage]) -> list[Any]:
     producer still holds (linger or not) and waits for it."""
     # Send everything first so the batches share requests.
     return [
-        producer.send(message.topic, key=message.key.encode(), value=encode(message))
+        producer.send(
+            message.topic,
+            key=message.key.encode(),
+            value=encode(message),
+            headers=[(name, value.encode()) for name, value in message.headers.items()],
+        )
         for message in messages
     ]
 

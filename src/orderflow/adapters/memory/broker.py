@@ -17,7 +17,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from orderflow.adapters.envelope import encode
 from orderflow.domain.errors import BrokerUnavailable
@@ -30,12 +30,17 @@ from orderflow.ports.messaging import (
 )
 from orderflow.ports.outbox import OutboxMessage
 
+# (topic, key, value, headers): one message as appended.
+Record = tuple[str, str | None, bytes, Mapping[str, str]]
+
 
 class MemoryBroker:
     def __init__(self, *, partitions: int = 4) -> None:
         self.partitions = partitions
         self._cond = threading.Condition()
-        self._logs: dict[tuple[str, int], list[tuple[str | None, bytes]]] = defaultdict(list)
+        self._logs: dict[tuple[str, int], list[tuple[str | None, bytes, Mapping[str, str]]]] = (
+            defaultdict(list)
+        )
         self._committed: dict[tuple[str, str, int], int] = {}
         self._members: dict[str, list[MemoryConsumer]] = defaultdict(list)
         self._closed = False
@@ -63,17 +68,17 @@ class MemoryBroker:
         return 0 if key is None else zlib.crc32(key.encode()) % self.partitions
 
     def append(self, topic: str, key: str | None, value: bytes) -> None:
-        self.append_all([(topic, key, value)])
+        self.append_all([(topic, key, value, {})])
 
-    def append_all(self, records: Sequence[tuple[str, str | None, bytes]]) -> None:
-        """Append (topic, key, value) records, all or none."""
+    def append_all(self, records: Sequence[Record]) -> None:
+        """Append (topic, key, value, headers) records, all or none."""
         with self._cond:
             self._append_locked(records)
 
     def commit_with(
         self,
         group: str,
-        records: Sequence[tuple[str, str | None, bytes]],
+        records: Sequence[Record],
         offsets: dict[tuple[str, int], int],
     ) -> None:
         """Append `records` and commit `offsets` for `group` in one step."""
@@ -82,10 +87,10 @@ class MemoryBroker:
             for (topic, partition), offset in offsets.items():
                 self._commit_locked(group, topic, partition, offset)
 
-    def _append_locked(self, records: Sequence[tuple[str, str | None, bytes]]) -> None:
+    def _append_locked(self, records: Sequence[Record]) -> None:
         self._check_open()
-        for topic, key, value in records:
-            self._logs[(topic, self.partition_for(key))].append((key, value))
+        for topic, key, value, headers in records:
+            self._logs[(topic, self.partition_for(key))].append((key, value, headers))
         if records:
             self._cond.notify_all()
 
@@ -96,14 +101,14 @@ class MemoryBroker:
             return [
                 value
                 for partition in range(self.partitions)
-                for _, value in self._logs.get((topic, partition), [])
+                for _, value, _ in self._logs.get((topic, partition), [])
             ]
 
     def records(self, topic: str, partition: int) -> list[tuple[str | None, bytes]]:
         """The (key, value) records of one partition, by offset."""
         with self._cond:
             self._check_open()
-            return list(self._logs.get((topic, partition), []))
+            return [(key, value) for key, value, _ in self._logs.get((topic, partition), [])]
 
     # --- groups -------------------------------------------------------------
 
@@ -193,8 +198,8 @@ class MemoryBroker:
                         continue
                     log = self._logs.get((topic, partition), [])
                     while position < len(log) and len(out) < max_messages:
-                        key, value = log[position]
-                        out.append(Delivery(topic, partition, position, key, value))
+                        key, value, headers = log[position]
+                        out.append(Delivery(topic, partition, position, key, value, headers))
                         position += 1
                     consumer.assignment[(topic, partition)] = position
                 if out:
@@ -218,7 +223,7 @@ class MemoryPublisher(MessagePublisher):
         self._broker = broker
 
     def publish(self, messages: Sequence[OutboxMessage]) -> None:
-        self._broker.append_all([(m.topic, m.key, encode(m)) for m in messages])
+        self._broker.append_all(_records(messages))
 
     def ping(self) -> None:
         self._broker.ping()
@@ -245,7 +250,7 @@ class MemoryConsumer(MessageConsumer):
     ) -> None:
         self._broker.commit_with(
             self.group,
-            [(m.topic, m.key, encode(m)) for m in messages],
+            _records(messages),
             _next_offsets(deliveries, highest=True),
         )
 
@@ -263,6 +268,10 @@ class MemoryConsumer(MessageConsumer):
 
     def close(self) -> None:
         self._broker.leave(self)
+
+
+def _records(messages: Sequence[OutboxMessage]) -> list[Record]:
+    return [(m.topic, m.key, encode(m), m.headers) for m in messages]
 
 
 def _next_offsets(deliveries: Sequence[Delivery], *, highest: bool) -> dict[tuple[str, int], int]:

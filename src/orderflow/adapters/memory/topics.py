@@ -21,7 +21,7 @@ class MemoryTopicStore(TopicStore):
         ]
 
     def append(self, topic: str, records: Sequence[tuple[str | None, bytes]]) -> None:
-        self._broker.append_all([(topic, key, value) for key, value in records])
+        self._broker.append_all([(topic, key, value, {}) for key, value in records])
 
     def advance(self, topic: str, *, group: str, offsets: Mapping[int, int]) -> None:
         for partition, offset in offsets.items():

@@ -147,6 +147,9 @@ def order_fields(order: Order) -> Document:
         # placed before identity); GET /api/orders queries `owner`.
         "owner": order.owner,
         "access_token_digest": order.access_token_digest,
+        # Units held from stock by product id; absent on documents written
+        # before reservations were recorded: derived from the status.
+        "reserved": order.reserved,
     }
     put_time(doc, "created_at", order.created_at)
     put_time(doc, "updated_at", order.updated_at)
@@ -182,6 +185,7 @@ def order_from(doc: Mapping[str, Any]) -> Order:
         history=[Transition.from_dict(item) for item in doc.get("history") or ()],
         owner=doc.get("owner"),
         access_token_digest=doc.get("access_token_digest"),
+        reserved=doc.get("reserved"),
     )
 
 
@@ -242,6 +246,8 @@ def outbox_document(message: OutboxMessage, seq: int) -> Document:
         CLAIM_OWNER: None,
         CLAIM_UNTIL: None,
     }
+    if message.headers:
+        doc["headers"] = dict(message.headers)
     put_time(doc, "created_at", message.created_at)
     put_time(doc, "published_at", None)
     return doc
@@ -256,6 +262,7 @@ def outbox_message_from(doc: Mapping[str, Any]) -> OutboxMessage:
         payload=dict(doc["payload"]),
         created_at=get_time(doc, "created_at"),
         seq=int(doc["_id"]),
+        headers=dict(doc.get("headers") or {}),
     )
 
 

@@ -12,6 +12,10 @@ updates, so stock never goes negative without any lock or transaction.
   (repositories.py) and finds nothing more to take, or releases them if the
   order fails. Holds are therefore never undone here; the order's next
   attempt settles them. Once the order is finished they are dropped.
+- A cancel gives a completed order's units back the same way: the give
+  pushes a negative hold `{order_id, quantity: -n}`, only if that order
+  holds none, so a cancel retried after a crash finds its units already
+  given and gives nothing more. Dropped once the order is cancelled.
 - Other changes (no locked order) are plain $inc and are undone on failure."""
 
 from __future__ import annotations
@@ -79,7 +83,8 @@ class StockChanges:
                     first.append(_Step(_Kind.TAKE, pid, change, tag))
                     self.held_after.append(pid)
                 elif change < 0:
-                    then.append(_Step(_Kind.GIVE, pid, -change))
+                    then.append(_Step(_Kind.GIVE, pid, -change, tag))
+                    self.held_after.append(pid)
             elif change > 0:
                 first.append(_Step(_Kind.TAKE, pid, change))
             elif change < 0:
@@ -103,10 +108,14 @@ class StockChanges:
             self._applied.append(step)
 
     def undo(self) -> None:
-        """Undo the plain changes applied so far (holds stay: see the module
-        docstring). Best effort: what cannot be undone is logged."""
+        """Undo the plain changes and a cancel's gives applied so far (holds
+        of takes stay: see the module docstring). Best effort: what cannot be
+        undone is logged, and a give left behind is found by the retry."""
         applied, self._applied = self._applied, []
         for step in reversed(applied):
+            if step.kind is _Kind.GIVE and step.tag is not None:
+                self._take_back(step)
+                continue
             if step.tag is not None or step.kind is _Kind.SET:
                 continue
             opposite = _Kind.GIVE if step.kind is _Kind.TAKE else _Kind.TAKE
@@ -123,6 +132,20 @@ class StockChanges:
         self._store.products.update_many(
             {"_id": {"$in": self.held_after}}, {"$pull": {HOLDS: {"order_id": self._tag}}}
         )
+
+    def _take_back(self, step: _Step) -> None:
+        n, tag = step.quantity, step.tag
+        try:
+            self._store.products.update_one(
+                {
+                    "_id": step.product_id,
+                    "stock": {"$gte": n},
+                    HOLDS: {"$elemMatch": {"order_id": tag, "quantity": -n}},
+                },
+                {"$inc": {"stock": -n}, "$pull": {HOLDS: {"order_id": tag}}},
+            )
+        except Exception:
+            log.exception("could not take back the give of product %s", step.product_id)
 
     def _run(self, step: _Step) -> bool:
         products = self._store.products
@@ -147,7 +170,14 @@ class StockChanges:
             )
             return True
         if step.kind is _Kind.GIVE:
-            products.update_one({"_id": pid}, {"$inc": {"stock": n}})
+            if tag is None:
+                products.update_one({"_id": pid}, {"$inc": {"stock": n}})
+            else:
+                # Matches nothing if this order's give is already there.
+                products.update_one(
+                    {"_id": pid, f"{HOLDS}.order_id": {"$ne": tag}},
+                    {"$inc": {"stock": n}, "$push": {HOLDS: {"order_id": tag, "quantity": -n}}},
+                )
             return True
         products.update_one({"_id": pid}, {"$set": {"stock": n}})
         return True

@@ -68,6 +68,7 @@ def _record_from(doc: Mapping[str, Any]) -> NotificationRecord:
             recipient=doc["recipient"],
             subject=doc["subject"],
             body=doc["body"],
+            trace_headers=dict(doc.get("trace_headers") or {}),
         ),
         state=DeliveryState(doc["state"]),
         attempts=int(doc["attempts"]),
@@ -100,6 +101,8 @@ class MongoNotificationLedger(NotificationLedger):
                 "attempts": 0,
                 "last_error": None,
             }
+            if n.trace_headers:
+                doc["trace_headers"] = dict(n.trace_headers)
             put_time(doc, "next_attempt_at", now)
             put_time(doc, "claimed_at", None)
             put_time(doc, "sent_at", None)

@@ -185,7 +185,7 @@ class MongoProductRepository(ProductRepository):
                 docs.append(doc)
         if not docs:
             return {}
-        self._collect_finished_holds(docs, keep=tag)
+        self._collect_finished_holds(docs)
         found: dict[str, Product] = {}
         for doc in docs:
             pid = str(doc["_id"])
@@ -252,31 +252,44 @@ class MongoProductRepository(ProductRepository):
             product.stock = staged
         return product
 
-    def _collect_finished_holds(self, docs: list[Document], *, keep: str | None) -> None:
-        """Drop holds of orders that have finished: their stock is spent for
-        good. The holder removes them right after its commit; this catches
-        the ones a crash left behind."""
+    def _collect_finished_holds(self, docs: list[Document]) -> None:
+        """Drop the holds that are settled for good: the takes of orders
+        whose processing is over (their stock is spent) and the gives of
+        cancelled orders. A finished order's holder removes them right after
+        its commit; this catches the ones a crash left behind. The gives of
+        a completed order stay: its cancel did not commit, and its retry
+        must find them; so do the takes of an unfinished order."""
         holders: set[str] = set()
         for doc in docs:
             holders.update(str(hold["order_id"]) for hold in doc.get(HOLDS) or ())
-        holders.discard(keep or "")
         if not holders:
             return
-        finished = [
-            str(order["_id"])
+        statuses = {
+            str(order["_id"]): OrderStatus(order["status"])
             for order in self._store.orders.find(
                 {
                     "_id": {"$in": sorted(holders)},
                     "status": {"$in": [status.value for status in TERMINAL_STATUSES]},
                 },
-                {"_id": 1},
+                {"_id": 1, "status": 1},
             )
-        ]
-        if not finished:
+        }
+        if not statuses:
             return
+        final = [order_id for order_id, status in statuses.items() if status.is_final]
+        ids = [doc["_id"] for doc in docs]
         self._store.products.update_many(
-            {"_id": {"$in": [doc["_id"] for doc in docs]}},
-            {"$pull": {HOLDS: {"order_id": {"$in": finished}}}},
+            {"_id": {"$in": ids}},
+            {"$pull": {HOLDS: {"order_id": {"$in": sorted(statuses)}, "quantity": {"$gt": 0}}}},
         )
+        if final:
+            self._store.products.update_many(
+                {"_id": {"$in": ids}}, {"$pull": {HOLDS: {"order_id": {"$in": sorted(final)}}}}
+            )
         for doc in docs:
-            doc[HOLDS] = [h for h in doc.get(HOLDS) or () if h["order_id"] not in finished]
+            doc[HOLDS] = [
+                h
+                for h in doc.get(HOLDS) or ()
+                if h["order_id"] not in statuses
+                or (int(h["quantity"]) < 0 and h["order_id"] not in final)
+            ]

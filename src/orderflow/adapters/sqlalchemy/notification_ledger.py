@@ -43,6 +43,7 @@ _COLUMNS = (
     "claimed_at",
     "sent_at",
     "last_error",
+    "trace_headers",
 )
 
 
@@ -93,6 +94,7 @@ def _record_from(row: RowMapping) -> NotificationRecord:
             recipient=row["recipient"],
             subject=row["subject"],
             body=row["body"],
+            trace_headers=row["trace_headers"] or {},
         ),
         state=DeliveryState(row["state"]),
         attempts=row["attempts"],
@@ -122,6 +124,7 @@ def _rows(items: Sequence[tuple[str, Notification]], now: datetime) -> list[dict
                 "claimed_at": None,
                 "sent_at": None,
                 "last_error": None,
+                "trace_headers": dict(n.trace_headers) or None,
             },
         )
     return list(rows.values())

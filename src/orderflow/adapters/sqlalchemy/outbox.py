@@ -21,7 +21,16 @@ _SKIP_LOCKED_DIALECTS = (*MYSQL_DIALECTS, "postgresql")
 # through the driver (statements.DriverInsert).
 _INSERT = DriverInsert(
     outbox,
-    ["message_id", "topic", "key", "type_name", "payload", "created_at", "published_at"],
+    [
+        "message_id",
+        "topic",
+        "key",
+        "type_name",
+        "payload",
+        "created_at",
+        "published_at",
+        "headers",
+    ],
 )
 
 
@@ -34,6 +43,7 @@ def _message_from(row: RowMapping) -> OutboxMessage:
         payload=row["payload"],
         created_at=row["created_at"],
         seq=row["seq"],
+        headers=row["headers"] or {},
     )
 
 
@@ -74,6 +84,7 @@ class SqlOutbox(Outbox):
                     "payload": message.payload,
                     "created_at": message.created_at,
                     "published_at": None,
+                    "headers": dict(message.headers) or None,
                 }
                 for message in messages
             ],

@@ -98,6 +98,7 @@ def _order_row(order: Order) -> dict[str, Any]:
         "history": _history_json(order),
         "owner": order.owner,
         "access_token_digest": order.access_token_digest,
+        "reserved": order.reserved,
     }
 
 
@@ -129,6 +130,7 @@ def _order_changes(order: Order) -> dict[str, Any]:
         "updated_at": order.updated_at,
         "version": order.version,
         "history": _history_json(order),
+        "reserved": order.reserved,
     }
 
 
@@ -157,6 +159,7 @@ def _order_from(row: RowMapping) -> Order:
         history=[Transition.from_dict(item) for item in row["history"] or ()],
         owner=row["owner"],
         access_token_digest=row["access_token_digest"],
+        reserved=row["reserved"],
     )
 
 

@@ -138,6 +138,9 @@ orders = Table(
     # SHA-256 of its access token; NULL for rows written before revision 0006.
     Column("owner", String(255), nullable=True),
     Column("access_token_digest", String(64), nullable=True),
+    # Units held from stock, {product_id: quantity}: what a cancel gives
+    # back. NULL for rows written before revision 0007, derived on read.
+    Column("reserved", JSON, nullable=True),
     # The stuck-order sweeper: WHERE status IN (...) AND updated_at < ? ORDER BY updated_at.
     Index(None, "status", "updated_at"),
     # GET /api/orders: WHERE owner = ? ORDER BY created_at DESC, id DESC.
@@ -156,6 +159,8 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("published_at", UtcDateTime, nullable=True),
+    # Propagation headers (trace context); NULL without (revision 0008).
+    Column("headers", JSON, nullable=True),
     UniqueConstraint("message_id"),
     # The relay: WHERE published_at IS NULL ORDER BY seq; also the purge.
     Index(None, "published_at", "seq"),
@@ -207,6 +212,8 @@ notifications = Table(
     Column("claimed_at", UtcDateTime, nullable=True),
     Column("sent_at", UtcDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
+    # Trace context of the processing that staged it; NULL without (revision 0008).
+    Column("trace_headers", JSON, nullable=True),
     # The dispatcher: WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at.
     Index(None, "state", "next_attempt_at"),
     **MYSQL_TABLE_OPTIONS,

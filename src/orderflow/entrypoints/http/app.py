@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from orderflow.bootstrap import Orderflow
-from orderflow.entrypoints.http import dashboard, hosts, problems, rate_limits, routes
+from orderflow.entrypoints.http import dashboard, hosts, problems, rate_limits, routes, tracing
 from orderflow.entrypoints.http.context import (
     EXTENSION,
     FastJSONProvider,
@@ -49,6 +49,8 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
     app.request_class = TimedRequest
     app.extensions[EXTENSION] = orderflow
 
+    if orderflow.settings.tracing_kind == "on":
+        tracing.install(app)
     problems.register(app)
     hosts.register(app, app.config["TRUSTED_HOST_NAMES"])
     rate_limits.register(app, orderflow.settings)

@@ -18,6 +18,7 @@ _REQUESTS: tuple[type[BaseModel], ...] = (s.OrderRequest, s.ShortOrderRequest, s
 _RESPONSES: tuple[type[BaseModel], ...] = (
     s.OrderOut,
     s.PlacedOrderOut,
+    s.CancelledOrderOut,
     s.OrderPageOut,
     s.ShortOrderStatusOut,
     s.OrderEventsOut,
@@ -37,7 +38,7 @@ _PROBLEMS = {
     ),
     "Forbidden": "Known credentials that may not do this (an ops key cancelling).",
     "NotFound": "No such resource or route, or an order these credentials may not see.",
-    "Conflict": "The order's status does not allow this.",
+    "Conflict": "The order's status does not allow this (a failed or cancelled order).",
     "PayloadTooLarge": "The body exceeds the size limit.",
     "UnsupportedMediaType": "The body is not application/json (UTF-8).",
     "UnprocessableContent": (
@@ -274,13 +275,33 @@ _ROUTES: tuple[tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]], .
         {"parameters": _ORDER_ID, "security": _BEARER},
     ),
     (
+        "/api/orders/{order_id}/stream",
+        "get",
+        "streamOrder",
+        "Follow an order's status live (Server-Sent Events)",
+        "orders",
+        {
+            "200": _text(
+                "A text/event-stream: a `status` event (data: the order as OrderOut, id: its"
+                " version) now and at each change, ending once the status is neither pending"
+                " nor processing, or after ORDERFLOW_STREAM_MAX_S (then open it again, after"
+                " the `retry:` it sent).",
+                "text/event-stream",
+                {"type": "string"},
+            ),
+            **_problems(*_READ_PROBLEMS),
+        },
+        {"parameters": _ORDER_ID, "security": _BEARER},
+    ),
+    (
         "/api/orders/{order_id}/cancel",
         "post",
         "cancelOrder",
-        "Cancel a pending order (Content-Type: application/json; body empty or {})",
+        "Cancel a pending, processing or completed order, its reserved stock returned"
+        " (Content-Type: application/json; body empty or {})",
         "orders",
         {
-            "200": _ok("The cancelled order.", "OrderOut"),
+            "200": _ok("The cancelled order and the units it put back.", "CancelledOrderOut"),
             **_problems(*_READ_PROBLEMS, "Forbidden", "Conflict", *_BODY_PROBLEMS),
         },
         {

@@ -9,6 +9,7 @@ the tests check real responses against them so the two cannot drift."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -132,7 +133,10 @@ class OrderRequest(BaseModel):
     payment_method: PaymentMethodField
 
     def to_command(
-        self, idempotency_key: str | None, principal: Principal | None = None
+        self,
+        idempotency_key: str | None,
+        principal: Principal | None = None,
+        trace_headers: Mapping[str, str] | None = None,
     ) -> PlaceOrder:
         return PlaceOrder(
             customer=self.customer.to_domain(),
@@ -140,6 +144,7 @@ class OrderRequest(BaseModel):
             payment_method=self.payment_method,
             idempotency_key=idempotency_key,
             principal=principal,
+            trace_headers=trace_headers or {},
         )
 
 
@@ -258,6 +263,24 @@ class PlacedOrderOut(OrderOut):
     """201 of POST /api/orders: the order and its access token."""
 
     access_token: str | None = _ACCESS_TOKEN
+
+
+class RestockedOut(BaseModel):
+    model_config = _RESPONSE
+    product_id: str
+    quantity: int
+
+
+class CancelledOrderOut(OrderOut):
+    """200 of POST /api/orders/<id>/cancel: the cancelled order and the units
+    it put back in stock."""
+
+    restocked: list[RestockedOut] = Field(
+        description=(
+            "Units returned to stock, by product id: every unit a completed order"
+            " held; empty when it held none (pending or processing)."
+        )
+    )
 
 
 class OrderPageOut(BaseModel):

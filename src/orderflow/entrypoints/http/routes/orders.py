@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from orderflow.application import PlacementResult
+from orderflow.domain.model import unit_lines
 from orderflow.entrypoints.http import params
 from orderflow.entrypoints.http.body import (
     check_json_content_type,
@@ -24,10 +25,12 @@ from orderflow.entrypoints.http.identity import current_principal, required_prin
 from orderflow.entrypoints.http.problems import FieldError, unprocessable
 from orderflow.entrypoints.http.quantity_caps import check_quantity_caps
 from orderflow.entrypoints.http.schemas import OrderRequest
+from orderflow.entrypoints.http.tracing import trace_headers
 
 REPLAYED_HEADER = "Idempotent-Replayed"
-# Stored with an order, never shown: who owns it and its token's digest.
-_INTERNAL = frozenset({"owner", "access_token_digest"})
+# Stored with an order, never shown: who owns it, its token's digest, and
+# the stock it holds (a cancel's answer says what went back).
+_INTERNAL = frozenset({"owner", "access_token_digest", "reserved"})
 
 
 def order_view(order: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def place_order() -> Response:
         line_field=lambda index: f"items[{index}].quantity",
         order_field="items",
     )
-    command = order_request.to_command(key, principal)
+    command = order_request.to_command(key, principal, trace_headers())
     result = current_orderflow().placement.place(command)
     body = {**order_view(result.order), "access_token": result.access_token}
     return created(result, body, f"/api/orders/{result.order['id']}")
@@ -97,8 +100,11 @@ def order_events(order_id: str) -> Response:
 def cancel_order(order_id: str) -> Response:
     principal = required_principal()
     _no_cancel_fields()
-    order = current_orderflow().cancellation.cancel(params.order_id(order_id), principal=principal)
-    return json_response(order_view(order.to_dict()))
+    cancelled = current_orderflow().cancellation.cancel(
+        params.order_id(order_id), principal=principal
+    )
+    body = {**order_view(cancelled.order.to_dict()), "restocked": unit_lines(cancelled.restocked)}
+    return json_response(body)
 
 
 def _no_cancel_fields() -> None:

@@ -27,6 +27,7 @@ from orderflow.entrypoints.http.problems import FieldError, unprocessable
 from orderflow.entrypoints.http.quantity_caps import check_quantity_caps
 from orderflow.entrypoints.http.routes.orders import created
 from orderflow.entrypoints.http.schemas import ShortOrderRequest
+from orderflow.entrypoints.http.tracing import trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def place_short_order() -> Response:
         payment_method=body.payment_method,
         idempotency_key=key,
         principal=principal,
+        trace_headers=trace_headers(),
     )
     try:
         result = current_orderflow().placement.place(command)

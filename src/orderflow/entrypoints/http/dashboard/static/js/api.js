@@ -70,6 +70,49 @@ export function getOrder(id, signal) {
   return request(`api/orders/${segment(id)}`, { signal, headers: ownerHeaders(id) });
 }
 
+/**
+ * Follows an order through GET api/orders/<id>/stream: Server-Sent Events,
+ * read with fetch because EventSource cannot send the order's Bearer token.
+ * Awaits onOrder(order) for each `status` event; resolves with the last
+ * order when the server ends the stream (null if it sent none), rejects if
+ * the stream cannot be opened or breaks.
+ */
+export async function streamOrder(id, signal, onOrder) {
+  const response = await fetch(`api/orders/${segment(id)}/stream`, {
+    headers: { Accept: "text/event-stream", ...ownerHeaders(id) },
+    signal,
+    cache: "no-store",
+  });
+  if (!response.ok || !response.body) throw new ApiError(response.status, null);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let last = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return last;
+    buffer += value.replaceAll("\r\n", "\n");
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+      const data = statusData(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+      if (data !== null) {
+        last = JSON.parse(data);
+        await onOrder(last);
+      }
+    }
+  }
+}
+
+/** The data of a `status` event frame; null for any other frame. */
+function statusData(frame) {
+  let event = "message";
+  const data = [];
+  for (const line of frame.split("\n")) {
+    if (line.startsWith("event:")) event = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+  }
+  return event === "status" && data.length ? data.join("\n") : null;
+}
+
 export function getOrderEvents(id, signal) {
   return request(`api/orders/${segment(id)}/events`, { signal, headers: ownerHeaders(id) });
 }

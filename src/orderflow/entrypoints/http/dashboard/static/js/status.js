@@ -2,6 +2,8 @@
 // badge always carries the word.
 
 export const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+// A completed order is confirmed, not shipped: it can still be cancelled.
+export const CANCELLABLE = new Set(["pending", "processing", "completed"]);
 
 export const STATUS = {
   pending: { label: "Pending", icon: "clock", message: "Order received. It is queued for processing." },

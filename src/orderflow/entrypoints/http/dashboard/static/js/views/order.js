@@ -1,12 +1,15 @@
-// One order, followed live: GET /api/orders/<id> every 500 ms until the
-// status is final (completed, failed or cancelled). The timeline comes from
+// One order, followed live until the status is final (completed, failed or
+// cancelled): through the server's event stream (GET /api/orders/<id>/stream)
+// for an order placed from this browser, else, or when the stream fails, by
+// reading GET /api/orders/<id> every 500 ms. The live status says which
+// (data-source="stream" or "poll"). The timeline comes from
 // GET /api/orders/<id>/events when the server has that route; otherwise the
 // section stays hidden.
 
 import * as api from "../api.js";
 import { fill, h, icon, isAbort, sleep, timeElement } from "../dom.js";
 import { formatAmount, formatCents, toCents } from "../money.js";
-import { PAYMENT_LABELS, TERMINAL, statusInfo } from "../status.js";
+import { CANCELLABLE, PAYMENT_LABELS, TERMINAL, statusInfo } from "../status.js";
 
 const POLL_MS = 500;
 const MAX_BACKOFF_MS = 5000;
@@ -17,8 +20,10 @@ export function orderView(outlet, [id], signal) {
   const live = h("div", { class: "status-live", role: "status", "aria-atomic": "true" });
   const connection = h("p", { class: "notice warning", role: "alert", hidden: true });
   // Cancel: only for an order placed from this browser (its token is here),
-  // and only while the server may still accept it (pending).
+  // and only while the server may still accept it (pending, processing,
+  // completed). The answer says which units went back in stock.
   const cancelError = h("p", { class: "field-error", role: "alert", hidden: true });
+  const cancelOutcome = h("p", { class: "notice", role: "status", id: "cancel-outcome", hidden: true });
   const cancel = h(
     "button",
     {
@@ -31,11 +36,17 @@ export function orderView(outlet, [id], signal) {
         try {
           const order = await api.cancelOrder(id);
           showStatus(live, order);
-          showStepper(stepper, order.status);
+          showStepper(stepper, order);
           cancel.hidden = true;
+          cancelOutcome.textContent = restockedText(order.restocked);
+          cancelOutcome.hidden = false;
+          await showTimeline(id, signal, handlers);
         } catch (error) {
+          if (error.status === 409) cancel.hidden = true;
           cancelError.textContent =
-            error.status === 409 ? "This order can no longer be cancelled." : error.message;
+            error.status === 409
+              ? `This order can no longer be cancelled (${error.fieldErrors[0]?.message ?? error.message}).`
+              : error.message;
           cancelError.hidden = false;
         } finally {
           cancel.disabled = false;
@@ -78,6 +89,7 @@ export function orderView(outlet, [id], signal) {
           stepper,
           cancel,
           cancelError,
+          cancelOutcome,
         ),
         h(
           "section",
@@ -100,16 +112,19 @@ export function orderView(outlet, [id], signal) {
     ),
   );
 
-  follow(id, signal, {
+  const handlers = {
+    onSource(source) {
+      live.dataset.source = source;
+    },
     onOrder(order, changed) {
       if (changed) {
         showStatus(live, order);
-        showStepper(stepper, order.status);
+        showStepper(stepper, order);
       }
       showItems(items, order);
       showFacts(facts, order);
       connection.hidden = true;
-      cancel.hidden = !(order.status === "pending" && api.placedHere(id));
+      cancel.hidden = !(CANCELLABLE.has(order.status) && api.placedHere(id));
     },
     onTimeline(events) {
       timeline.hidden = events === null;
@@ -140,13 +155,21 @@ export function orderView(outlet, [id], signal) {
         ),
       );
     },
-  });
+  };
+  follow(id, signal, handlers);
   return { title: "Order", nav: null };
 }
 
+function restockedText(restocked) {
+  const units = (restocked ?? []).reduce((sum, line) => sum + line.quantity, 0);
+  if (units === 0) return "Your order is cancelled. Nothing had been reserved for it yet.";
+  return `Your order is cancelled. ${units} ${units === 1 ? "item is" : "items are"} back in stock.`;
+}
+
 async function follow(id, signal, handlers) {
-  let lastStatus = null;
-  let timelineAvailable = true;
+  const seen = { status: null, timelineAvailable: true };
+  if (api.placedHere(id) && (await followStream(id, signal, handlers, seen))) return;
+  handlers.onSource("poll");
   let failures = 0;
   while (!signal.aborted) {
     let order;
@@ -174,16 +197,39 @@ async function follow(id, signal, handlers) {
       if (!(await pause(Math.min(POLL_MS * 2 ** failures, MAX_BACKOFF_MS), signal))) return;
       continue;
     }
-    const changed = order.status !== lastStatus;
-    lastStatus = order.status;
-    await nameProducts(order, signal);
-    if (signal.aborted) return;
-    handlers.onOrder(order, changed);
-    if (changed && timelineAvailable) {
-      timelineAvailable = await showTimeline(id, signal, handlers);
-    }
-    if (TERMINAL.has(order.status)) return;
+    await present(id, order, signal, handlers, seen);
+    if (signal.aborted || TERMINAL.has(order.status)) return;
     if (!(await pause(POLL_MS, signal))) return;
+  }
+}
+
+/** Follows the order through the event stream, opened again when the server
+ * ends it early (its time limit); true once the order's status is final or
+ * the page is left, false when the stream fails (the caller then polls). */
+async function followStream(id, signal, handlers, seen) {
+  handlers.onSource("stream");
+  while (!signal.aborted) {
+    let last;
+    try {
+      last = await api.streamOrder(id, signal, (order) => present(id, order, signal, handlers, seen));
+    } catch (error) {
+      return isAbort(error);
+    }
+    if (last === null) return false;
+    if (TERMINAL.has(last.status)) return true;
+  }
+  return true;
+}
+
+/** Shows one reading of the order (and its timeline when the status moved). */
+async function present(id, order, signal, handlers, seen) {
+  const changed = order.status !== seen.status;
+  seen.status = order.status;
+  await nameProducts(order, signal);
+  if (signal.aborted) return;
+  handlers.onOrder(order, changed);
+  if (changed && seen.timelineAvailable) {
+    seen.timelineAvailable = await showTimeline(id, signal, handlers);
   }
 }
 
@@ -255,12 +301,19 @@ function showStatus(live, order) {
   );
 }
 
-function showStepper(stepper, status) {
+const STEP_LABELS = { pending: "Received", processing: "Processing" };
+
+function showStepper(stepper, order) {
+  const status = order.status;
   const final = TERMINAL.has(status) ? status : "completed";
-  const steps =
+  // A cancelled order shows the steps it went through before the cancel.
+  const path =
     status === "cancelled"
-      ? [["pending", "Received"], ["cancelled", "Cancelled"]]
-      : [["pending", "Received"], ["processing", "Processing"], [final, statusInfo(final).label]];
+      ? (order.history ?? []).map((step) => step.status)
+      : ["pending", "processing", final];
+  if (path[0] !== "pending") path.unshift("pending");
+  if (path.at(-1) !== final) path.push(final);
+  const steps = path.map((step) => [step, STEP_LABELS[step] ?? statusInfo(step).label]);
   const reached = steps.findIndex(([step]) => step === status);
   stepper.replaceChildren(
     ...steps.map(([step, label], index) => {

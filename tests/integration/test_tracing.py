@@ -1,0 +1,169 @@
+"""One order, one trace, as an operator would collect it: the processes
+export to an OTLP/HTTP receiver (what a collector or Jaeger would be), and
+the order placed with a W3C `traceparent` yields the API's, the relay's and
+the worker's spans under the client's trace id, each the child of the hop
+before, down to the notification's send. In embedded mode (`orderflow
+serve`, the in-process broker carrying the headers) and on the Kafka stack
+(api, relay and worker processes). The order is followed through its status
+stream, which must arrive live from waitress (serve) and granian (api)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.otlp import OtlpReceiver, ReceivedSpan
+from tests.support.processes import free_port
+from tests.support.stack import Stack, http_call, stack_env
+
+pytestmark = pytest.mark.integration
+
+CATALOG = [{"id": "p-traced", "name": "Traced", "description": "", "price": "5.00", "stock": 100}]
+BODY = {
+    "customer": {"name": "Ada", "email": "ada@example.com", "address": "12 Analytical St"},
+    "items": [{"product_id": "p-traced", "quantity": 1}],
+    "payment_method": "card",
+}
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+def tracing_env(receiver: OtlpReceiver) -> dict[str, str]:
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within the test's patience
+        # Long enough for the status stream to show the order unfinished.
+        "ORDERFLOW_PROCESSING_DELAY_MS": "1000",
+    }
+
+
+def seeded_stack(env: dict[str, str], workdir: Path) -> Stack:
+    """A stack on a migrated database holding CATALOG."""
+    stack = Stack(env, workdir)
+    catalog = workdir / "catalog.json"
+    catalog.write_text(json.dumps(CATALOG))
+    stack.run("migrate")
+    stack.run("seed", str(catalog))
+    return stack
+
+
+def place_traced(stack: Stack) -> tuple[str, str]:
+    """Place one order with a fresh traceparent and follow it to the end
+    through its status stream: (trace id, order id)."""
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    status, order = http_call(
+        "POST",
+        f"{stack.base}/api/orders",
+        BODY,
+        headers={"traceparent": f"00-{trace_id}-{parent}-01"},
+    )
+    assert status == 201, order
+    statuses = streamed_statuses(stack, str(order["id"]), str(order["access_token"]))
+    # Live, not buffered to the end: the stream showed the order unfinished first.
+    assert statuses[0] in ("pending", "processing") and statuses[-1] == "completed", statuses
+    return trace_id, str(order["id"])
+
+
+def streamed_statuses(stack: Stack, order_id: str, token: str) -> list[str]:
+    """The statuses GET /api/orders/<id>/stream sends, each read as it
+    arrives, until the server ends the stream."""
+    request = urllib.request.Request(
+        f"{stack.base}/api/orders/{order_id}/stream",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    statuses: list[str] = []
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        for line in response:
+            if line.startswith(b"data: "):
+                statuses.append(json.loads(line[6:])["status"])
+    return statuses
+
+
+def one_order_traced(
+    stack: Stack, receiver: OtlpReceiver, *, timeout_s: float
+) -> list[ReceivedSpan]:
+    """The spans of one order placed on the started `stack` (stopped
+    after), checked to form its one trace."""
+    try:
+        stack.wait_ready()
+        trace_id, order_id = place_traced(stack)
+        spans = receiver.wait_for(of_trace(trace_id, 5), timeout_s=timeout_s)
+    finally:
+        stack.stop()
+    traced = [s for s in spans if s.trace_id == trace_id]
+    assert_one_trace(traced, order_id, stack.env["ORDERFLOW_ORDERS_TOPIC"])
+    return traced
+
+
+def assert_one_trace(spans: list[ReceivedSpan], order_id: str, topic: str) -> None:
+    """The POST, the publish, the processing, and the cache write and the
+    notification's send under the processing."""
+    by_name = {span.name: span for span in spans}
+    api = by_name["POST /api/orders"]
+    publish, process = by_name[f"{topic} publish"], by_name[f"{topic} process"]
+    cache, send = by_name["order cache write"], by_name["notification send"]
+    assert publish.parent_span_id == api.span_id
+    assert process.parent_span_id == publish.span_id
+    assert cache.parent_span_id == process.span_id
+    assert send.parent_span_id == process.span_id
+    assert process.attributes["orderflow.order_id"] == order_id
+
+
+def of_trace(trace_id: str, names: int) -> Callable[[list[ReceivedSpan]], bool]:
+    def done(spans: list[ReceivedSpan]) -> bool:
+        return len({s.name for s in spans if s.trace_id == trace_id}) >= names
+
+    return done
+
+
+def test_embedded_serve_traces_one_order_from_the_post_to_the_notification(
+    receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    env = {
+        **stack_env(
+            database_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+            broker_url="memory://",
+            cache_url="memory://",
+        ),
+        **tracing_env(receiver),
+    }
+    stack = seeded_stack(env, tmp_path)
+    stack.spawn("serve", "serve", "--port", str(stack.port))
+    traced = one_order_traced(stack, receiver, timeout_s=30)
+    assert {s.service for s in traced} == {"orderflow"}
+
+
+def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
+    receiver: OtlpReceiver, mysql_url: str, kafka_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **stack_env(database_url=mysql_url, broker_url=kafka_url, cache_url=redis_url),
+        **tracing_env(receiver),
+    }
+    stack = seeded_stack(env, tmp_path)
+    for name, args in (
+        ("api", ("api", "--port", str(stack.port), "--workers", "1")),
+        ("relay", ("relay", "--metrics-port", str(free_port()))),
+        ("worker", ("worker", "--metrics-port", str(free_port()))),
+    ):
+        stack.env = {**env, "OTEL_SERVICE_NAME": f"orderflow-{name}"}
+        stack.spawn(name, *args)
+    traced = one_order_traced(stack, receiver, timeout_s=60)
+    assert {(s.service, s.name) for s in traced} >= {
+        ("orderflow-api", "POST /api/orders"),
+        ("orderflow-relay", f"{env['ORDERFLOW_ORDERS_TOPIC']} publish"),
+        ("orderflow-worker", f"{env['ORDERFLOW_ORDERS_TOPIC']} process"),
+        ("orderflow-worker", "order cache write"),
+        ("orderflow-relay", "notification send"),  # the relay runs the dispatcher
+    }
