@@ -81,7 +81,8 @@ class Orderflow:
     publisher = _Provided(Container.publisher)
     cache = _Provided(Container.cache)
     raw_cache = _Provided(Container.raw_cache)
-    notifier = _Provided(Container.notifier)
+    notifier = _Provided(Container.notifier)  # per-recipient limit over raw_notifier
+    raw_notifier = _Provided(Container.raw_notifier)
     notification_ledger = _Provided(Container.notification_ledger)
     lag_probe = _Provided(Container.lag_probe)
     topic_store = _Provided(Container.topic_store)

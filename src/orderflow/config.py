@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +24,10 @@ AuthKind = Literal["none", "shared_key", "jwks"]
 TracingKind = Literal["off", "on"]
 # OTEL_TRACES_EXPORTER values this release can export to.
 TRACE_EXPORTERS = frozenset({"none", "console", "otlp"})
+
+# The most units one order line may ever ask for (the request schema's
+# bound); ORDERFLOW_MAX_LINE_QUANTITY can only lower it.
+MAX_LINE_QUANTITY = 1000
 
 
 # A DNS name (a leading dot: its subdomains too), an IPv4 address, or an
@@ -93,6 +98,19 @@ class Settings(BaseSettings):
     # is down (adapters/remembered_api_keys.py).
     auth_key_fresh_s: float = Field(default=5.0, ge=0, le=300)
     auth_key_outage_s: float = Field(default=3600.0, ge=0)
+    # Abuse limits (docs/SECURITY.md, API4), in Flask-Limiter's notation
+    # ("N/second;M/minute"): every route but /health, per API key; per
+    # customer or client address otherwise; placing orders, per customer or
+    # address on top. Counted in Redis when the cache is redis://.
+    rate_limit: str = "30/second;600/minute"
+    rate_limit_key: str = "200/second"
+    rate_limit_orders: str = "10/minute"
+    # Units of one product on one line, and in a whole order.
+    max_line_quantity: int = Field(default=100, ge=1, le=MAX_LINE_QUANTITY)
+    max_order_quantity: int = Field(default=1000, ge=1)
+    # Notifications to any one address, per dispatcher process (memory cache)
+    # or across them (redis cache): past it they are given up, not retried.
+    notify_rate_limit: str = "10/hour"
     # Serving, in both HTTP servers (docs/OPERATIONS.md: Serving). A body
     # declared longer than max_body_bytes is refused before it is read;
     # trusted_hosts is a comma-separated list of Host names (a leading dot
@@ -158,6 +176,15 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
         return value
 
+    @field_validator("rate_limit", "rate_limit_key", "rate_limit_orders", "notify_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("must be like 10/minute or 5/second;100/hour") from None
+        return value
+
     @field_validator("trusted_hosts")
     @classmethod
     def _host_names(cls, value: str | None) -> str | None:
@@ -219,6 +246,12 @@ class Settings(BaseSettings):
         return "memory" if urlsplit(self.cache_url).scheme == "memory" else "redis"
 
     @property
+    def limits_storage_url(self) -> str:
+        """Where rate-limit counters live: the Redis of the cache, shared by
+        every process, or this process's memory."""
+        return "memory://" if self.cache_kind == "memory" else self.cache_url
+
+    @property
     def notifier_kind(self) -> NotifierKind:
         scheme = urlsplit(self.notify_url).scheme
         if scheme in ("http", "https"):
@@ -240,6 +273,7 @@ class Settings(BaseSettings):
             "broker_kind": self.broker_kind,
             "cache_kind": self.cache_kind,
             "notifier_kind": self.notifier_kind,
+            "limits_storage_url": self.limits_storage_url,
             "tracing_kind": self.tracing_kind,
         }
 

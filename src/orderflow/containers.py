@@ -45,6 +45,7 @@ from orderflow.adapters.resilient_cache import ResilientOrderCache
 from orderflow.adapters.ringing_unit_of_work import RingingUnitOfWorkFactory
 from orderflow.adapters.system_clock import SystemClock
 from orderflow.adapters.terminal_orders import TerminalOrderMemo
+from orderflow.adapters.throttled_notifier import ThrottledNotifier
 from orderflow.adapters.tracing.cache import TracedOrderCache
 from orderflow.adapters.tracing.notifications import TracedNotifier, TraceStampingUnitOfWorkFactory
 from orderflow.adapters.tracing.provider import global_tracing
@@ -400,12 +401,20 @@ class Container(containers.DeclarativeContainer):
     cache: providers.Provider[OrderCache] = providers.Singleton(
         ResilientOrderCache, raw_cache, metrics=metrics
     )
-    notifier: providers.Provider[Notifier] = providers.Selector(
+    raw_notifier: providers.Provider[Notifier] = providers.Selector(
         config.notifier_kind,
         log=providers.Singleton(LoggingNotifier),
         memory=providers.Singleton(RecordingNotifier),
         smtp=providers.Singleton(_smtp_notifier, config.notify_url),
         webhook=providers.Singleton(_webhook_notifier, config.notify_url),
+    )
+    # What the dispatcher sends through: a few notifications per address
+    # and window, the rest given up (adapters/throttled_notifier.py).
+    notifier: providers.Provider[Notifier] = providers.Singleton(
+        ThrottledNotifier,
+        raw_notifier,
+        limit=config.notify_rate_limit,
+        storage_url=config.limits_storage_url,
     )
 
     # With tracing on, each traced message's hop to the broker and each

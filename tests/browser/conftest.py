@@ -35,6 +35,7 @@ from playwright.sync_api import (
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.support.processes import LOCALHOST, Service, free_port, spawn_server
+from tests.support.stack import UNTHROTTLED_ENV
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
@@ -127,6 +128,8 @@ def shop() -> Iterator[Shop]:
         "ORDERFLOW_CACHE_URL": "memory://",
         "ORDERFLOW_NOTIFY_URL": "log://",
         "ORDERFLOW_PROCESSING_DELAY_MS": str(PROCESSING_DELAY_MS),
+        # The dashboard places its orders anonymously, all from 127.0.0.1.
+        **UNTHROTTLED_ENV,
     }
     service = spawn_server(
         "orderflow-serve",

@@ -184,9 +184,11 @@ class Rig:
         # bulk as a shop would, with its API key (made by `orderflow keys
         # create` once the schema exists: see start_keys()).
         self.credentials: dict[str, str] = {}
+        self.ops_credentials: dict[str, str] = {}  # /metrics, /ready's details
 
     def start_keys(self) -> None:
         self.credentials = {"Authorization": f"Bearer {self.stack.create_key('shop')}"}
+        self.ops_credentials = {"Authorization": f"Bearer {self.stack.create_key('ops')}"}
 
     # --- the API ----------------------------------------------------------------
 
@@ -203,8 +205,8 @@ class Rig:
         )
 
     def call_text(self, path: str, *, timeout_s: float = 10.0) -> str:
-        """GET a text resource of the API (/metrics), with the rig's credentials."""
-        request = urllib.request.Request(f"{self.stack.base}{path}", headers=self.credentials)
+        """GET a text resource of the API (/metrics), with the rig's ops key."""
+        request = urllib.request.Request(f"{self.stack.base}{path}", headers=self.ops_credentials)
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return str(response.read().decode())
 

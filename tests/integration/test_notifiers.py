@@ -65,6 +65,28 @@ def test_an_email_arrives_with_the_notification(smtp: tuple[Inbox, int]) -> None
     assert mail["From"] == "shop@example.com"
     assert mail["Subject"] == "Your order is confirmed"
     assert mail["Message-ID"] == f"<{NOTE.order_id}.completed@example.com>"
+    assert mail.get_content_type() == "text/plain"  # never rendered as HTML
+
+
+class Refusing(Inbox):
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        return "550 no such mailbox"
+
+
+def test_a_refused_recipient_fails_without_naming_the_address() -> None:
+    port = free_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with pytest.raises(NotificationFailed) as failure:
+            SmtpNotifier.from_url(f"smtp://127.0.0.1:{port}?from=shop@example.com").send(NOTE)
+    finally:
+        controller.stop()
+
+    assert "SMTPRecipientsRefused" in str(failure.value)
+    assert NOTE.recipient not in str(failure.value)
 
 
 def test_an_unreachable_smtp_server_is_a_notification_failure() -> None:

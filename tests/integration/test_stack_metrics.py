@@ -33,8 +33,9 @@ def request(index: int) -> dict[str, object]:
     return body
 
 
-def scrape(url: str) -> Samples:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def scrape(url: str, headers: dict[str, str] | None = None) -> Samples:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return parse(response.read().decode())[0]
 
 
@@ -82,6 +83,7 @@ def metered_stack(
 def test_metrics_after_a_run_on_the_real_stack(metered_stack: tuple[Stack, dict[str, int]]) -> None:
     stack, ports = metered_stack
     shop = {"Authorization": f"Bearer {stack.create_key('shop')}"}  # places and reads in bulk
+    ops = {"Authorization": f"Bearer {stack.create_key('ops')}"}  # the API's /metrics
     ids = []
     for index in range(ORDERS):
         status, body = call("POST", f"{stack.base}/api/orders", request(index), shop)
@@ -103,7 +105,7 @@ def test_metrics_after_a_run_on_the_real_stack(metered_stack: tuple[Stack, dict[
     # The gauges read shared state: wait for the last commits to land.
     api: Samples = {}
     while time.monotonic() < deadline:
-        api = scrape(f"{stack.base}/metrics")
+        api = scrape(f"{stack.base}/metrics", ops)
         lag = [v for k, v in api.items() if k[0] == "orderflow_consumer_lag"]
         if (
             len(lag) == 3
@@ -113,6 +115,8 @@ def test_metrics_after_a_run_on_the_real_stack(metered_stack: tuple[Stack, dict[
             break
         time.sleep(0.5)
     worker, relay = scrape(worker_url), scrape(relay_url)
+    assert call("GET", f"{stack.base}/metrics")[0] == 401
+    assert call("GET", f"{stack.base}/metrics", None, shop)[0] == 403
 
     completed, failed = statuses.count("completed"), statuses.count("failed")
     # Two API processes answered; multiprocess mode adds them up.

@@ -57,6 +57,19 @@ def http_call(
             return exc.code, {"raw": raw.decode(errors="replace")}
 
 
+# Bulk callers (the fault rig, the bench, the browser tests) send far more
+# than a client may, from one address and one key, and notify one address
+# per order: budgets that never throttle what they measure. The limits
+# themselves are tested in tests/unit/http/test_http_rate_limits.py and
+# tests/integration/test_rate_limits_redis.py.
+UNTHROTTLED_ENV = {
+    "ORDERFLOW_RATE_LIMIT": "1000000/second",
+    "ORDERFLOW_RATE_LIMIT_KEY": "1000000/second",
+    "ORDERFLOW_RATE_LIMIT_ORDERS": "1000000/second",
+    "ORDERFLOW_NOTIFY_RATE_LIMIT": "1000000/second",
+}
+
+
 def stack_env(
     *,
     database_url: str,
@@ -82,6 +95,7 @@ def stack_env(
         "ORDERFLOW_PARTITIONS": str(partitions),
         # Shared by every process of the stack, as production requires.
         "ORDERFLOW_ID_SECRET": secrets.token_hex(32),
+        **UNTHROTTLED_ENV,
         **extra,
     }
 

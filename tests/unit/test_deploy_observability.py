@@ -98,3 +98,6 @@ def test_the_scrape_example_names_every_process_and_the_rule_file() -> None:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"orderflow-api", "orderflow-worker", "orderflow-relay"}
     assert jobs["orderflow-api"]["static_configs"][0]["targets"] == ["api:4000"]
+    # The API's /metrics needs an ops key, sent as a bearer token from a file.
+    authorization = jobs["orderflow-api"]["authorization"]
+    assert authorization["type"] == "Bearer" and authorization["credentials_file"]

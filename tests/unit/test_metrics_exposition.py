@@ -18,7 +18,7 @@ from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.http.app import create_app
 from orderflow.ports.metrics import CATALOG, SCRAPE_TIME_GAUGES
 from tests.support.metrics import parse, total, value
-from tests.unit.http.support import api_key, valid_order
+from tests.unit.http.support import UNTHROTTLED, api_key, valid_order
 from tests.unit.journey import drain
 
 ORDERS = 12
@@ -26,7 +26,9 @@ ORDERS = 12
 
 @pytest.fixture
 def flow() -> Iterator[Orderflow]:
-    app = orderflow.bootstrap(database_url="memory://", notify_url="memory://", metrics_cache_s=0.0)
+    app = orderflow.bootstrap(
+        database_url="memory://", notify_url="memory://", metrics_cache_s=0.0, **UNTHROTTLED
+    )
     app.catalog.upsert_many(
         [
             Product("laptop-14", "Laptop", "laptop", Decimal("999.00"), 5),
@@ -48,7 +50,7 @@ def test_metrics_after_a_run_show_every_family_with_values_that_match(flow: Orde
     poison = flow.container.memory_broker()
     poison.append(flow.settings.orders_topic, "poison", b"\x00 not an envelope")
 
-    before = parse(client.get("/metrics").get_data(as_text=True))[0]
+    before = parse(client.get("/metrics", headers=ops).get_data(as_text=True))[0]
     assert value(before, "orderflow_outbox_backlog") == ORDERS
     assert total(before, "orderflow_consumer_lag") == 1  # nothing relayed yet: the poison
     drain(flow)
@@ -56,7 +58,7 @@ def test_metrics_after_a_run_show_every_family_with_values_that_match(flow: Orde
         client.get(f"/api/orders/{order_id}", headers=ops)  # written through by the worker: hits
     client.get(f"/api/orders/{uuid.uuid4()}", headers=ops)  # a miss, then 404
 
-    samples, families = parse(client.get("/metrics").get_data(as_text=True))
+    samples, families = parse(client.get("/metrics", headers=ops).get_data(as_text=True))
 
     statuses = [flow.queries.get(order_id).status for order_id in ids]
     completed = statuses.count(OrderStatus.COMPLETED)
@@ -94,11 +96,12 @@ def test_metrics_after_a_run_show_every_family_with_values_that_match(flow: Orde
 
 def test_lag_counts_what_the_workers_have_not_committed(flow: Orderflow) -> None:
     client = create_app(flow).test_client()
+    ops = api_key(flow, Role.OPS)
     for _ in range(3):
         client.post("/api/orders", json=valid_order())
     flow.relay.drain_once()  # on the topic, no worker yet
 
-    samples = parse(client.get("/metrics").get_data(as_text=True))[0]
+    samples = parse(client.get("/metrics", headers=ops).get_data(as_text=True))[0]
 
     assert total(samples, "orderflow_consumer_lag") == 3
     assert value(samples, "orderflow_outbox_backlog") == 0

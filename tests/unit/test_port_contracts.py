@@ -11,9 +11,11 @@ from orderflow.adapters.memory.metrics import MemoryMetrics
 from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.adapters.prometheus.metrics import PrometheusMetrics
 from orderflow.adapters.system_clock import SystemClock
+from orderflow.adapters.throttled_notifier import ThrottledNotifier
+from orderflow.domain.errors import NotificationFailed
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import Metrics, MetricSpec
-from orderflow.ports.notifier import Notifier
+from orderflow.ports.notifier import Notification, Notifier
 from tests.contracts.clock_contract import ClockContract
 from tests.contracts.metrics_contract import MetricsContract, Read
 from tests.contracts.notifier_contract import NotifierContract
@@ -32,6 +34,32 @@ class TestRecordingNotifier(NotifierContract):
     @pytest.fixture
     def unreachable(self) -> Notifier | None:
         return None
+
+
+class TestThrottledNotifier(NotifierContract):
+    """The per-recipient limit, with room to spare, keeps the contract of
+    what it wraps."""
+
+    @pytest.fixture
+    def inner(self) -> RecordingNotifier:
+        return RecordingNotifier()
+
+    @pytest.fixture
+    def notifier(self, inner: RecordingNotifier) -> Notifier:
+        return ThrottledNotifier(inner, limit="100/hour", storage_url="memory://")
+
+    @pytest.fixture
+    def received(self, inner: RecordingNotifier) -> Callable[[], list[tuple[str, str]]]:
+        return lambda: [(n.order_id, n.status) for n in inner.sent]
+
+    @pytest.fixture
+    def unreachable(self) -> Notifier | None:
+        return ThrottledNotifier(Unreachable(), limit="100/hour", storage_url="memory://")
+
+
+class Unreachable(Notifier):
+    def send(self, notification: Notification) -> None:
+        raise NotificationFailed("nothing listens")
 
 
 class TestLoggingNotifier(NotifierContract):

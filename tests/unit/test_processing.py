@@ -61,7 +61,7 @@ def test_processing_twice_changes_nothing_more_than_processing_once(app: Orderfl
     drain(app)
     assert app.queries.get(order_id).to_dict() == once
     assert stock_of(app, "laptop") == 9
-    notifier = app.notifier
+    notifier = app.raw_notifier
     assert isinstance(notifier, RecordingNotifier)
     assert [(n.order_id, n.status) for n in notifier.sent] == [(order_id, "completed")]
 
@@ -77,7 +77,7 @@ def test_redelivered_events_have_effects_exactly_once(app: Orderflow, deliveries
         app.publisher.publish([message])  # the same event, duplicated on the broker
     drain(app)
     assert stock_of(app, "mouse") == before - 1
-    notifier = app.notifier
+    notifier = app.raw_notifier
     assert isinstance(notifier, RecordingNotifier)
     sent = [n for n in notifier.sent if n.order_id == placed.order["id"]]
     assert len(sent) == 1

@@ -54,7 +54,7 @@ def test_a_lost_commit_after_sending_does_not_send_the_notification_again(
     while app.notification_dispatcher.dispatch_once():
         pass
 
-    notifier = app.notifier
+    notifier = app.raw_notifier
     assert isinstance(notifier, RecordingNotifier)
     assert sorted(n.order_id for n in notifier.sent) == sorted(ids)
     with app.uow_factory() as uow:

@@ -18,6 +18,7 @@ from dependency_injector import providers
 import orderflow
 from orderflow import Orderflow
 from orderflow.adapters.memory.metrics import MemoryMetrics
+from orderflow.domain.identity import Role
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.http.app import create_app
 from orderflow.entrypoints.relay import RelayLoop
@@ -25,6 +26,7 @@ from orderflow.entrypoints.runtime import BackgroundRuntime
 from orderflow.entrypoints.supervision import RestartPolicy, Supervisor
 from orderflow.ports.metrics import LOOP_RESTARTS, LOOPS_DOWN
 from tests.unit.conftest import place_command
+from tests.unit.http.support import UNTHROTTLED, api_key
 
 
 def eventually(condition: Callable[[], bool], *, within_s: float = 10.0) -> None:
@@ -41,6 +43,7 @@ def app() -> Iterator[Orderflow]:
         notify_url="memory://",
         loop_restart_backoff_s=0.5,
         partitions=2,
+        **UNTHROTTLED,
     )
     instance.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("10.00"), 100)])
     yield instance
@@ -72,11 +75,12 @@ def test_a_relay_that_dies_is_restarted_counted_and_its_orders_complete(
     placed = app.placement.place(place_command(("mouse", 1)))
     order_id = str(placed.order["id"])
     client = create_app(app).test_client()
+    ops = api_key(app, Role.OPS)  # /ready's details
     runtime = BackgroundRuntime(app, workers=1)
     down: list[dict[str, object]] = []
 
     def is_down() -> bool:
-        response = client.get("/ready")
+        response = client.get("/ready", headers=ops)
         if response.status_code == 503:
             down.append(response.get_json())
         return bool(down)
@@ -86,7 +90,7 @@ def test_a_relay_that_dies_is_restarted_counted_and_its_orders_complete(
         eventually(is_down)
 
         eventually(lambda: app.queries.get(order_id).status is OrderStatus.COMPLETED)
-        eventually(lambda: client.get("/ready").status_code == 200)
+        eventually(lambda: client.get("/ready", headers=ops).status_code == 200)
     finally:
         runtime.stop()
 
@@ -98,11 +102,12 @@ def test_a_relay_that_dies_is_restarted_counted_and_its_orders_complete(
 def test_ready_answers_503_naming_the_loop_while_it_waits_to_restart(app: Orderflow) -> None:
     relay_dying_once(app)
     client = create_app(app).test_client()
+    ops = api_key(app, Role.OPS)  # /ready's details
     runtime = BackgroundRuntime(app, workers=1)
     try:
         runtime.start()
         eventually(lambda: runtime.supervisor.loops[0].state == "restarting")
-        response = client.get("/ready")
+        response = client.get("/ready", headers=ops)
     finally:
         runtime.stop()
 
@@ -162,21 +167,24 @@ def test_stopping_cuts_a_restart_backoff_short() -> None:
 def test_a_process_whose_workers_hold_no_partition_is_not_ready_after_the_grace_period(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = orderflow.bootstrap(database_url="memory://", partitions=1, worker_assignment_grace_s=0)
+    app = orderflow.bootstrap(
+        database_url="memory://", partitions=1, worker_assignment_grace_s=0, **UNTHROTTLED
+    )
     # Another member of the group holds the only partition.
     other = app.container.consumer()
     client = create_app(app).test_client()
+    ops = api_key(app, Role.OPS)  # /ready's details
     runtime = BackgroundRuntime(app, workers=1, relay=False)
     try:
         runtime.start()
         with caplog.at_level(logging.WARNING):
-            eventually(lambda: client.get("/ready").status_code == 503)
-        body = client.get("/ready").get_json()
+            eventually(lambda: client.get("/ready", headers=ops).status_code == 503)
+        body = client.get("/ready", headers=ops).get_json()
         assert body["failed"] == ["partitions"]
         assert any("no partition assigned" in r.getMessage() for r in caplog.records)
 
         other.close()  # the partition moves to this process's worker
-        eventually(lambda: client.get("/ready").status_code == 200)
+        eventually(lambda: client.get("/ready", headers=ops).status_code == 200)
     finally:
         runtime.stop()
         app.close()
@@ -188,10 +196,11 @@ def test_within_the_grace_period_a_worker_without_partitions_is_still_ready() ->
     )
     other = app.container.consumer()
     client = create_app(app).test_client()
+    ops = api_key(app, Role.OPS)  # /ready's details
     runtime = BackgroundRuntime(app, workers=1, relay=False)
     try:
         runtime.start()
-        response = client.get("/ready")
+        response = client.get("/ready", headers=ops)
     finally:
         runtime.stop()
         other.close()

@@ -24,6 +24,7 @@ from tests.support.processes import (
     exit_with_parent,
     free_port,
 )
+from tests.support.stack import UNTHROTTLED_ENV
 from tools.bench.errors import BenchError
 
 BIN = Path(sys.executable).parent
@@ -64,6 +65,8 @@ def orderflow_env(svc: Services, **extra: str) -> dict[str, str]:
         "ORDERFLOW_ID_SECRET": secrets.token_hex(32),
         # The sweeper must not re-drive the backlog while the bench builds it.
         "ORDERFLOW_STUCK_AFTER_S": "86400",
+        # The load comes from one address and one key: never throttle it.
+        **UNTHROTTLED_ENV,
         **extra,
     }
 

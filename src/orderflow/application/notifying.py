@@ -10,6 +10,8 @@ sends them, and records their outcomes, the batch's in one write:
 - sent: done;
 - NotificationFailed (the server refused it or could not be reached): due
   again after an exponential backoff, until `max_attempts`, then given up;
+- NotificationThrottled (the recipient's rate limit): given up at once,
+  counted as `throttled`, never retried;
 - no outcome (the dispatcher died between claim and record, which for a
   batch means every send since its last write): after
   `claim_lease` the record becomes `unknown` and is not sent again, because
@@ -23,7 +25,11 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from orderflow.domain.errors import InfrastructureError, NotificationFailed
+from orderflow.domain.errors import (
+    InfrastructureError,
+    NotificationFailed,
+    NotificationThrottled,
+)
 from orderflow.ports.clock import Clock
 from orderflow.ports.metrics import NOTIFICATIONS, Metrics
 from orderflow.ports.notifier import (
@@ -130,6 +136,12 @@ class NotificationDispatcher:
         context = {"order_id": notification.order_id, "status": notification.status}
         try:
             self._notifier.send(notification)
+        except NotificationThrottled as exc:
+            self._metrics.increment(NOTIFICATIONS, result="throttled")
+            log.warning(
+                "notification for order %s not sent: %s", notification.order_id, exc, extra=context
+            )
+            return Outcome.given_up(record.notification_id, error=str(exc))
         except NotificationFailed as exc:
             if record.attempts >= self._policy.max_attempts:
                 self._metrics.increment(NOTIFICATIONS, result="given_up")

@@ -113,3 +113,8 @@ class PermanentMessageError(OrderflowError):
 
 class NotificationFailed(InfrastructureError):
     """A notifier could not deliver; the relay retries it later."""
+
+
+class NotificationThrottled(OrderflowError):
+    """The recipient has had its share of notifications for now: this one is
+    given up at once, never retried (a retry would only add to the flood)."""

@@ -228,7 +228,11 @@ _METRICS_PORT = click.option(
     "and its readiness on /ready.",
 )
 _METRICS_HOST = click.option(
-    "--metrics-host", default="0.0.0.0", show_default=True, help="Address for --metrics-port."
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address for --metrics-port (metrics and readiness details are for operators: "
+    "open it to the scraper's network only).",
 )
 
 

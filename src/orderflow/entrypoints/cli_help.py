@@ -40,6 +40,8 @@ RELAYING = (
     "relay_batch_size",
     "notify_max_attempts",
     "notify_backoff_s",
+    "notify_rate_limit",
+    "cache_url",
 )
 IDENTITY = (
     "id_secret",
@@ -50,8 +52,16 @@ IDENTITY = (
     "auth_key_fresh_s",
     "auth_key_outage_s",
 )
+LIMITS = (
+    "rate_limit",
+    "rate_limit_key",
+    "rate_limit_orders",
+    "max_line_quantity",
+    "max_order_quantity",
+)
 INTAKE = (
     *IDENTITY,
+    *LIMITS,
     "cache_url",
     "cache_ttl",
     "consumer_group",

@@ -128,7 +128,7 @@ NOTIFICATIONS = counter(
     "notifications_total",
     "Customer notification attempts, by result",
     ("result",),
-    (("sent",), ("retry",), ("given_up",), ("unknown",)),
+    (("sent",), ("retry",), ("given_up",), ("unknown",), ("throttled",)),
 )
 
 # --- HTTP ----------------------------------------------------------------------

@@ -33,7 +33,9 @@ class Notification:
 class Notifier(ABC):
     @abstractmethod
     def send(self, notification: Notification) -> None:
-        """Deliver the notification. Raises NotificationFailed on a transient failure."""
+        """Deliver the notification. Raises NotificationFailed on a transient
+        failure (sent again later), NotificationThrottled when it must not go
+        out at all (given up at once)."""
 
 
 class DeliveryState(StrEnum):

@@ -10,8 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from orderflow import Orderflow
+from orderflow.domain.identity import Role
 from orderflow.entrypoints.http.app import create_app
-from tests.unit.http.support import Stored, make_flow, snapshot
+from tests.unit.http.support import Stored, api_key, make_flow, snapshot
 
 
 @pytest.fixture
@@ -37,3 +38,9 @@ def client(app: Flask) -> FlaskClient:
 def stored(flow: Orderflow) -> Callable[[], Stored]:
     """Call it before and after a request: equal snapshots mean nothing was stored."""
     return lambda: snapshot(flow)
+
+
+@pytest.fixture
+def ops(flow: Orderflow) -> dict[str, str]:
+    """The headers of an ops API key (/metrics, /ready's details)."""
+    return api_key(flow, Role.OPS)

@@ -50,8 +50,18 @@ class Stored:
     idempotency_keys: int
 
 
-def make_flow() -> Orderflow:
-    flow = orderflow.bootstrap(database_url="memory://", notify_url="memory://")
+# The HTTP tests send far more requests from one address than a client may:
+# their budget never throttles them (test_http_rate_limits.py tests the limits).
+UNTHROTTLED: dict[str, Any] = {
+    "rate_limit": "1000000/second",
+    "rate_limit_orders": "1000000/second",
+}
+
+
+def make_flow(**settings: Any) -> Orderflow:
+    flow = orderflow.bootstrap(
+        database_url="memory://", notify_url="memory://", **{**UNTHROTTLED, **settings}
+    )
     flow.catalog.upsert_many(
         [Product(p.id, p.name, p.description, p.price, p.stock) for p in CATALOG]
     )

@@ -21,12 +21,14 @@ from orderflow.domain.errors import (
     ConcurrentUpdate,
     StorageUnavailable,
 )
+from orderflow.domain.identity import Role
 from orderflow.entrypoints.http.app import create_app
 from orderflow.entrypoints.http.schemas import HealthOut, ReadinessOut
 from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.support.metrics import parse, value
 from tests.unit.http.support import (
     Stored,
+    api_key,
     assert_problem,
     bearer,
     make_flow,
@@ -42,13 +44,13 @@ def test_health_answers_ok(client: FlaskClient) -> None:
     assert HealthOut.model_validate(response.get_json()).status == "ok"
 
 
-def test_ready_when_every_dependency_answers(client: FlaskClient) -> None:
-    response = client.get("/ready")
+def test_ready_when_every_dependency_answers(client: FlaskClient, ops: dict[str, str]) -> None:
+    response = client.get("/ready", headers=ops)
 
     assert response.status_code == 200
     body = ReadinessOut.model_validate(response.get_json())
     assert body.status == "ready"
-    assert body.failed == []
+    assert body.failed == [] and body.checks is not None
     assert set(body.checks) == {"database", "broker", "cache"}
 
 
@@ -57,16 +59,16 @@ def fail() -> None:
 
 
 def test_not_ready_names_the_failed_dependency_without_its_details(
-    client: FlaskClient, flow: Orderflow, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, flow: Orderflow, monkeypatch: pytest.MonkeyPatch, ops: dict[str, str]
 ) -> None:
     monkeypatch.setattr(flow, "readiness_checks", lambda: {"database": fail, "cache": lambda: None})
 
-    response = client.get("/ready")
+    response = client.get("/ready", headers=ops)
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     body = ReadinessOut.model_validate(response.get_json())
-    assert body.failed == ["database"]
+    assert body.failed == ["database"] and body.checks is not None
     assert body.checks["database"].error == "StorageUnavailable"
     assert body.checks["cache"].ok
     assert "password" not in response.get_data(as_text=True)
@@ -84,6 +86,7 @@ def test_a_hung_dependency_cannot_hang_readiness(
     flow: Orderflow,
     monkeypatch: pytest.MonkeyPatch,
     hung: threading.Event,
+    ops: dict[str, str],
 ) -> None:
     calls: list[str] = []
 
@@ -96,8 +99,8 @@ def test_a_hung_dependency_cannot_hang_readiness(
     )
 
     started = time.perf_counter()
-    first = client.get("/ready")
-    second = client.get("/ready")
+    first = client.get("/ready", headers=ops)
+    second = client.get("/ready", headers=ops)
     elapsed = time.perf_counter() - started
 
     assert elapsed < 1.5  # two probes, 0.2 s deadline each in these tests
@@ -109,7 +112,7 @@ def test_a_hung_dependency_cannot_hang_readiness(
 
     hung.set()
     time.sleep(0.05)
-    assert client.get("/ready").status_code == 200
+    assert client.get("/ready", headers=ops).status_code == 200
 
 
 def test_readiness_survives_checks_that_cannot_even_be_listed(
@@ -117,6 +120,7 @@ def test_readiness_survives_checks_that_cannot_even_be_listed(
     flow: Orderflow,
     monkeypatch: pytest.MonkeyPatch,
     hung: threading.Event,
+    ops: dict[str, str],
 ) -> None:
     def listing() -> dict[str, Callable[[], None]]:
         hung.wait(30)
@@ -124,19 +128,21 @@ def test_readiness_survives_checks_that_cannot_even_be_listed(
 
     monkeypatch.setattr(flow, "readiness_checks", listing)
 
-    response = client.get("/ready")
+    response = client.get("/ready", headers=ops)
 
     assert response.status_code == 503
     assert response.get_json()["failed"] == ["checks"]
 
 
-def test_metrics_expose_request_latency_by_route_template(client: FlaskClient) -> None:
+def test_metrics_expose_request_latency_by_route_template(
+    client: FlaskClient, ops: dict[str, str]
+) -> None:
     placed = client.post("/api/orders", json=valid_order()).get_json()
     client.get(f"/api/orders/{placed['id']}", headers=owner_of(placed))
     client.get(f"/api/orders/{uuid.uuid4()}", headers=owner_of(placed))
     client.get("/no/such/route")
 
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=ops)
 
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
@@ -151,13 +157,13 @@ def test_metrics_expose_request_latency_by_route_template(client: FlaskClient) -
     assert placed["id"] not in text  # ids never become labels
 
 
-def test_order_posts_are_counted_by_status(client: FlaskClient) -> None:
+def test_order_posts_are_counted_by_status(client: FlaskClient, ops: dict[str, str]) -> None:
     unknown = valid_order(items=[{"product_id": "no-such-product", "quantity": 1}])
     for content_type in ("application/json", "application/json; charset=utf-8"):
         client.post("/api/orders", data=json.dumps(valid_order()), content_type=content_type)
         client.post("/api/orders", data=json.dumps(unknown), content_type=content_type)
 
-    samples = parse(client.get("/metrics").get_data(as_text=True))[0]
+    samples = parse(client.get("/metrics", headers=ops).get_data(as_text=True))[0]
 
     def counted(status: str) -> float:
         return value(
@@ -293,3 +299,41 @@ def test_each_app_has_its_own_orderflow(stored: Callable[[], Stored]) -> None:
 
 def test_head_works_where_get_does(client: FlaskClient) -> None:
     assert client.head("/health").status_code == 200
+
+
+def test_metrics_need_an_ops_key(client: FlaskClient, flow: Orderflow, ops: dict[str, str]) -> None:
+    shop = api_key(flow, Role.SHOP)
+
+    assert_problem(client.get("/metrics"), 401, "Authorization")
+    assert_problem(client.get("/metrics", headers=bearer("ofk_wrong")), 401, "Authorization")
+    assert_problem(client.get("/metrics", headers=shop), 403, "Authorization")
+    placed = client.post("/api/orders", json=valid_order()).get_json()
+    assert_problem(client.get("/metrics", headers=owner_of(placed)), 403)
+    assert client.get("/metrics", headers=ops).status_code == 200
+
+
+def test_ready_shows_its_details_to_an_ops_key_only(
+    client: FlaskClient, flow: Orderflow, ops: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flow, "readiness_checks", lambda: {"database": fail, "cache": lambda: None})
+
+    anonymous = client.get("/ready")
+    shop = client.get("/ready", headers=api_key(flow, Role.SHOP))
+    detailed = client.get("/ready", headers=ops)
+
+    for plain in (anonymous, shop):
+        assert plain.status_code == 503
+        assert plain.get_json() == {"status": "not ready"}
+    assert detailed.get_json()["failed"] == ["database"]
+    assert_problem(client.get("/ready", headers=bearer("ofk_wrong")), 401)
+
+
+def test_every_operation_but_health_documents_429_with_retry_after(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").get_json()
+    limited = document["components"]["responses"]["TooManyRequests"]
+
+    assert "Retry-After" in limited["headers"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            documented = "429" in operation["responses"]
+            assert documented == (path != "/health"), (method, path)

@@ -62,4 +62,8 @@ class SmtpNotifier(Notifier):
                     client.login(self._username, self._password)
                 client.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
-            raise NotificationFailed(f"SMTP {self._host}:{self._port}: {exc}") from exc
+            # The exception's text may name the recipient (a refused address):
+            # the log and the ledger get its type and SMTP code only.
+            code = getattr(exc, "smtp_code", None)
+            reason = type(exc).__name__ + (f" {code}" if code else "")
+            raise NotificationFailed(f"SMTP {self._host}:{self._port}: {reason}") from exc

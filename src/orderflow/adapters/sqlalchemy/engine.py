@@ -42,7 +42,9 @@ _POOL_OPTIONS: dict[str, Any] = {
 # JSON columns (an order's lines and history, the outbox payload with the
 # order's snapshot) encoded with orjson: the standard library's encoder was
 # about a tenth of an intake request. Read back with json.loads as before.
-_JSON_OPTIONS: dict[str, Any] = {"json_serializer": fast_json.dumps}
+# Errors never carry a statement's parameters (customer names and emails)
+# into a log line or a traceback (docs/SECURITY.md, Privacy).
+_ENGINE_OPTIONS: dict[str, Any] = {"json_serializer": fast_json.dumps, "hide_parameters": True}
 
 
 def make_engine(url: str | URL, *, statement_timeout_s: int | None = STATEMENT_TIMEOUT_S) -> Engine:
@@ -80,7 +82,7 @@ def _mysql_engine(url: URL, statement_timeout_s: int | None) -> Engine:
             connect_args=connect_args,
             pool_reset_on_return=None,
             **_POOL_OPTIONS,
-            **_JSON_OPTIONS,
+            **_ENGINE_OPTIONS,
         )
     )
 
@@ -105,7 +107,7 @@ def _postgres_engine(url: URL, statement_timeout_s: int | None) -> Engine:
             connect_args=connect_args,
             pool_reset_on_return=None,
             **_POOL_OPTIONS,
-            **_JSON_OPTIONS,
+            **_ENGINE_OPTIONS,
         )
     )
 
@@ -147,7 +149,7 @@ def _sqlite_engine(url: URL) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-        **_JSON_OPTIONS,
+        **_ENGINE_OPTIONS,
     )
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin)

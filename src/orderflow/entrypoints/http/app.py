@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from orderflow.bootstrap import Orderflow
-from orderflow.entrypoints.http import dashboard, hosts, problems, routes, tracing
+from orderflow.entrypoints.http import dashboard, hosts, problems, rate_limits, routes, tracing
 from orderflow.entrypoints.http.context import (
     EXTENSION,
     FastJSONProvider,
@@ -53,6 +53,7 @@ def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None)
         tracing.install(app)
     problems.register(app)
     hosts.register(app, app.config["TRUSTED_HOST_NAMES"])
+    rate_limits.register(app, orderflow.settings)
     routes.register(app)
     dashboard.register(app)
 

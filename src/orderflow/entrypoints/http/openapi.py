@@ -45,6 +45,10 @@ _PROBLEMS = {
         "Well-formed JSON that breaks the schema or a domain rule, or an "
         "Idempotency-Key reused with a different body."
     ),
+    "TooManyRequests": (
+        "This client's rate limit (per API key, customer or address; stricter for"
+        " placing orders) is spent; retry after Retry-After seconds."
+    ),
     "ServiceUnavailable": "A dependency is down; retry after Retry-After seconds.",
     "InternalError": "An unexpected error (logged); still problem+json.",
 }
@@ -57,6 +61,7 @@ _STATUS = {
     "PayloadTooLarge": "413",
     "UnsupportedMediaType": "415",
     "UnprocessableContent": "422",
+    "TooManyRequests": "429",
     "ServiceUnavailable": "503",
     "InternalError": "500",
 }
@@ -71,7 +76,9 @@ def _json(schema_name: str, media: str = "application/json") -> dict[str, Any]:
 
 
 def _problems(*names: str) -> dict[str, Any]:
-    return {_STATUS[name]: _ref("responses", name) for name in (*names, "InternalError")}
+    """These problems, and the two any rate-limited route may answer."""
+    every = (*names, "TooManyRequests", "InternalError")
+    return {_STATUS[name]: _ref("responses", name) for name in every}
 
 
 def _ok(description: str, schema_name: str, headers: dict[str, Any] | None = None) -> Any:
@@ -144,7 +151,7 @@ def _components() -> dict[str, Any]:
             "content": _json("ProblemOut", PROBLEM_JSON),
             **(
                 {"headers": {"Retry-After": {"schema": {"type": "integer"}}}}
-                if name == "ServiceUnavailable"
+                if name in ("ServiceUnavailable", "TooManyRequests")
                 else {}
             ),
         }
@@ -367,22 +374,26 @@ _ROUTES: tuple[tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]], .
         "/ready",
         "get",
         "ready",
-        "Readiness: every dependency checked with a deadline",
+        "Readiness: every dependency checked with a deadline (details: ops key)",
         "operations",
         {
             "200": _ok("Every dependency answered.", "ReadinessOut"),
-            "503": _ok("The dependencies listed in `failed` did not.", "ReadinessOut"),
+            "503": _ok("Some did not (named in `failed`, for an ops key).", "ReadinessOut"),
+            **_problems("Unauthorized"),
         },
-        {},
+        {"security": _BEARER_OR_NONE},
     ),
     (
         "/metrics",
         "get",
         "metrics",
-        "Prometheus exposition",
+        "Prometheus exposition (ops key)",
         "operations",
-        {"200": _text("Prometheus text format 0.0.4.", "text/plain", {"type": "string"})},
-        {},
+        {
+            "200": _text("Prometheus text format 0.0.4.", "text/plain", {"type": "string"}),
+            **_problems("Unauthorized", "Forbidden"),
+        },
+        {"security": _BEARER},
     ),
     (
         "/openapi.json",
@@ -390,7 +401,7 @@ _ROUTES: tuple[tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]], .
         "openapi",
         "This document",
         "operations",
-        {"200": _text("OpenAPI 3.1.", "application/json", {"type": "object"})},
+        {"200": _text("OpenAPI 3.1.", "application/json", {"type": "object"}), **_problems()},
         {},
     ),
     (
@@ -399,7 +410,7 @@ _ROUTES: tuple[tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]], .
         "dashboard",
         "The shop dashboard (HTML; a client of this API)",
         "dashboard",
-        {"200": _text("The page.", "text/html")},
+        {"200": _text("The page.", "text/html"), **_problems()},
         {},
     ),
     (

@@ -15,11 +15,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from orderflow.config import MAX_LINE_QUANTITY
 from orderflow.domain.commands import LineRequest, PlaceOrder
 from orderflow.domain.identity import Principal
 from orderflow.domain.model import Customer, OrderStatus, PaymentMethod
 
-MAX_QUANTITY = 1000
+MAX_QUANTITY = MAX_LINE_QUANTITY  # the configured caps (quantity_caps.py) may lower it
 MAX_ITEMS = 100
 MAX_NAME = 200
 MAX_EMAIL = 254  # RFC 5321 path limit
@@ -376,7 +377,10 @@ class CheckOut(BaseModel):
 
 
 class ReadinessOut(BaseModel):
+    """`failed` and `checks` only for an ops key: what is down and how it
+    failed is for operators, not for whoever can reach the port."""
+
     model_config = _RESPONSE
     status: Literal["ready", "not ready"]
-    failed: list[str]
-    checks: dict[str, CheckOut]
+    failed: list[str] | None = None
+    checks: dict[str, CheckOut] | None = None

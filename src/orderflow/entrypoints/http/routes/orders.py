@@ -23,6 +23,7 @@ from orderflow.entrypoints.http.body import (
 from orderflow.entrypoints.http.context import current_orderflow, json_response
 from orderflow.entrypoints.http.identity import current_principal, required_principal
 from orderflow.entrypoints.http.problems import FieldError, unprocessable
+from orderflow.entrypoints.http.quantity_caps import check_quantity_caps
 from orderflow.entrypoints.http.schemas import OrderRequest
 from orderflow.entrypoints.http.tracing import trace_headers
 
@@ -51,7 +52,13 @@ def created(result: PlacementResult, body: object, location: str) -> Response:
 def place_order() -> Response:
     key = params.idempotency_key()
     principal = current_principal()
-    command = validated(OrderRequest, json_body()).to_command(key, principal, trace_headers())
+    order_request = validated(OrderRequest, json_body())
+    check_quantity_caps(
+        [item.quantity for item in order_request.items],
+        line_field=lambda index: f"items[{index}].quantity",
+        order_field="items",
+    )
+    command = order_request.to_command(key, principal, trace_headers())
     result = current_orderflow().placement.place(command)
     body = {**order_view(result.order), "access_token": result.access_token}
     return created(result, body, f"/api/orders/{result.order['id']}")

@@ -24,6 +24,7 @@ from orderflow.entrypoints.http.body import validated_body
 from orderflow.entrypoints.http.context import current_orderflow, json_response
 from orderflow.entrypoints.http.identity import current_principal
 from orderflow.entrypoints.http.problems import FieldError, unprocessable
+from orderflow.entrypoints.http.quantity_caps import check_quantity_caps
 from orderflow.entrypoints.http.routes.orders import created
 from orderflow.entrypoints.http.schemas import ShortOrderRequest
 from orderflow.entrypoints.http.tracing import trace_headers
@@ -68,6 +69,7 @@ def place_short_order() -> Response:
     key = params.idempotency_key()
     principal = current_principal()
     body = validated_body(ShortOrderRequest)
+    check_quantity_caps([body.quantity], line_field=lambda _: "quantity", order_field="quantity")
     product = _resolve(body.product)
     command = PlaceOrder(
         customer=body.customer.to_domain(),

@@ -6,7 +6,7 @@
 import { toCents } from "./money.js";
 
 const KEY = "orderflow.cart.v1";
-export const MAX_QUANTITY = 1000; // the API's per-line limit
+export const MAX_QUANTITY = 100; // the API's default per-line cap (ORDERFLOW_MAX_LINE_QUANTITY)
 
 function validLine(line) {
   return (
@@ -71,7 +71,7 @@ class Cart extends EventTarget {
     return this.lines().reduce((sum, line) => sum + toCents(line.price) * line.quantity, 0);
   }
 
-  /** The most of this product one order can take: its stock, at most 1000. */
+  /** The most of this product one order can take: its stock, at most MAX_QUANTITY. */
   limit(product) {
     return Math.max(0, Math.min(MAX_QUANTITY, product.stock));
   }
