@@ -8,6 +8,7 @@ then find nothing left to do."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,7 +114,17 @@ def _exclusive(connection: Connection) -> Iterator[None]:
             with contextlib.suppress(Exception):
                 connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _LOCK_NAME})
     else:
-        # SQLite: the migration's transaction starts with BEGIN IMMEDIATE
-        # (the engine's "begin" hook), SQLite's lock on the database file,
-        # which admits one writer at a time; the others wait (busy timeout).
-        yield
+        # SQLite: Alembic commits between revisions there (no transactional
+        # DDL), so SQLite's own write lock would let a second process read
+        # the version table between two revisions and apply one again. An
+        # advisory lock on a file beside the database spans the whole upgrade.
+        database = connection.engine.url.database or ""
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
