@@ -22,7 +22,7 @@ from orderflow.adapters.sqlalchemy.engine import make_engine
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
 from tests.support import services
-from tests.unit.http.support import valid_order
+from tests.unit.http.support import UNTHROTTLED, valid_order
 
 THREADS = 12
 
@@ -42,7 +42,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def flow(database_url: str) -> Iterator[Orderflow]:
-    instance = orderflow.bootstrap(database_url=database_url, notify_url="memory://")
+    # Concurrency, not abuse, is the subject: the rate limits never bite here.
+    instance = orderflow.bootstrap(database_url=database_url, notify_url="memory://", **UNTHROTTLED)
     instance.migrate()
     instance.catalog.upsert_many(
         [
