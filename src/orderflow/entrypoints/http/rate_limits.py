@@ -101,6 +101,10 @@ def register(app: Flask, settings: Settings) -> Limiter:
         storage_options=_REDIS_OPTIONS if redis else {},
         strategy="fixed-window",
         in_memory_fallback_enabled=True,
+        # The fallback is taken by the first request that finds Redis gone;
+        # requests already in flight then fail on Redis too. Those are let
+        # through unlimited (and logged) rather than answered 500.
+        swallow_errors=True,
         key_prefix="orderflow",
     )
     limiter.request_filter(lambda: request.endpoint in UNLIMITED)
