@@ -3,7 +3,7 @@ pipeline, and a worker is killed mid-batch.
 
 Orders are placed as a shop would; most of them are cancelled by their
 customer at once (pending), a moment later (being processed, or just
-completed) or a second later (completed, or failed: 409), some with two
+completed) or once processing is over (completed, or failed: 409), some with two
 cancels sent at the same time (a double click). One worker is killed in
 the middle of its batch and started again, so its deliveries come again.
 Whenever a cancel lands, the order ends cancelled and the units it held are
@@ -32,7 +32,13 @@ def shopper(rig: Rig, scenario: Scenario, index: int, request: dict[str, Any]) -
     if order_id is None or rng.random() < 0.3:
         return  # kept
     when = rng.choice(WHEN)
-    time.sleep({"pending": 0.0, "moment": rng.uniform(0.0, 0.05), "later": 1.0}[when])
+    if when == "later":
+        # Once processing is over (completed, or failed: 409), however long
+        # the store takes: a fixed pause missed every completed order on a
+        # slow machine.
+        until_settled(rig, order_id, within_s=30.0)
+    else:
+        time.sleep({"pending": 0.0, "moment": rng.uniform(0.0, 0.05)}[when])
     with scenario._lock:
         scenario.notes["cancels"][when] += 1
     if rng.random() < 0.25:  # a double click: two cancels at the same time
@@ -40,6 +46,15 @@ def shopper(rig: Rig, scenario: Scenario, index: int, request: dict[str, Any]) -
             list(pool.map(lambda _: rig.cancel(scenario, order_id), range(2)))
     else:
         rig.cancel(scenario, order_id)
+
+
+def until_settled(rig: Rig, order_id: str, *, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        stored = rig.view.orders([order_id])
+        if stored and stored[0].status not in ("pending", "processing"):
+            return
+        time.sleep(0.05)
 
 
 def kill_one_worker(rig: Rig, scenario: Scenario, done: threading.Event) -> None:
