@@ -47,8 +47,11 @@ coverage: $(STAMP)
 test-unit: $(STAMP)
 	COVERAGE_FILE=.coverage.unit $(BIN)/pytest tests/unit -q $(COV)
 
+# Two processes (pytest-xdist): most of these tests wait on servers, and each
+# process starts its own broker and MongoDB stand-in and claims its own Redis
+# database, so they do not share state.
 test-integration: $(STAMP) mongo-venv wrk
-	COVERAGE_FILE=.coverage.integration $(BIN)/pytest tests/integration -q $(COV)
+	COVERAGE_FILE=.coverage.integration $(BIN)/pytest tests/integration -q -n 2 $(COV)
 
 # The dashboard in headless Chromium (Debian's /usr/bin/chromium; apt-get install -y chromium).
 .PHONY: test-browser

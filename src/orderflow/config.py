@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     # is down (adapters/remembered_api_keys.py).
     auth_key_fresh_s: float = Field(default=5.0, ge=0, le=300)
     auth_key_outage_s: float = Field(default=3600.0, ge=0)
-    # Abuse limits (docs/SECURITY.md, API4), in Flask-Limiter's notation
+    # Abuse limits (docs/SECURITY.md, API4), in the `limits` library's notation
     # ("N/second;M/minute"): every route but /health, per API key; per
     # customer or client address otherwise; placing orders, per customer or
     # address on top. Counted in Redis when the cache is redis://.

@@ -50,6 +50,9 @@ LEGAL_PATHS = frozenset(
 )
 # A cancel answered this way is the service being busy: a client retries it.
 RETRIED_CANCEL = {503, 500}
+# docs/API.md: a 409 of this type (the order stayed locked by a worker, on
+# MongoDB) means "read it again and retry"; every other 409 is final.
+RETRIED_CONFLICT = "urn:orderflow:problem:concurrent-update"
 
 
 def notified(path: Iterable[str]) -> list[str]:
@@ -278,7 +281,10 @@ class Rig:
                 status, body = 0, {}
             with scenario._lock:
                 scenario.cancels.setdefault(order_id, []).append((status, body))
-            if status and status not in RETRIED_CANCEL:
+            retried = status in RETRIED_CANCEL or (
+                status == 409 and body.get("type") == RETRIED_CONFLICT
+            )
+            if status and not retried:
                 return status
             time.sleep(0.05 * (attempt + 1))
         return status

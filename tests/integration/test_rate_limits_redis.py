@@ -1,7 +1,8 @@
 """Rate limits counted in the cache's Redis, as in production: two app
 instances (two API processes) spend one budget per client and per key;
 the per-recipient notification limit is shared the same way; with Redis
-unreachable the limiter counts in memory and every request is answered."""
+unreachable the limiter counts in memory and every request is answered,
+and counts in Redis again once it is back."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from limits import parse
 
 import orderflow
 from orderflow import Orderflow
@@ -20,9 +23,11 @@ from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.adapters.throttled_notifier import ThrottledNotifier
 from orderflow.domain.errors import NotificationThrottled
 from orderflow.domain.identity import Role
+from orderflow.entrypoints.http import rate_limits
 from orderflow.entrypoints.http.app import create_app
 from orderflow.ports.notifier import Notification
 from tests.support.processes import free_port
+from tests.support.proxy import TcpProxy
 from tests.unit.http.support import api_key, assert_problem
 
 Instance = Callable[..., FlaskClient]
@@ -111,3 +116,24 @@ def test_the_notification_limit_is_shared_through_redis(redis_url: str) -> None:
         ThrottledNotifier(second, limit="1/hour", storage_url=redis_url).send(note(recipient))
 
     assert (len(first.sent), len(second.sent)) == (1, 0)
+
+
+def test_counting_moves_to_memory_while_redis_is_away_and_back_after_the_pause(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rate_limits, "_RETRY_FIRST_S", 0.5)
+    parsed = urlsplit(redis_url)
+    item = parse("2/minute")
+    bucket = uuid.uuid4().hex
+    with TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 6379) as proxy:
+        through = f"redis://127.0.0.1:{proxy.port}{parsed.path}"
+        counters, other = rate_limits.Counters(through), rate_limits.Counters(redis_url)
+        assert counters.hit(item, bucket)  # 1 in Redis
+
+        proxy.outage()
+        assert [counters.hit(item, bucket) for _ in range(3)] == [True, True, False]  # memory
+        assert other.hit(item, bucket)  # 2 in Redis: the outage's hits never reached it
+
+        proxy.resume()
+        time.sleep(0.6)
+        assert not counters.hit(item, bucket)  # 3 in Redis: shared again
