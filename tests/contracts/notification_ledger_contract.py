@@ -38,6 +38,17 @@ def a_notification(order_id: str | None = None) -> tuple[str, Notification]:
     )
 
 
+def a_token() -> str:
+    """A claim's token, as the dispatcher makes one for each claim."""
+    return str(uuid.uuid4())
+
+
+def state_of(ledger: NotificationLedger, notification_id: str) -> NotificationRecord:
+    record = ledger.get(notification_id)
+    assert record is not None
+    return record
+
+
 class NotificationLedgerContract:
     @pytest.fixture
     def ledger(self) -> NotificationLedger:
@@ -60,14 +71,14 @@ class NotificationLedgerContract:
     def test_recording_an_id_again_changes_nothing(self, ledger: NotificationLedger) -> None:
         item = a_notification()
         ledger.record([item], now=T0)
-        ledger.claim_due(now=T0, limit=10)
+        ledger.claim_due(now=T0, limit=10, token=a_token())
         ledger.mark_sent(item[0], at=T0)
 
         assert ledger.record([item, item], now=T0 + timedelta(hours=1)) == 0
 
         record = ledger.get(item[0])
         assert record is not None and record.state is DeliveryState.SENT
-        assert ledger.claim_due(now=T0 + timedelta(days=1), limit=10) == []
+        assert ledger.claim_due(now=T0 + timedelta(days=1), limit=10, token=a_token()) == []
 
     def test_a_claim_takes_due_records_oldest_first_once(self, ledger: NotificationLedger) -> None:
         first, second, later = a_notification(), a_notification(), a_notification()
@@ -75,12 +86,16 @@ class NotificationLedgerContract:
         ledger.record([first], now=T0)
         ledger.record([later], now=T0 + timedelta(minutes=5))
 
-        claimed = ledger.claim_due(now=T0 + timedelta(seconds=1), limit=10)
+        token = a_token()
+        claimed = ledger.claim_due(now=T0 + timedelta(seconds=1), limit=10, token=token)
 
         assert [r.notification_id for r in claimed] == [first[0], second[0]]
         assert all(r.state is DeliveryState.SENDING and r.attempts == 1 for r in claimed)
+        assert all(r.claimed_by == token for r in claimed)
+        assert state_of(ledger, first[0]).claimed_by == token
+        assert state_of(ledger, later[0]).claimed_by is None
         assert all(r.claimed_at == T0 + timedelta(seconds=1) for r in claimed)
-        assert ledger.claim_due(now=T0 + timedelta(seconds=1), limit=10) == []
+        assert ledger.claim_due(now=T0 + timedelta(seconds=1), limit=10, token=a_token()) == []
         assert ledger.pending_count() == 3
 
     def test_a_failed_send_is_due_again_later_and_counts_its_attempts(
@@ -88,11 +103,11 @@ class NotificationLedgerContract:
     ) -> None:
         item = a_notification()
         ledger.record([item], now=T0)
-        ledger.claim_due(now=T0, limit=1)
+        ledger.claim_due(now=T0, limit=1, token=a_token())
         ledger.retry_at(item[0], at=T0 + timedelta(seconds=4), error="421 try later")
 
-        assert ledger.claim_due(now=T0 + timedelta(seconds=3), limit=1) == []
-        again = ledger.claim_due(now=T0 + timedelta(seconds=4), limit=1)
+        assert ledger.claim_due(now=T0 + timedelta(seconds=3), limit=1, token=a_token()) == []
+        again = ledger.claim_due(now=T0 + timedelta(seconds=4), limit=1, token=a_token())
         assert [r.attempts for r in again] == [2]
         assert again[0].last_error == "421 try later"
         ledger.give_up(item[0], error="still down")
@@ -106,15 +121,15 @@ class NotificationLedgerContract:
         stale, fresh = a_notification(), a_notification()
         ledger.record([stale], now=T0)
         ledger.record([fresh], now=T0 + timedelta(seconds=1))
-        ledger.claim_due(now=T0, limit=1)
-        ledger.claim_due(now=T0 + timedelta(minutes=10), limit=1)
+        ledger.claim_due(now=T0, limit=1, token=a_token())
+        ledger.claim_due(now=T0 + timedelta(minutes=10), limit=1, token=a_token())
 
         assert ledger.abandon_claims(claimed_before=T0 + timedelta(minutes=5)) == [stale[0]]
 
         ledger.mark_sent(stale[0], at=T0 + timedelta(minutes=11))  # too late: stays unknown
         record = ledger.get(stale[0])
         assert record is not None and record.state is DeliveryState.UNKNOWN
-        assert ledger.claim_due(now=T0 + timedelta(days=1), limit=10) == []
+        assert ledger.claim_due(now=T0 + timedelta(days=1), limit=10, token=a_token()) == []
         assert ledger.abandon_claims(claimed_before=T0 + timedelta(minutes=5)) == []
 
     def test_concurrent_claims_never_hand_one_record_to_two_dispatchers(
@@ -122,7 +137,7 @@ class NotificationLedgerContract:
     ) -> None:
         ledger.record([a_notification() for _ in range(12)], now=T0)
 
-        batches = run_together(4, lambda: ledger.claim_due(now=T0, limit=5))
+        batches = run_together(4, lambda: ledger.claim_due(now=T0, limit=5, token=a_token()))
 
         ids = [r.notification_id for batch in batches for r in batch]
         assert len(ids) == len(set(ids)) == 12
@@ -132,7 +147,7 @@ class NotificationLedgerContract:
     ) -> None:
         stored, first, second = a_notification(), a_notification(), a_notification()
         ledger.record([stored], now=T0)
-        ledger.claim_due(now=T0, limit=10)
+        ledger.claim_due(now=T0, limit=10, token=a_token())
 
         later = T0 + timedelta(minutes=1)
         assert ledger.record([stored, first, second, first], now=later) == 2
@@ -154,7 +169,7 @@ class NotificationLedgerContract:
     ) -> None:
         sent, retried, given_up, unclaimed = (a_notification() for _ in range(4))
         ledger.record([sent, retried, given_up], now=T0)
-        ledger.claim_due(now=T0, limit=10)
+        ledger.claim_due(now=T0, limit=10, token=a_token())
         ledger.record([unclaimed], now=T0)
         sent_at = T0 + timedelta(seconds=1, microseconds=7)
         due_at = T0 + timedelta(seconds=9, microseconds=11)
@@ -186,7 +201,7 @@ class NotificationLedgerContract:
             "550 no such user",
         )
         assert (record(unclaimed).state, record(unclaimed).sent_at) == (DeliveryState.PENDING, None)
-        again = ledger.claim_due(now=due_at, limit=10)
+        again = ledger.claim_due(now=due_at, limit=10, token=a_token())
         assert sorted(r.notification_id for r in again) == sorted([retried[0], unclaimed[0]])
         assert record(retried).attempts == 2
 
@@ -196,7 +211,7 @@ class NotificationLedgerContract:
         items = [a_notification() for _ in range(300)]
         assert ledger.record(items, now=T0) == 300
 
-        claimed = ledger.claim_due(now=T0, limit=300)
+        claimed = ledger.claim_due(now=T0, limit=300, token=a_token())
         ledger.settle(
             [Outcome.sent(r.notification_id, at=T0 + timedelta(seconds=1)) for r in claimed]
         )
@@ -207,3 +222,89 @@ class NotificationLedgerContract:
             (r := ledger.get(notification_id)) is not None and r.state is DeliveryState.SENT
             for notification_id, _ in items
         )
+
+    def test_a_released_claim_is_pending_again_and_claimable(
+        self, ledger: NotificationLedger
+    ) -> None:
+        first, second = a_notification(), a_notification()
+        ledger.record([first], now=T0)
+        ledger.record([second], now=T0 + timedelta(seconds=1))
+        lost = a_token()
+        ledger.claim_due(now=T0 + timedelta(seconds=2), limit=10, token=lost)  # answer lost
+
+        assert ledger.release_claim(lost) == sorted([first[0], second[0]])
+
+        for notification_id in (first[0], second[0]):
+            record = state_of(ledger, notification_id)
+            # No attempt was made: not counted, and due as it was.
+            assert (record.state, record.attempts) == (DeliveryState.PENDING, 0)
+            assert (record.claimed_at, record.claimed_by) == (None, None)
+        assert state_of(ledger, first[0]).next_attempt_at == T0
+        assert ledger.pending_count() == 2
+        token = a_token()
+        again = ledger.claim_due(now=T0 + timedelta(seconds=3), limit=10, token=token)
+        assert [r.notification_id for r in again] == [first[0], second[0]]
+        assert all(r.attempts == 1 and r.claimed_by == token for r in again)
+
+    def test_a_release_counts_out_only_the_claim_s_attempt(
+        self, ledger: NotificationLedger
+    ) -> None:
+        item = a_notification()
+        ledger.record([item], now=T0)
+        ledger.claim_due(now=T0, limit=1, token=a_token())
+        ledger.retry_at(item[0], at=T0 + timedelta(seconds=2), error="421 try later")
+        lost = a_token()
+        ledger.claim_due(now=T0 + timedelta(seconds=2), limit=1, token=lost)
+
+        assert ledger.release_claim(lost) == [item[0]]
+
+        record = state_of(ledger, item[0])
+        assert (record.state, record.attempts) == (DeliveryState.PENDING, 1)
+        assert (record.next_attempt_at, record.last_error) == (
+            T0 + timedelta(seconds=2),
+            "421 try later",
+        )
+
+    def test_a_release_leaves_other_claims_and_settled_records_alone(
+        self, ledger: NotificationLedger
+    ) -> None:
+        sent, abandoned, theirs, lost_one = (a_notification() for _ in range(4))
+        ledger.record([sent], now=T0)
+        ledger.record([abandoned], now=T0 + timedelta(seconds=1))
+        ledger.record([theirs], now=T0 + timedelta(seconds=2))
+        ledger.record([lost_one], now=T0 + timedelta(seconds=3))
+        lost = a_token()
+        # The lost claim took two; one of them was settled (not by this
+        # dispatcher's release: say an operator), the other abandoned by
+        # another dispatcher after the lease.
+        ledger.claim_due(now=T0 + timedelta(seconds=1), limit=2, token=lost)
+        ledger.mark_sent(sent[0], at=T0 + timedelta(seconds=5))
+        ledger.abandon_claims(claimed_before=T0 + timedelta(seconds=2))
+        other = a_token()
+        ledger.claim_due(now=T0 + timedelta(seconds=2), limit=1, token=other)
+        ledger.claim_due(now=T0 + timedelta(seconds=3), limit=1, token=lost)
+
+        assert ledger.release_claim(lost) == [lost_one[0]]
+
+        assert state_of(ledger, sent[0]).state is DeliveryState.SENT
+        assert state_of(ledger, abandoned[0]).state is DeliveryState.UNKNOWN
+        kept = state_of(ledger, theirs[0])
+        assert (kept.state, kept.attempts, kept.claimed_by) == (DeliveryState.SENDING, 1, other)
+        assert state_of(ledger, lost_one[0]).state is DeliveryState.PENDING
+        assert ledger.release_claim(a_token()) == []
+
+    def test_releasing_a_claim_again_changes_nothing(self, ledger: NotificationLedger) -> None:
+        item = a_notification()
+        ledger.record([item], now=T0)
+        lost = a_token()
+        ledger.claim_due(now=T0, limit=1, token=lost)
+
+        assert ledger.release_claim(lost) == [item[0]]
+        assert ledger.release_claim(lost) == []  # its first answer lost: made again
+
+        record = state_of(ledger, item[0])
+        assert (record.state, record.attempts) == (DeliveryState.PENDING, 0)
+        # Claimed again under a new token: the old one releases nothing.
+        ledger.claim_due(now=T0, limit=1, token=a_token())
+        assert ledger.release_claim(lost) == []
+        assert state_of(ledger, item[0]).state is DeliveryState.SENDING

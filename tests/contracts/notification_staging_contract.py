@@ -29,6 +29,7 @@ from orderflow.ports.notifier import (
     notification_id,
 )
 from orderflow.ports.unit_of_work import UnitOfWorkFactory
+from tests.contracts.notification_ledger_contract import a_token
 from tests.contracts.persistence_contract import an_order
 
 T0 = datetime(2024, 5, 17, 12, 30, 45, 123456, tzinfo=UTC)
@@ -139,7 +140,7 @@ class NotificationStagingContract:
             stage_notifications(uow, [notice], now=T0)
             uow.commit()
         self._relay(uow_factory, ledger)
-        claimed = ledger.claim_due(now=T0, limit=10)
+        claimed = ledger.claim_due(now=T0, limit=10, token=a_token())
         assert [r.notification_id for r in claimed] == [notification_id(notice)]
         ledger.mark_sent(notification_id(notice), at=T0)
 
@@ -159,7 +160,7 @@ class NotificationStagingContract:
         record = ledger.get(notification_id(notice))
         assert record is not None
         assert (record.state, record.notification.body) == (DeliveryState.SENT, notice.body)
-        assert ledger.claim_due(now=later + timedelta(days=1), limit=10) == []
+        assert ledger.claim_due(now=later + timedelta(days=1), limit=10, token=a_token()) == []
 
     def test_each_status_of_an_order_is_its_own_notification(
         self, uow_factory: UnitOfWorkFactory, ledger: NotificationLedger

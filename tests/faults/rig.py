@@ -145,18 +145,6 @@ class Figures:
         }
 
 
-def _claimed_and_never_sent(ledger: str) -> bool:
-    """The ledger's one record of the order was claimed once (state sending,
-    or unknown once its lease ran out) and no attempt recorded an error: the
-    signature of a claim whose acknowledgement the database outage lost."""
-    records = [r.strip() for r in ledger.split(";") if r.strip()]
-    return (
-        len(records) == 1
-        and any(records[0].startswith(f"{state}, 1 attempts") for state in ("sending", "unknown"))
-        and records[0].endswith("error None")
-    )
-
-
 class Rig:
     def __init__(
         self,
@@ -468,7 +456,6 @@ class Rig:
                 if wanted != got:
                     problems.append(f"order {oid} stored {got}, requested {wanted}")
         sends = self.webhook.sends()
-        unsent_claims: list[str] = []
         for (oid, status), count in sends.items():
             if oid in mine and (count > 1 or status not in notified(mine[oid].path)):
                 duplicated.add(oid)
@@ -478,17 +465,9 @@ class Rig:
                 if sends[oid, status]:
                     continue
                 ledger = self.view.ledger_state(oid, status)
-                if _claimed_and_never_sent(ledger):
-                    # At most once by design: a dispatcher whose claim was
-                    # committed but not acknowledged (the database cut at that
-                    # moment) cannot tell it never sent, and nothing sends it
-                    # again. Counted and shown, not failed: the fix (finding a
-                    # lost claim again) is an open issue (docs/RELIABILITY.md).
-                    unsent_claims.append(oid)
-                else:
-                    problems.append(
-                        f"order {oid} was {status} but never notified of it (ledger: {ledger})"
-                    )
+                problems.append(
+                    f"order {oid} was {status} but never notified of it (ledger: {ledger})"
+                )
 
         # Stock: what the completed orders hold is gone from the shelf, and
         # nothing else (a cancelled order's units came back, once).
@@ -549,7 +528,7 @@ class Rig:
             dead_letters=dead_letters,
             dead_letters_expected=scenario.dead_letters_expected,
             seconds=round(time.monotonic() - scenario.started, 1),
-            notes=scenario.notes | ({"unsent_claims": len(unsent_claims)} if unsent_claims else {}),
+            notes=scenario.notes,
             problems=problems,
         )
 

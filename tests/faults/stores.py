@@ -156,13 +156,14 @@ class SqlStoreView(StoreView):
         n = tables.notifications
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(n.c.state, n.c.attempts, n.c.claimed_at, n.c.last_error).where(
-                    n.c.order_id == order_id, n.c.status == status
-                )
+                select(
+                    n.c.state, n.c.attempts, n.c.claimed_at, n.c.claimed_by, n.c.last_error
+                ).where(n.c.order_id == order_id, n.c.status == status)
             ).all()
         return (
             "; ".join(
-                f"{r.state}, {r.attempts} attempts, claimed {r.claimed_at}, error {r.last_error}"
+                f"{r.state}, {r.attempts} attempts, claimed {r.claimed_at} by {r.claimed_by}, "
+                f"error {r.last_error}"
                 for r in rows
             )
             or "no record"
@@ -234,7 +235,8 @@ class MongoStoreView(StoreView):
         records = self.db.notifications.find({"order_id": order_id, "status": status})
         return (
             "; ".join(
-                f"{d.get('state')}, {d.get('attempts')} attempts, error {d.get('last_error')}"
+                f"{d.get('state')}, {d.get('attempts')} attempts, claimed by "
+                f"{d.get('claimed_by')}, error {d.get('last_error')}"
                 for d in records
             )
             or "no record"

@@ -4,7 +4,9 @@ recorded once the ledger answers again,
 the records it had claimed but not attempted yet are still sent, and every
 notification goes out exactly once (found by the fault suite's database
 outage, where a batch's unattempted notifications stayed `sending`, turned
-`unknown` after the lease and were never sent)."""
+`unknown` after the lease and were never sent). Likewise a claim whose
+answer the outage lost (committed, then the connection died) is released by
+its token once the database answers, and its notifications are sent once."""
 
 from __future__ import annotations
 
@@ -43,8 +45,11 @@ class OutageLedger(NotificationLedger):
     `down_after_claim` takes the database away once a claim has been made;
     `down_after_settles` after that many settle calls; `fail_after_write`
     makes the next settle land and then raise, as when the connection dies
-    before the acknowledgement arrives. `settled` keeps each settle call's
-    outcomes."""
+    before the acknowledgement arrives; `claim_lost` and `release_lost` do
+    the same to the next claim (the database staying down after it when
+    `claim_lost` is "down") and the next release. `settled` keeps each
+    settle call's outcomes, `tokens` each claim's token, `released` each
+    release's token."""
 
     def __init__(self) -> None:
         self.inner = MemoryNotificationLedger()
@@ -52,7 +57,11 @@ class OutageLedger(NotificationLedger):
         self.down_after_claim = False
         self.down_after_settles = -1
         self.fail_after_write = False
+        self.claim_lost: str | None = None  # "answer" or "down"
+        self.release_lost = False
         self.settled: list[list[Outcome]] = []
+        self.tokens: list[str] = []
+        self.released: list[str] = []
 
     def _check(self) -> None:
         if self.down:
@@ -62,12 +71,25 @@ class OutageLedger(NotificationLedger):
         self._check()
         return self.inner.record(items, now=now)
 
-    def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
+    def claim_due(self, *, now: datetime, limit: int, token: str) -> list[NotificationRecord]:
         self._check()
-        claimed = self.inner.claim_due(now=now, limit=limit)
+        self.tokens.append(token)
+        claimed = self.inner.claim_due(now=now, limit=limit, token=token)
         if self.down_after_claim and claimed:
             self.down_after_claim, self.down = False, True
+        if self.claim_lost is not None:
+            self.down, self.claim_lost = self.claim_lost == "down", None
+            raise StorageUnavailable("connection lost after the claim's commit (injected)")
         return claimed
+
+    def release_claim(self, token: str) -> list[str]:
+        self._check()
+        self.released.append(token)
+        released = self.inner.release_claim(token)
+        if self.release_lost:
+            self.release_lost = False
+            raise StorageUnavailable("connection lost after the release's commit (injected)")
+        return released
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
         if self.down_after_settles == 0:
@@ -213,6 +235,67 @@ def test_an_outcome_whose_acknowledgement_was_lost_is_recorded_once_and_not_sent
 
     assert sent_once_each(notifier, ledger)
     assert [len(outcomes) for outcomes in ledger.settled] == [5, 5]  # written again: no change
+
+
+def test_a_claim_whose_answer_was_lost_is_released_and_sent_once_when_the_database_is_back(
+    ledger: OutageLedger,
+) -> None:
+    notifier = RecordingNotifier()
+    dispatch = dispatcher(ledger, notifier)
+    ledger.claim_lost = "down"  # the claim commits, its answer is lost, the database goes
+
+    while_it_is_down(dispatch, notifier, sent=0)
+    assert states(ledger) == {DeliveryState.SENDING}  # claimed, by a token it kept
+    assert ledger.released == []  # the database was down: nothing released yet
+
+    ledger.down = False
+    drain(dispatch)
+
+    assert sent_once_each(notifier, ledger)
+    lost, *later = ledger.tokens
+    assert ledger.released == [lost]  # released once, before the next claim
+    assert lost not in later
+    attempts = [record.attempts for record in map(ledger.get, ("n0", "n4")) if record]
+    assert attempts == [1, 1]  # the lost claim's attempt not counted
+
+
+def test_a_release_whose_answer_was_lost_is_made_again_and_sends_each_once(
+    ledger: OutageLedger,
+) -> None:
+    notifier = RecordingNotifier()
+    dispatch = dispatcher(ledger, notifier)
+    ledger.claim_lost = "answer"
+    ledger.release_lost = True
+
+    with pytest.raises(StorageUnavailable):
+        dispatch.dispatch_once()  # the claim's answer lost
+    with pytest.raises(StorageUnavailable):
+        dispatch.dispatch_once()  # the release landed, its answer lost
+    assert states(ledger) == {DeliveryState.PENDING}
+    drain(dispatch)
+
+    assert sent_once_each(notifier, ledger)
+    assert len(ledger.released) == 2 and len(set(ledger.released)) == 1
+
+
+def test_a_lost_claim_s_release_leaves_another_dispatcher_s_claim_alone(
+    ledger: OutageLedger,
+) -> None:
+    theirs = ledger.inner.claim_due(now=NOW, limit=2, token="another dispatcher")
+    notifier = RecordingNotifier()
+    dispatch = dispatcher(ledger, notifier)
+    ledger.claim_lost = "answer"
+
+    with pytest.raises(StorageUnavailable):
+        dispatch.dispatch_once()
+    drain(dispatch)
+
+    sent = sorted(n.order_id for n in notifier.sent)
+    assert sent == ["order-2", "order-3", "order-4"]  # the other one sends its own
+    for record in theirs:
+        kept = ledger.get(record.notification_id)
+        assert kept is not None and kept.state is DeliveryState.SENDING
+        assert kept.claimed_by == "another dispatcher"
 
 
 class SlowNotifier(RecordingNotifier):

@@ -16,12 +16,22 @@ sends them, and records their outcomes, the batch's in one write:
   batch means every send since its last write): after
   `claim_lease` the record becomes `unknown` and is not sent again, because
   the mail may well have gone out. At most once, by choice: a duplicate
-  order confirmation is worse than one an operator re-sends by hand."""
+  order confirmation is worse than one an operator re-sends by hand.
+
+Each claim carries a token of its own (a uuid4 written on the records it
+takes). When a claim's answer is lost (the database cut after the commit,
+before the reply), the dispatcher keeps that token and, before its next
+claim, releases it once the database answers: whatever the claim took goes
+back to pending, to be claimed and sent again. Nothing of it was sent (the
+dispatcher never saw the records), so this keeps at most once; without the
+token it could not tell its own lost claim from another dispatcher's live
+one, and the batch turned `unknown` after the lease."""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -84,6 +94,9 @@ class NotificationDispatcher:
         # outage lost a batch's notifications that way).
         self._unrecorded: list[Outcome] = []
         self._unattempted: list[NotificationRecord] = []
+        # The token of a claim whose answer was lost (it may have committed),
+        # released before the next claim; kept until a release succeeds.
+        self._lost_claim: str | None = None
 
     def dispatch_once(self) -> int:
         """Send what is due; returns how many records it settled. Raises
@@ -92,6 +105,7 @@ class NotificationDispatcher:
         self._record_outcomes()
         claimed, self._unattempted = self._unattempted, []
         if not claimed:
+            self._release_lost_claim()
             now = self._clock.now()
             for notification_id in self._ledger.abandon_claims(
                 claimed_before=now - self._policy.claim_lease
@@ -101,7 +115,19 @@ class NotificationDispatcher:
                     "notification %s: its dispatcher stopped mid-send; not sending it again",
                     notification_id,
                 )
-            claimed = self._ledger.claim_due(now=now, limit=self._policy.batch_size)
+            # Made here, not by the ledger: a claim whose answer is lost can
+            # only be released by a token its dispatcher already holds.
+            token = str(uuid.uuid4())
+            try:
+                claimed = self._ledger.claim_due(
+                    now=now, limit=self._policy.batch_size, token=token
+                )
+            except Exception:
+                # Committed or not, we cannot know: released before the next
+                # claim. Any error, not only an outage: none of its records
+                # reached us, so none was sent and releasing them is safe.
+                self._lost_claim = token
+                raise
         # The outcomes are written together (one transaction) at the end of
         # the batch, or sooner when the oldest has waited `record_within`.
         record_by = time.monotonic() + self._policy.record_within.total_seconds()
@@ -116,6 +142,23 @@ class NotificationDispatcher:
                 raise
             record_by = time.monotonic() + self._policy.record_within.total_seconds()
         return len(claimed)
+
+    def _release_lost_claim(self) -> None:
+        """Give back what a claim whose answer was lost took; raises (and
+        keeps the token for the next call) while the ledger cannot be
+        written. Releasing is idempotent, so a release whose own answer was
+        lost is simply made again."""
+        if self._lost_claim is None:
+            return
+        released = self._ledger.release_claim(self._lost_claim)
+        if released:
+            log.warning(
+                "notifications: a claim's answer was lost (claim %s); "
+                "%d notifications it took are due again",
+                self._lost_claim,
+                len(released),
+            )
+        self._lost_claim = None
 
     def _record_outcomes(self) -> None:
         if not self._unrecorded:

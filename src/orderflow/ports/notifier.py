@@ -90,6 +90,9 @@ class NotificationRecord:
     claimed_at: datetime | None = None
     sent_at: datetime | None = None
     last_error: str | None = None
+    # The token of the claim that last took it (NotificationLedger.claim_due),
+    # None while it was never claimed or after its claim was released.
+    claimed_by: str | None = None
 
 
 def notification_id(notification: Notification) -> str:
@@ -159,9 +162,22 @@ class NotificationLedger(ABC):
         counts) is left exactly as it is. Returns how many were new."""
 
     @abstractmethod
-    def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
+    def claim_due(self, *, now: datetime, limit: int, token: str) -> list[NotificationRecord]:
         """Up to `limit` pending records due at `now`, oldest due first, moved
-        to sending with one more attempt, so no other dispatcher claims them."""
+        to sending with one more attempt and `claimed_by` = `token`, so no
+        other dispatcher claims them. The caller makes the token (unique per
+        claim: a uuid4) before the call, so it still knows it when the answer
+        is lost: release_claim(token) then gives back what the claim took."""
+
+    @abstractmethod
+    def release_claim(self, token: str) -> list[str]:
+        """Records still sending under `token` -> pending again, due as they
+        were, the claim's attempt not counted (no send was tried), claimed_by
+        and claimed_at cleared; in one transaction (MongoDB: each record
+        atomic on its own). For a claim whose answer never reached its
+        dispatcher, which therefore sent none of them. Records claimed under
+        another token, settled, or abandoned as unknown are left as they are,
+        so releasing again changes nothing. Returns the released ids, sorted."""
 
     @abstractmethod
     def settle(self, outcomes: Sequence[Outcome]) -> None:

@@ -34,7 +34,7 @@ class MemoryNotificationLedger(NotificationLedger):
                     new += 1
             return new
 
-    def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
+    def claim_due(self, *, now: datetime, limit: int, token: str) -> list[NotificationRecord]:
         with self._lock:
             due = sorted(
                 (
@@ -51,10 +51,29 @@ class MemoryNotificationLedger(NotificationLedger):
                     state=DeliveryState.SENDING,
                     attempts=record.attempts + 1,
                     claimed_at=now,
+                    claimed_by=token,
                 )
                 self._records[record.notification_id] = record
                 claimed.append(record)
             return claimed
+
+    def release_claim(self, token: str) -> list[str]:
+        with self._lock:
+            released = sorted(
+                r.notification_id
+                for r in self._records.values()
+                if r.state is DeliveryState.SENDING and r.claimed_by == token
+            )
+            for notification_id in released:
+                record = self._records[notification_id]
+                self._records[notification_id] = replace(
+                    record,
+                    state=DeliveryState.PENDING,
+                    attempts=record.attempts - 1,
+                    claimed_at=None,
+                    claimed_by=None,
+                )
+            return released
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """The notification ledger on MongoDB: one document per notification in the
 `notifications` collection; every change is a single-document atomic update
 (upserts for record and outcomes for settle, each batch in one bulk write;
-find_one_and_update for each claim)."""
+find_one_and_update for each claim, update_one for each released record)."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def _record_from(doc: Mapping[str, Any]) -> NotificationRecord:
         claimed_at=get_time(doc, "claimed_at") if doc.get("claimed_at") else None,
         sent_at=get_time(doc, "sent_at") if doc.get("sent_at") else None,
         last_error=doc.get("last_error"),
+        claimed_by=doc.get("claimed_by"),
     )
 
 
@@ -100,6 +101,7 @@ class MongoNotificationLedger(NotificationLedger):
                 "state": DeliveryState.PENDING.value,
                 "attempts": 0,
                 "last_error": None,
+                "claimed_by": None,
             }
             if n.trace_headers:
                 doc["trace_headers"] = dict(n.trace_headers)
@@ -124,7 +126,7 @@ class MongoNotificationLedger(NotificationLedger):
         return int(result.upserted_count)
 
     @translated
-    def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
+    def claim_due(self, *, now: datetime, limit: int, token: str) -> list[NotificationRecord]:
         claimed: list[NotificationRecord] = []
         while len(claimed) < limit:
             doc = self._collection.find_one_and_update(
@@ -133,6 +135,7 @@ class MongoNotificationLedger(NotificationLedger):
                     "$set": {
                         "state": DeliveryState.SENDING.value,
                         **time_fields("claimed_at", now),
+                        "claimed_by": token,
                     },
                     "$inc": {"attempts": 1},
                 },
@@ -161,6 +164,31 @@ class MongoNotificationLedger(NotificationLedger):
             ],
             ordered=False,
         )
+
+    @translated
+    def release_claim(self, token: str) -> list[str]:
+        # state first: the `due` index (state, next_attempt_at) finds the few
+        # records under way, so claimed_by needs no index of its own.
+        held = {"state": DeliveryState.SENDING.value, "claimed_by": token}
+        ids = sorted(str(doc["_id"]) for doc in self._collection.find(held, {"_id": 1}))
+        released = []
+        for notification_id in ids:
+            # Each record atomically, and only while it is still this claim's:
+            # one abandoned as unknown meanwhile stays so.
+            result = self._collection.update_one(
+                {"_id": notification_id, **held},
+                {
+                    "$set": {
+                        "state": DeliveryState.PENDING.value,
+                        "claimed_by": None,
+                        **time_fields("claimed_at", None),
+                    },
+                    "$inc": {"attempts": -1},
+                },
+            )
+            if result.modified_count:
+                released.append(notification_id)
+        return released
 
     @translated
     def abandon_claims(self, *, claimed_before: datetime) -> list[str]:

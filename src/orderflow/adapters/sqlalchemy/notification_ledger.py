@@ -44,6 +44,7 @@ _COLUMNS = (
     "sent_at",
     "last_error",
     "trace_headers",
+    "claimed_by",
 )
 
 
@@ -56,6 +57,7 @@ _CLAIM = (
         state=DeliveryState.SENDING.value,
         attempts=notifications.c.attempts + 1,
         claimed_at=bindparam("now"),
+        claimed_by=bindparam("token"),
     )
 )
 
@@ -102,6 +104,7 @@ def _record_from(row: RowMapping) -> NotificationRecord:
         claimed_at=row["claimed_at"],
         sent_at=row["sent_at"],
         last_error=row["last_error"],
+        claimed_by=row["claimed_by"],
     )
 
 
@@ -125,6 +128,7 @@ def _rows(items: Sequence[tuple[str, Notification]], now: datetime) -> list[dict
                 "sent_at": None,
                 "last_error": None,
                 "trace_headers": dict(n.trace_headers) or None,
+                "claimed_by": None,
             },
         )
     return list(rows.values())
@@ -165,7 +169,7 @@ class SqlNotificationLedger(NotificationLedger):
                 return len(connection.execute(returning, rows).all())
             return int(connection.execute(statement, rows).rowcount)
 
-    def claim_due(self, *, now: datetime, limit: int) -> list[NotificationRecord]:
+    def claim_due(self, *, now: datetime, limit: int, token: str) -> list[NotificationRecord]:
         if limit <= 0:
             return []
         with self._transaction() as connection:
@@ -173,7 +177,9 @@ class SqlNotificationLedger(NotificationLedger):
             rows = list(connection.execute(_due_statement(limit, skip_locked), {"now": now}))
             if not rows:
                 return []
-            connection.execute(_CLAIM, {"ids": [row.id for row in rows], "now": now})
+            connection.execute(
+                _CLAIM, {"ids": [row.id for row in rows], "now": now, "token": token}
+            )
             # The rows are locked (or, on SQLite, the database is) until the
             # commit: the claimed records are the rows read, as just updated.
             return [
@@ -182,9 +188,39 @@ class SqlNotificationLedger(NotificationLedger):
                     state=DeliveryState.SENDING,
                     attempts=row.attempts + 1,
                     claimed_at=now,
+                    claimed_by=token,
                 )
                 for row in rows
             ]
+
+    def release_claim(self, token: str) -> list[str]:
+        # state = 'sending' first: the (state, next_attempt_at) index finds the
+        # few records under way, so claimed_by needs no index of its own (and
+        # every claim no extra index write).
+        held = (
+            notifications.c.state == DeliveryState.SENDING.value,
+            notifications.c.claimed_by == token,
+        )
+        with self._transaction() as connection:
+            # Locked until the commit, so the ids returned are the ones released
+            # (abandon_claims cannot turn one unknown in between).
+            ids = sorted(
+                connection.execute(select(notifications.c.id).where(*held).with_for_update())
+                .scalars()
+                .all()
+            )
+            if ids:
+                connection.execute(
+                    update(notifications)
+                    .where(notifications.c.id.in_(ids), *held)
+                    .values(
+                        state=DeliveryState.PENDING.value,
+                        attempts=notifications.c.attempts - 1,
+                        claimed_at=None,
+                        claimed_by=None,
+                    )
+                )
+            return ids
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
         # One UPDATE per kind of outcome (each sets its own columns), in one

@@ -214,6 +214,9 @@ notifications = Table(
     Column("last_error", Text, nullable=True),
     # Trace context of the processing that staged it; NULL without (revision 0008).
     Column("trace_headers", JSON, nullable=True),
+    # The token of the claim that took it (a uuid4), so a dispatcher whose
+    # claim's answer was lost can give that claim back (revision 0009).
+    Column("claimed_by", String(36), nullable=True),
     # The dispatcher: WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at.
     Index(None, "state", "next_attempt_at"),
     **MYSQL_TABLE_OPTIONS,
