@@ -21,7 +21,7 @@ import orderflow
 from orderflow import Orderflow
 from orderflow.adapters.memory.notifier import RecordingNotifier
 from orderflow.adapters.throttled_notifier import ThrottledNotifier
-from orderflow.domain.errors import NotificationThrottled
+from orderflow.domain.errors import NotificationFailed, NotificationThrottled
 from orderflow.domain.identity import Role
 from orderflow.entrypoints.http import rate_limits
 from orderflow.entrypoints.http.app import create_app
@@ -137,3 +137,21 @@ def test_counting_moves_to_memory_while_redis_is_away_and_back_after_the_pause(
         proxy.resume()
         time.sleep(0.6)
         assert not counters.hit(item, bucket)  # 3 in Redis: shared again
+
+
+class _Failing(RecordingNotifier):
+    def send(self, notification: Notification) -> None:
+        raise NotificationFailed("mail server down")
+
+
+def test_a_failed_send_gives_its_count_back_in_redis(redis_url: str) -> None:
+    recipient = f"{uuid.uuid4().hex}@example.com"
+    failing = ThrottledNotifier(_Failing(), limit="1/hour", storage_url=redis_url)
+    for _ in range(3):
+        with pytest.raises(NotificationFailed):
+            failing.send(note(recipient))
+
+    working = RecordingNotifier()
+    ThrottledNotifier(working, limit="1/hour", storage_url=redis_url).send(note(recipient))
+
+    assert len(working.sent) == 1  # the failures counted nothing
