@@ -3,6 +3,7 @@ collections, and the timings of locks and claims."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,38 @@ class Timings:
     """When an idempotency key whose order never arrived counts as abandoned."""
 
 
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """What a unit of work could not release when it ended (the database
+    was away): its order and product locks and its outbox claims."""
+
+    owner: str
+    orders: frozenset[str]
+    products: frozenset[str]
+    claims: frozenset[int]
+
+
+class Leftovers:
+    """The releases that failed in this process, to be made again once the
+    database answers: otherwise an outbox claim would hold its messages for
+    the whole claim lease (60 s) after an outage of a few seconds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: list[Leftover] = []
+
+    def keep(self, leftover: Leftover) -> None:
+        with self._lock:
+            self._kept.append(leftover)
+
+    def take(self) -> list[Leftover]:
+        if not self._kept:  # the common case, without the lock
+            return []
+        with self._lock:
+            taken, self._kept = self._kept, []
+        return taken
+
+
 @dataclass(frozen=True)
 class MongoStore:
     client: MongoClient[Document]
@@ -54,6 +87,7 @@ class MongoStore:
     # The wall clock for leases, not the domain's Clock: a test's fake clock
     # must not make every lock look expired.
     now: Callable[[], datetime] = _utc_now
+    leftovers: Leftovers = field(default_factory=Leftovers, compare=False)
 
     @property
     def orders(self) -> Collection[Document]:

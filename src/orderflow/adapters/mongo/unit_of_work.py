@@ -55,7 +55,7 @@ from orderflow.adapters.mongo.outbox import (
 )
 from orderflow.adapters.mongo.repositories import MongoOrderRepository, MongoProductRepository
 from orderflow.adapters.mongo.staging import Staging
-from orderflow.adapters.mongo.store import MongoStore, Timings
+from orderflow.adapters.mongo.store import Leftover, MongoStore, Timings
 from orderflow.adapters.outbox_notifications import OutboxNotificationRecorder
 from orderflow.domain.errors import ConcurrentUpdate, StorageUnavailable
 from orderflow.domain.model import OrderStatus
@@ -101,6 +101,7 @@ class MongoUnitOfWork(UnitOfWork):
         staging = self._staging
         with translate_errors():
             _Commit(self._store, staging).run()
+        _release_leftovers(self._store)
         # On failure the staging stays, so rollback() still knows which
         # locks and claims are this unit of work's to release.
         self._reset()
@@ -299,14 +300,40 @@ class _Commit:
 
 def _release(store: MongoStore, staging: Staging, *, saved: set[str] | None = None) -> None:
     """Release this unit of work's locks (except on orders whose save already
-    released them) and outbox claims. Best effort: leases expire anyway."""
+    released them) and outbox claims. Best effort: leases expire anyway. A
+    release that fails is kept and made again after the next one that
+    succeeds in this process (the database is back)."""
     orders = staging.locked_orders - (saved or set())
     claims = set(staging.claimed) - set(staging.published)
     if not (orders or staging.locked_products or claims):
         return
+    leftover = Leftover(
+        staging.owner, frozenset(orders), frozenset(staging.locked_products), frozenset(claims)
+    )
     try:
-        locks.release(store.orders, orders, owner=staging.owner)
-        locks.release(store.products, staging.locked_products, owner=staging.owner)
-        release_claims(store, staging.owner, claims)
+        _release_leftover(store, leftover)
     except PyMongoError as exc:
         log.warning("mongo: releasing locks/claims of %s failed: %s", staging.owner, exc)
+        store.leftovers.keep(leftover)
+        return
+    _release_leftovers(store)
+
+
+def _release_leftovers(store: MongoStore) -> None:
+    """The releases that failed earlier in this process, made again now
+    that a write succeeded."""
+    for earlier in store.leftovers.take():
+        try:
+            _release_leftover(store, earlier)
+        except PyMongoError:
+            store.leftovers.keep(earlier)
+        else:
+            log.info("mongo: released the locks/claims of %s after an outage", earlier.owner)
+
+
+def _release_leftover(store: MongoStore, leftover: Leftover) -> None:
+    # Each release matches only what `owner` still holds: a lease that ran
+    # out and was taken by another unit of work meanwhile is left alone.
+    locks.release(store.orders, leftover.orders, owner=leftover.owner)
+    locks.release(store.products, leftover.products, owner=leftover.owner)
+    release_claims(store, leftover.owner, leftover.claims)

@@ -1,0 +1,75 @@
+"""MongoDB: a unit of work that cannot release its outbox claims because the
+database went away keeps them, and this process releases them after its next
+successful write, instead of leaving the messages to the claim lease (60 s).
+The outage is a TCP proxy in front of the real server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+import orderflow
+from orderflow.adapters.mongo.unit_of_work import MongoUnitOfWorkFactory
+from orderflow.domain.commands import LineRequest, PlaceOrder
+from orderflow.domain.model import Customer, PaymentMethod, Product
+from tests.support.proxy import TcpProxy
+
+pytestmark = pytest.mark.integration
+
+
+def _at(url: str, *, port: int | None = None, database: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc if port is None else f"{parts.hostname}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}"))
+
+
+@pytest.fixture
+def database_url(mongo_url: str) -> Iterator[str]:
+    url = _at(mongo_url, database=f"orderflow_test_{uuid.uuid4().hex[:12]}")
+    flow = orderflow.bootstrap(database_url=url, notify_url="memory://")
+    flow.migrate()
+    flow.catalog.upsert_many([Product("lamp", "Lamp", "LED lamp", Decimal("25.00"), 10)])
+    flow.placement.place(
+        PlaceOrder(
+            customer=Customer("Ada", "ada@example.com", "12 Analytical Street"),
+            items=(LineRequest("lamp", 1),),
+            payment_method=PaymentMethod.CARD,
+        )
+    )
+    flow.close()
+    yield url
+
+
+def test_claims_a_unit_of_work_could_not_release_are_released_after_the_outage(
+    database_url: str,
+) -> None:
+    parts = urlsplit(database_url)
+    with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 27017) as proxy:
+        proxied = MongoUnitOfWorkFactory.from_url(
+            _at(database_url, port=proxy.port, database=parts.path.lstrip("/")),
+            serverSelectionTimeoutMS=500,
+        )
+        direct = MongoUnitOfWorkFactory.from_url(database_url)
+        try:
+            with proxied() as relay:
+                claimed = relay.outbox.claim_batch(limit=10)
+                assert len(claimed) == 1
+                proxy.outage()  # the claim cannot be released at the block's end
+            with direct() as other:
+                assert other.outbox.claim_batch(limit=10) == []  # still claimed
+
+            proxy.resume()
+            with proxied() as after:
+                after.commit()  # a write that succeeds releases what was left
+
+            with direct() as other:
+                assert [m.message_id for m in other.outbox.claim_batch(limit=10)] == [
+                    claimed[0].message_id
+                ]
+        finally:
+            proxied.close()
+            direct.close()
