@@ -1,12 +1,14 @@
 """MongoDB: a unit of work that cannot release its outbox claims because the
 database went away keeps them, and this process releases them after its next
-successful write, instead of leaving the messages to the claim lease (60 s).
+successful write, instead of leaving the messages to the claim lease (60 s);
+a message published whose marking did not commit is released with them.
 The outage is a TCP proxy in front of the real server."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,6 +17,7 @@ import pytest
 import orderflow
 from orderflow.adapters.mongo.unit_of_work import MongoUnitOfWorkFactory
 from orderflow.domain.commands import LineRequest, PlaceOrder
+from orderflow.domain.errors import StorageUnavailable
 from orderflow.domain.model import Customer, PaymentMethod, Product
 from tests.support.proxy import TcpProxy
 
@@ -70,6 +73,39 @@ def test_claims_a_unit_of_work_could_not_release_are_released_after_the_outage(
                 assert [m.message_id for m in other.outbox.claim_batch(limit=10)] == [
                     claimed[0].message_id
                 ]
+        finally:
+            proxied.close()
+            direct.close()
+
+
+def test_a_message_published_but_not_marked_goes_out_again_after_the_outage(
+    database_url: str,
+) -> None:
+    parts = urlsplit(database_url)
+    with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 27017) as proxy:
+        proxied = MongoUnitOfWorkFactory.from_url(
+            _at(database_url, port=proxy.port, database=parts.path.lstrip("/")),
+            serverSelectionTimeoutMS=500,
+        )
+        direct = MongoUnitOfWorkFactory.from_url(database_url)
+        try:
+            with proxied() as relay:
+                claimed = relay.outbox.claim_batch(limit=10)
+                # Sent to the broker; its marking is what the outage stops.
+                relay.outbox.mark_published(
+                    seqs=[m.seq for m in claimed if m.seq is not None], at=datetime.now(UTC)
+                )
+                proxy.outage()
+                with pytest.raises(StorageUnavailable):
+                    relay.commit()
+
+            proxy.resume()
+            with proxied() as after:
+                after.commit()
+
+            with direct() as other:
+                again = other.outbox.claim_batch(limit=10)
+            assert [m.message_id for m in again] == [claimed[0].message_id]  # at least once
         finally:
             proxied.close()
             direct.close()

@@ -110,6 +110,11 @@ class MongoOutbox(Outbox):
         ]
         if not candidates:
             return []
+        # Counted as ours before the claim: if its answer is lost (the claim
+        # may have been made), the release at the end of the unit of work
+        # still covers them; it matches this owner only, so a candidate
+        # another relay won is left alone.
+        self._s.claimed.extend(int(seq) for seq in candidates)
         # Each document is claimed atomically; ones another relay claimed in
         # between no longer match and are simply not ours.
         self._store.outbox.update_many(
@@ -126,7 +131,6 @@ class MongoOutbox(Outbox):
                 "_id", 1
             )
         )
-        self._s.claimed.extend(int(doc["_id"]) for doc in claimed)
         return [outbox_message_from(doc) for doc in claimed]
 
     def mark_published(self, *, seqs: Sequence[int], at: datetime) -> None:

@@ -43,6 +43,8 @@ class Staging:
 
     # outbox -------------------------------------------------------------
     messages: list[OutboxMessage] = field(default_factory=list)
+    # Seqs this unit of work claimed or tried to (a claim whose answer was
+    # lost may have been made): released by owner when it ends.
     claimed: list[int] = field(default_factory=list)
     published: dict[int, datetime] = field(default_factory=dict)
     purge_published_before: datetime | None = None

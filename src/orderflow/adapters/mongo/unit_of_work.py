@@ -302,9 +302,16 @@ def _release(store: MongoStore, staging: Staging, *, saved: set[str] | None = No
     """Release this unit of work's locks (except on orders whose save already
     released them) and outbox claims. Best effort: leases expire anyway. A
     release that fails is kept and made again after the next one that
-    succeeds in this process (the database is back)."""
+    succeeds in this process (the database is back).
+
+    `saved` is given after a commit: the orders it saved are unlocked and
+    the messages it marked published are done. Without it (a rollback, a
+    commit that failed included) every claim is released: a message
+    published to the broker whose marking did not commit goes out again
+    (at least once), now rather than after the claim lease."""
     orders = staging.locked_orders - (saved or set())
-    claims = set(staging.claimed) - set(staging.published)
+    done = set(staging.published) if saved is not None else set()
+    claims = set(staging.claimed) - done
     if not (orders or staging.locked_products or claims):
         return
     leftover = Leftover(
