@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
@@ -47,9 +48,15 @@ def database_url(mongo_url: str) -> Iterator[str]:
     yield url
 
 
-def test_claims_a_unit_of_work_could_not_release_are_released_after_the_outage(
-    database_url: str,
-) -> None:
+@dataclass
+class Rig:
+    proxy: TcpProxy
+    proxied: MongoUnitOfWorkFactory  # the relay's process, behind the proxy
+    direct: MongoUnitOfWorkFactory  # another relay, never cut off
+
+
+@pytest.fixture
+def rig(database_url: str) -> Iterator[Rig]:
     parts = urlsplit(database_url)
     with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 27017) as proxy:
         proxied = MongoUnitOfWorkFactory.from_url(
@@ -58,54 +65,44 @@ def test_claims_a_unit_of_work_could_not_release_are_released_after_the_outage(
         )
         direct = MongoUnitOfWorkFactory.from_url(database_url)
         try:
-            with proxied() as relay:
-                claimed = relay.outbox.claim_batch(limit=10)
-                assert len(claimed) == 1
-                proxy.outage()  # the claim cannot be released at the block's end
-            with direct() as other:
-                assert other.outbox.claim_batch(limit=10) == []  # still claimed
-
-            proxy.resume()
-            with proxied() as after:
-                after.commit()  # a write that succeeds releases what was left
-
-            with direct() as other:
-                assert [m.message_id for m in other.outbox.claim_batch(limit=10)] == [
-                    claimed[0].message_id
-                ]
+            yield Rig(proxy, proxied, direct)
         finally:
             proxied.close()
             direct.close()
 
 
-def test_a_message_published_but_not_marked_goes_out_again_after_the_outage(
-    database_url: str,
-) -> None:
-    parts = urlsplit(database_url)
-    with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 27017) as proxy:
-        proxied = MongoUnitOfWorkFactory.from_url(
-            _at(database_url, port=proxy.port, database=parts.path.lstrip("/")),
-            serverSelectionTimeoutMS=500,
+def test_claims_a_unit_of_work_could_not_release_are_released_after_the_outage(rig: Rig) -> None:
+    with rig.proxied() as relay:
+        claimed = relay.outbox.claim_batch(limit=10)
+        assert len(claimed) == 1
+        rig.proxy.outage()  # the claim cannot be released at the block's end
+    with rig.direct() as other:
+        assert other.outbox.claim_batch(limit=10) == []  # still claimed
+
+    rig.proxy.resume()
+    with rig.proxied() as after:
+        after.commit()  # a write that succeeds releases what was left
+
+    with rig.direct() as other:
+        again = other.outbox.claim_batch(limit=10)
+    assert [m.message_id for m in again] == [claimed[0].message_id]
+
+
+def test_a_message_published_but_not_marked_goes_out_again_after_the_outage(rig: Rig) -> None:
+    with rig.proxied() as relay:
+        claimed = relay.outbox.claim_batch(limit=10)
+        # Sent to the broker; its marking is what the outage stops.
+        relay.outbox.mark_published(
+            seqs=[m.seq for m in claimed if m.seq is not None], at=datetime.now(UTC)
         )
-        direct = MongoUnitOfWorkFactory.from_url(database_url)
-        try:
-            with proxied() as relay:
-                claimed = relay.outbox.claim_batch(limit=10)
-                # Sent to the broker; its marking is what the outage stops.
-                relay.outbox.mark_published(
-                    seqs=[m.seq for m in claimed if m.seq is not None], at=datetime.now(UTC)
-                )
-                proxy.outage()
-                with pytest.raises(StorageUnavailable):
-                    relay.commit()
+        rig.proxy.outage()
+        with pytest.raises(StorageUnavailable):
+            relay.commit()
 
-            proxy.resume()
-            with proxied() as after:
-                after.commit()
+    rig.proxy.resume()
+    with rig.proxied() as after:
+        after.commit()
 
-            with direct() as other:
-                again = other.outbox.claim_batch(limit=10)
-            assert [m.message_id for m in again] == [claimed[0].message_id]  # at least once
-        finally:
-            proxied.close()
-            direct.close()
+    with rig.direct() as other:
+        again = other.outbox.claim_batch(limit=10)
+    assert [m.message_id for m in again] == [claimed[0].message_id]  # at least once
