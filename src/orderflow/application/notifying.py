@@ -98,6 +98,11 @@ class NotificationDispatcher:
         # released before the next claim; kept until a release succeeds.
         self._lost_claim: str | None = None
 
+    @property
+    def batch_size(self) -> int:
+        """The most records one dispatch_once claims."""
+        return self._policy.batch_size
+
     def dispatch_once(self) -> int:
         """Send what is due; returns how many records it settled. Raises
         InfrastructureError while the ledger cannot be written; the next call

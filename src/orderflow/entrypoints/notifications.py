@@ -39,5 +39,9 @@ class NotificationLoop:
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             backoff = self._idle_wait_s
-            if not settled:
+            if settled < self._dispatcher.batch_size:
+                # Nothing due, or less than a batch: what comes next gathers
+                # for the interval, so a steady trickle goes out in batches
+                # (a claim and a settle each) rather than one by one. A full
+                # batch means a backlog: the next one is claimed at once.
                 self._stop.wait(self._idle_wait_s)

@@ -38,6 +38,7 @@ class RelayLoop:
         housekeeping: Housekeeping,
         signal: OutboxSignal,
         idle_wait_s: float = 0.05,
+        gather_s: float = 0.01,
         max_backoff_s: float = 5.0,
     ) -> None:
         self._relay = relay
@@ -47,6 +48,7 @@ class RelayLoop:
         self._housekeeping = housekeeping
         self._signal = signal
         self._idle_wait_s = idle_wait_s
+        self._gather_s = gather_s
         self._max_backoff_s = max_backoff_s
         self._stop = threading.Event()
 
@@ -80,6 +82,12 @@ class RelayLoop:
                 # Until the next commit rings, or the interval passes (a ring
                 # is a hint: one lost costs this wait, nothing more).
                 self._signal.wait(self._idle_wait_s)
+            elif published < self._relay.batch_size:
+                # Less than a batch: under a steady stream of commits the
+                # next claim waits a moment for more rows, so that a claim,
+                # a broker transaction and a commit carry several orders
+                # rather than one or two. A full batch is a backlog: no wait.
+                self._stop.wait(self._gather_s)
 
     def purge(self) -> tuple[int, int]:
         now = self._clock.now()
