@@ -100,8 +100,8 @@ def insert_new(
 @functools.lru_cache(maxsize=64)
 def _row_insert(table: Table, columns: tuple[str, ...]) -> DriverInsert:
     # One per table and column set, compiled once and run through the
-    # driver: an order's own INSERT is most of intake's SQL work, and
-    # SQLAlchemy's per-execution work around it cost more than the driver's.
+    # driver as multi-row batches are: SQLAlchemy's per-execution work
+    # around a single row cost more than the driver's own.
     return DriverInsert(table, columns)
 
 
