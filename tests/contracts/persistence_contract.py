@@ -590,6 +590,25 @@ class PersistenceContract:
             stock = {pid: uow.products.get(pid) for pid in ("a", "b", "c")}
             assert [p.stock if p else None for p in stock.values()] == [9, 11, 0]
 
+    def test_prices_of_any_number_of_products_with_their_cents(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        prices = {f"p{n}": Decimal(f"{n}.{n}5") for n in range(1, 10)}
+        with uow_factory() as uow:
+            for product_id, price in prices.items():
+                uow.products.upsert(a_product(product_id, name=product_id, price=price))
+            uow.commit()
+
+        with uow_factory() as uow:
+            for count in (1, 2, 3, 5, 9):
+                wanted = [f"p{n}" for n in range(1, count + 1)]
+                found = uow.products.prices([*wanted, "missing", wanted[0]])
+                assert found == {product_id: prices[product_id] for product_id in wanted}
+                assert all(isinstance(price, Decimal) for price in found.values())
+                assert [str(found[product_id]) for product_id in wanted] == [
+                    str(prices[product_id]) for product_id in wanted
+                ]
+
     def test_save_without_commit_changes_nothing(self, uow_factory: UnitOfWorkFactory) -> None:
         order = an_order()
         with uow_factory() as uow:

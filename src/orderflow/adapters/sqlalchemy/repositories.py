@@ -44,6 +44,7 @@ from orderflow.adapters.sqlalchemy.search_stats import trigram_counts
 from orderflow.adapters.sqlalchemy.statements import (
     CaseFold,
     DriverInsert,
+    DriverSelectIn,
     bulk_update,
     contains_pattern,
     insert_ignoring_duplicates,
@@ -110,7 +111,7 @@ def _history_json(order: Order) -> list[dict[str, Any]]:
 # SQLAlchemy's compiled cache saves (an expanding IN takes any number of ids).
 _IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 _PRODUCTS_BY_ID = select(products).where(products.c.id.in_(_IDS))
-_PRICES_BY_ID = select(products.c.id, products.c.price).where(products.c.id.in_(_IDS))
+_PRICES_BY_ID = DriverSelectIn(products, "id", ["id", "price"])
 _PRODUCTS_FOR_UPDATE = (
     select(products).where(products.c.id.in_(_IDS)).order_by(products.c.id).with_for_update()
 )
@@ -373,8 +374,7 @@ class SqlProductRepository(ProductRepository):
         wanted = sorted(set(product_ids))
         if not wanted:
             return {}
-        rows = self._connection.execute(_PRICES_BY_ID, {"ids": wanted})
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: row[1] for row in _PRICES_BY_ID.rows(self._connection, wanted)}
 
     @translated
     def get_by_name(self, name: str) -> Product | None:

@@ -15,12 +15,12 @@ from sqlalchemy import (
     Column,
     Connection,
     Dialect,
-    Insert,
     String,
     Table,
     TextClause,
     bindparam,
     insert,
+    select,
     text,
 )
 from sqlalchemy import exc as sa_exc
@@ -90,7 +90,7 @@ def insert_new(
             raise DuplicateKey(f"{what} already exists")
         return
     try:
-        connection.execute(_insert_into(table), dict(row))
+        _row_insert(table, tuple(row)).execute(connection, (row,))
     except sa_exc.IntegrityError as error:
         if is_duplicate_key(error):
             raise DuplicateKey(f"{what} already exists") from error
@@ -98,10 +98,11 @@ def insert_new(
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_into(table: Table) -> Insert:
-    # One per table: building the statement (and its cache key) on every
-    # insert cost more than the compiled cache saved.
-    return insert(table)
+def _row_insert(table: Table, columns: tuple[str, ...]) -> DriverInsert:
+    # One per table and column set, compiled once and run through the
+    # driver as multi-row batches are: SQLAlchemy's per-execution work
+    # around a single row cost more than the driver's own.
+    return DriverInsert(table, columns)
 
 
 _Processor = Callable[[Any], Any] | None
@@ -177,6 +178,91 @@ class DriverInsert:
             for name in names
         )
         return compiled.string, columns
+
+
+class DriverSelectIn:
+    """SELECT some columns of the rows whose `key` is one of the given keys,
+    compiled once per dialect and number of keys and handed to the driver as
+    it is (Connection.exec_driver_sql), like DriverInsert: each key through
+    its column's bind processing, each value read back through its column's
+    result processing (Numeric's Decimal on SQLite, for one).
+
+    The number of keys is rounded up to a power of two (the last key
+    repeated, which matches nothing more), so a few statements serve every
+    batch. What it skips is SQLAlchemy's work around every execution of an
+    expanding IN: rendering the list again, the compiled-cache lookup and an
+    execution context that processes each parameter and row."""
+
+    def __init__(self, table: Table, key: str, columns: Sequence[str]) -> None:
+        self._table = table
+        self._key = key
+        self._columns = tuple(columns)
+        self._prepared: weakref.WeakKeyDictionary[
+            Dialect, dict[int, tuple[str, tuple[str, ...] | None]]
+        ] = weakref.WeakKeyDictionary()
+        # Per dialect and the driver's type code of each column (PostgreSQL's
+        # numeric processing depends on it).
+        self._processors: weakref.WeakKeyDictionary[
+            Dialect, dict[tuple[Any, ...], tuple[_Processor, ...]]
+        ] = weakref.WeakKeyDictionary()
+
+    def rows(self, connection: Connection, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The selected columns of every stored row among `keys`, in no order."""
+        if not keys:
+            return []
+        dialect = connection.dialect
+        size = 1 << (len(keys) - 1).bit_length()
+        sql, names = self._statement(dialect, size)
+        process_key = self._table.c[self._key].type.dialect_impl(dialect).bind_processor(dialect)
+        values = [*keys, *[keys[-1]] * (size - len(keys))]
+        if process_key is not None:
+            values = [process_key(value) for value in values]
+        params: Any = (
+            tuple(values[int(name[1:])] for name in names or ())
+            if dialect.positional
+            else {f"k{index}": value for index, value in enumerate(values)}
+        )
+        result = connection.exec_driver_sql(sql, params)
+        processors = self._row_processors(dialect, result.cursor.description)
+        if not any(processors):
+            return [tuple(row) for row in result]
+        return [
+            tuple(
+                value if process is None else process(value)
+                for value, process in zip(row, processors, strict=True)
+            )
+            for row in result
+        ]
+
+    def _statement(self, dialect: Dialect, size: int) -> tuple[str, tuple[str, ...] | None]:
+        by_size = self._prepared.get(dialect)
+        if by_size is None:
+            by_size = self._prepared[dialect] = {}
+        prepared = by_size.get(size)
+        if prepared is None:
+            statement = select(*(self._table.c[name] for name in self._columns)).where(
+                self._table.c[self._key].in_([bindparam(f"k{index}") for index in range(size)])
+            )
+            compiled = statement.compile(dialect=dialect)
+            names = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+            expected = {f"k{index}" for index in range(size)}
+            if (set(names) if dialect.positional and names else set(compiled.binds)) != expected:
+                raise ValueError(f"cannot prepare a read of {self._table.name} for {dialect.name}")
+            prepared = by_size[size] = (compiled.string, names)
+        return prepared
+
+    def _row_processors(self, dialect: Dialect, description: Any) -> tuple[_Processor, ...]:
+        codes = tuple(column[1] for column in description)
+        known = self._processors.get(dialect)
+        if known is None:
+            known = self._processors[dialect] = {}
+        processors = known.get(codes)
+        if processors is None:
+            processors = known[codes] = tuple(
+                self._table.c[name].type.dialect_impl(dialect).result_processor(dialect, code)
+                for name, code in zip(self._columns, codes, strict=True)
+            )
+        return processors
 
 
 def bulk_update(

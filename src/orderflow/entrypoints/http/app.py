@@ -8,7 +8,7 @@ cycle: a hook registered on the app runs for every route."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, request
@@ -32,9 +32,35 @@ DEFAULTS: Mapping[str, Any] = {
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+# More callables than the app's views, hooks and error handlers together:
+# the memo below never grows past it whatever is passed.
+_SYNC_MEMO_SIZE = 1024
+
+
+class OrderflowFlask(Flask):
+    """Flask with `ensure_sync` (its documented override point) answered
+    once per callable: Flask asks it for the view and every hook of every
+    request, and each answer was an `inspect.iscoroutinefunction` walk."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sync_callables: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            known = self.sync_callables.get(func)
+        except TypeError:  # an unhashable callable: asked every time
+            return super().ensure_sync(func)
+        if known is None:
+            known = super().ensure_sync(func)
+            if len(self.sync_callables) < _SYNC_MEMO_SIZE:
+                self.sync_callables[func] = known
+        return known
+
+
 def create_app(orderflow: Orderflow, *, config: Mapping[str, Any] | None = None) -> Flask:
     settings = orderflow.settings
-    app = Flask(__name__, static_folder=None)
+    app = OrderflowFlask(__name__, static_folder=None)
     app.config.update(DEFAULTS)
     # A body declared longer is refused (413) before it is read.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -81,7 +81,15 @@ def json_response(
 ) -> Response:
     """`body` as the app's JSON, built in one go with its status and headers."""
     app = current_app
-    return app.response_class(app.json.dumps(body) + "\n", status, headers, mimetype=JSON_MIMETYPE)
+    provider = app.json
+    # The provider's bytes as they are: not decoded to text for werkzeug to
+    # encode again.
+    encoded = (
+        provider.encode(body) + b"\n"
+        if isinstance(provider, FastJSONProvider)
+        else (provider.dumps(body) + "\n").encode()
+    )
+    return app.response_class(encoded, status, headers, mimetype=JSON_MIMETYPE)
 
 
 def observe_request(
