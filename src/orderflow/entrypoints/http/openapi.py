@@ -119,6 +119,25 @@ _CREATED_HEADERS = {
 }
 
 
+_VERSIONED_HEADERS = {
+    "ETag": {
+        "description": 'The order\'s version (`"v<version>"`), for If-None-Match.',
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "`private, no-cache`: no shared cache keeps it; ask again each time.",
+        "schema": {"type": "string"},
+    },
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An ETag this route returned: 304 while the order is still at that version.",
+    "schema": {"type": "string", "maxLength": 256},
+}
+
+
 # Every credential is a bearer token; which kinds a route takes is in its
 # description. `{}` in a list: anonymous callers are welcome too.
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -259,8 +278,15 @@ _ROUTES: tuple[tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]], .
         "getOrder",
         "Read an order",
         "orders",
-        {"200": _ok("The order.", "OrderOut"), **_problems(*_READ_PROBLEMS)},
-        {"parameters": _ORDER_ID, "security": _BEARER},
+        {
+            "200": _ok("The order.", "OrderOut", _VERSIONED_HEADERS),
+            "304": {
+                "description": "Not modified: `If-None-Match` names the order's current version.",
+                "headers": _VERSIONED_HEADERS,
+            },
+            **_problems(*_READ_PROBLEMS),
+        },
+        {"parameters": [*_ORDER_ID, _IF_NONE_MATCH], "security": _BEARER},
     ),
     (
         "/api/orders/{order_id}/events",

@@ -85,7 +85,15 @@ def list_orders() -> Response:
 def get_order(order_id: str) -> Response:
     principal = required_principal()
     order = current_orderflow().queries.get_as(principal, params.order_id(order_id))
-    return json_response(order_view(order.to_dict()))
+    # The version counts the order's changes, so it names this view: a client
+    # that holds it (If-None-Match) gets 304 without the order built or sent
+    # again. Private: it holds customer data, which no shared cache may keep;
+    # no-cache: a client asks again every time, it never assumes.
+    etag = f"v{order.version}"
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "private, no-cache"}
+    if request.if_none_match.contains_weak(etag):
+        return Response(status=304, headers=headers)
+    return json_response(order_view(order.to_dict()), headers=headers)
 
 
 def order_events(order_id: str) -> Response:
