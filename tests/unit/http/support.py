@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 import orderflow
@@ -107,3 +108,11 @@ def api_key(flow: Orderflow, role: Role = Role.OPS) -> dict[str, str]:
 def without_token(placed: Mapping[str, Any]) -> dict[str, Any]:
     """A 201 body as GET shows the same order: without its access token."""
     return {name: value for name, value in placed.items() if name != "access_token"}
+
+
+def place(client: FlaskClient) -> dict[str, Any]:
+    """POST a valid order anonymously; the 201's body (with its access token)."""
+    response = client.post("/api/orders", json=valid_order())
+    assert response.status_code == 201
+    placed: dict[str, Any] = response.get_json()
+    return placed

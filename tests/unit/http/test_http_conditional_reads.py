@@ -6,20 +6,13 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from tests.unit.http.support import assert_problem, owner_of, valid_order
-
-
-def _place(client: FlaskClient) -> dict[str, object]:
-    response = client.post("/api/orders", json=valid_order())
-    assert response.status_code == 201
-    body: dict[str, object] = response.get_json()
-    return body
+from tests.unit.http.support import assert_problem, owner_of, place
 
 
 def test_a_read_names_the_version_and_may_not_be_kept_by_shared_caches(
     client: FlaskClient,
 ) -> None:
-    placed = _place(client)
+    placed = place(client)
 
     response = client.get(f"/api/orders/{placed['id']}", headers=owner_of(placed))
 
@@ -29,7 +22,7 @@ def test_a_read_names_the_version_and_may_not_be_kept_by_shared_caches(
 
 
 def test_the_version_a_client_holds_is_answered_304_without_a_body(client: FlaskClient) -> None:
-    placed = _place(client)
+    placed = place(client)
     url = f"/api/orders/{placed['id']}"
     etag = client.get(url, headers=owner_of(placed)).headers["ETag"]
 
@@ -41,7 +34,7 @@ def test_the_version_a_client_holds_is_answered_304_without_a_body(client: Flask
 
 
 def test_a_change_answers_the_new_version(client: FlaskClient) -> None:
-    placed = _place(client)
+    placed = place(client)
     url = f"/api/orders/{placed['id']}"
     etag = client.get(url, headers=owner_of(placed)).headers["ETag"]
     cancelled = client.post(f"{url}/cancel", headers=owner_of(placed), json={})
@@ -55,7 +48,7 @@ def test_a_change_answers_the_new_version(client: FlaskClient) -> None:
 
 
 def test_a_stranger_holding_the_etag_still_gets_404(client: FlaskClient) -> None:
-    mine, theirs = _place(client), _place(client)
+    mine, theirs = place(client), place(client)
     url = f"/api/orders/{theirs['id']}"
     etag = client.get(url, headers=owner_of(theirs)).headers["ETag"]
 
@@ -65,7 +58,7 @@ def test_a_stranger_holding_the_etag_still_gets_404(client: FlaskClient) -> None
 
 
 def test_without_credentials_an_etag_gets_401(client: FlaskClient) -> None:
-    placed = _place(client)
+    placed = place(client)
 
     response = client.get(f"/api/orders/{placed['id']}", headers={"If-None-Match": '"v1"'})
 

@@ -23,17 +23,11 @@ from tests.unit.http.support import (
     api_key,
     assert_problem,
     owner_of,
+    place,
     valid_order,
     without_token,
 )
 from tests.unit.journey import process
-
-
-def place(client: FlaskClient) -> dict[str, object]:
-    response = client.post("/api/orders", json=valid_order())
-    assert response.status_code == 201
-    body: dict[str, object] = response.get_json()
-    return body
 
 
 def test_placing_an_order_answers_201_with_the_order_and_its_location(

@@ -15,7 +15,7 @@ import orderflow
 from orderflow import Orderflow
 from orderflow.domain.model import Product
 from orderflow.entrypoints.http.app import create_app
-from tests.unit.http.support import CATALOG, assert_problem, owner_of, valid_order
+from tests.unit.http.support import CATALOG, assert_problem, owner_of, place
 from tests.unit.journey import drain
 
 
@@ -35,13 +35,6 @@ def flow() -> Iterator[Orderflow]:
 @pytest.fixture
 def client(flow: Orderflow) -> FlaskClient:
     return create_app(flow).test_client()
-
-
-def place(client: FlaskClient) -> dict[str, Any]:
-    response = client.post("/api/orders", json=valid_order())
-    assert response.status_code == 201
-    placed: dict[str, Any] = response.get_json()
-    return placed
 
 
 def open_stream(client: FlaskClient, placed: dict[str, Any]) -> TestResponse:
