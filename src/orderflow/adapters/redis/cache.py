@@ -15,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from orderflow.adapters.fast_json import dumps_bytes
 from orderflow.domain.errors import CacheUnavailable
 from orderflow.domain.model import Order
 from orderflow.ports.cache import OrderCache
@@ -95,7 +96,7 @@ class RedisOrderCache(OrderCache):
             return None
 
     def put(self, order: Order) -> bool:
-        snapshot = json.dumps(order.to_dict(), separators=(",", ":"))
+        snapshot = dumps_bytes(order.to_dict())
         try:
             written = self._put_script(
                 keys=[self.key(order.id)], args=[snapshot, order.version, self._ttl_s]
@@ -112,7 +113,7 @@ class RedisOrderCache(OrderCache):
         try:
             pipeline = self._client.pipeline(transaction=False)
             for order in orders:
-                snapshot = json.dumps(order.to_dict(), separators=(",", ":"))
+                snapshot = dumps_bytes(order.to_dict())
                 self._put_script(
                     keys=[self.key(order.id)],
                     args=[snapshot, order.version, self._ttl_s],
