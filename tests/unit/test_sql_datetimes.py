@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pymysql.converters import escape_item
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy import create_engine
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
 
 from orderflow.adapters.sqlalchemy.tables import UtcDateTime
@@ -20,6 +21,7 @@ ZONES = st.sampled_from(
     [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
 )
 MYSQL = [mysql.pymysql.dialect(), mysql.pymysql.dialect(is_mariadb=True)]
+POSTGRESQL = create_engine("postgresql+psycopg://db.invalid/orderflow").dialect
 
 
 def bound(value: datetime, dialect: Dialect) -> object:
@@ -48,13 +50,11 @@ def test_postgresql_gets_aware_utc_and_sqlite_naive_utc() -> None:
         2026, 12, 7, 7, 48, 44, 866184, tzinfo=timezone(timedelta(hours=5, minutes=30))
     )
     utc = datetime(2026, 12, 7, 2, 18, 44, 866184, tzinfo=UTC)
-    assert bound(value, postgresql.psycopg.dialect()) == utc
+    assert bound(value, POSTGRESQL) == utc
     assert bound(value, sqlite.pysqlite.dialect()) == utc.replace(tzinfo=None)
 
 
-@pytest.mark.parametrize(
-    "dialect", [*MYSQL, postgresql.psycopg.dialect(), sqlite.pysqlite.dialect()], ids=str
-)
+@pytest.mark.parametrize("dialect", [*MYSQL, POSTGRESQL, sqlite.pysqlite.dialect()], ids=str)
 def test_a_naive_datetime_is_refused(dialect: Dialect) -> None:
     with pytest.raises(ValueError, match="naive"):
         bound(datetime(2026, 12, 7), dialect)
