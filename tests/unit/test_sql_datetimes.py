@@ -20,7 +20,11 @@ from orderflow.adapters.sqlalchemy.tables import UtcDateTime
 ZONES = st.sampled_from(
     [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
 )
-MYSQL = [mysql.pymysql.dialect(), mysql.pymysql.dialect(is_mariadb=True)]
+MYSQL_DIALECTS = {
+    "mysql": mysql.pymysql.dialect(),
+    "mariadb": mysql.pymysql.dialect(is_mariadb=True),
+}
+MYSQL = [pytest.param(dialect, id=name) for name, dialect in MYSQL_DIALECTS.items()]
 POSTGRESQL = create_engine("postgresql+psycopg://db.invalid/orderflow").dialect
 
 
@@ -28,7 +32,7 @@ def bound(value: datetime, dialect: Dialect) -> object:
     return UtcDateTime().process_bind_param(value, dialect)
 
 
-@pytest.mark.parametrize("dialect", MYSQL, ids=lambda dialect: dialect.name)
+@pytest.mark.parametrize("dialect", MYSQL)
 @given(value=st.datetimes(min_value=datetime(1000, 1, 1), timezones=ZONES))
 def test_mysql_gets_the_literal_pymysql_made_of_the_naive_utc_datetime(
     dialect: Dialect, value: datetime
@@ -41,7 +45,7 @@ def test_mysql_gets_the_literal_pymysql_made_of_the_naive_utc_datetime(
 def test_whole_seconds_and_fractions_alike(microsecond: int) -> None:
     value = datetime(2026, 12, 7, 2, 18, 44, microsecond, tzinfo=UTC)
     naive = value.replace(tzinfo=None)
-    for dialect in MYSQL:
+    for dialect in MYSQL_DIALECTS.values():
         assert escape_item(bound(value, dialect), "utf8mb4") == escape_item(naive, "utf8mb4")
 
 
@@ -54,7 +58,14 @@ def test_postgresql_gets_aware_utc_and_sqlite_naive_utc() -> None:
     assert bound(value, sqlite.pysqlite.dialect()) == utc.replace(tzinfo=None)
 
 
-@pytest.mark.parametrize("dialect", [*MYSQL, POSTGRESQL, sqlite.pysqlite.dialect()], ids=str)
+@pytest.mark.parametrize(
+    "dialect",
+    [
+        *MYSQL,
+        pytest.param(POSTGRESQL, id="postgresql"),
+        pytest.param(sqlite.pysqlite.dialect(), id="sqlite"),
+    ],
+)
 def test_a_naive_datetime_is_refused(dialect: Dialect) -> None:
     with pytest.raises(ValueError, match="naive"):
         bound(datetime(2026, 12, 7), dialect)
