@@ -4,7 +4,6 @@ writer holding an old snapshot never replaces a newer one."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -88,8 +87,9 @@ class RedisOrderCache(OrderCache):
         if raw is None:
             return None
         try:
-            # orjson reads what json.dumps wrote (below) as json.loads does, at
-            # a third of its CPU; what it refuses is a ValueError, a miss.
+            # orjson reads a snapshot (written by put, or by json.dumps in
+            # earlier releases) as json.loads does, at a third of its CPU;
+            # what it refuses is a ValueError, a miss.
             return Order.from_dict(orjson.loads(raw))
         except (ValueError, KeyError, TypeError) as exc:
             # A value this code cannot read (another version wrote it, or it
