@@ -124,6 +124,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     from orderflow.entrypoints.http_servers import run_waitress
 
     ensure_port_free(host, port)
+    _check_threads(threads, Settings())
     app = bootstrap()
     prepare(app, demo=True)
     runtime = BackgroundRuntime(app, workers=workers)
@@ -155,11 +156,19 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     show_default="one per core",
     help="Server processes.",
 )
-def api(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Request threads per server process (docs/OPERATIONS.md: Serving).",
+)
+def api(host: str, port: int, workers: int, threads: int) -> None:
     """The HTTP API under a production WSGI server (granian); no background work."""
     from orderflow.entrypoints.http_servers import run_granian
 
     ensure_port_free(host, port)
+    _check_threads(threads, Settings())
     # The server processes trace their requests; this one only checks.
     app = bootstrap(traces_exporter="none")
     if app.settings.broker_kind == "memory":
@@ -179,7 +188,18 @@ def api(host: str, port: int, workers: int) -> None:
     _share_api_metrics(workers)
     if app.settings.trusted_host_names is None:
         log.info("answering for any Host: set ORDERFLOW_TRUSTED_HOSTS to the names clients use")
-    run_granian(host=host, port=port, workers=workers, settings=app.settings)
+    run_granian(host=host, port=port, workers=workers, threads=threads, settings=app.settings)
+
+
+def _check_threads(threads: int, settings: Settings) -> None:
+    """A live status stream holds a request thread while it lasts: with no
+    thread left over, streams alone could stop a process answering."""
+    if threads <= settings.stream_max_concurrent:
+        raise click.UsageError(
+            f"--threads {threads} leaves no thread for requests beside "
+            f"ORDERFLOW_STREAM_MAX_CONCURRENT={settings.stream_max_concurrent} "
+            "live status streams: give more threads or allow fewer streams"
+        )
 
 
 def _serve_metrics(
