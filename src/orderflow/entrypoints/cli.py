@@ -100,6 +100,17 @@ def main(log_level: str) -> None:
     _configure_logging(log_level)
 
 
+# Request threads of the HTTP server (per process under `api`): both
+# commands, the same default and check (_check_threads).
+_THREADS = click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="HTTP request threads, per server process (docs/OPERATIONS.md: Serving).",
+)
+
+
 @main.command(epilog=command_epilog("serve"))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
@@ -110,13 +121,7 @@ def main(log_level: str) -> None:
     type=click.IntRange(1, 64),
     help="Worker threads consuming the order queue.",
 )
-@click.option(
-    "--threads",
-    default=8,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="HTTP server threads.",
-)
+@_THREADS
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Embedded mode: API, relay and workers in one process (demo catalog loaded)."""
     from orderflow.entrypoints.http.app import create_app
@@ -156,13 +161,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     show_default="one per core",
     help="Server processes.",
 )
-@click.option(
-    "--threads",
-    default=8,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="Request threads per server process (docs/OPERATIONS.md: Serving).",
-)
+@_THREADS
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """The HTTP API under a production WSGI server (granian); no background work."""
     from orderflow.entrypoints.http_servers import run_granian
