@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     relay_interval_ms: int = Field(default=50, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     worker_batch_size: int = Field(default=500, ge=1)
+    # How long the broker may hold a worker's fetch when there is nothing to
+    # read (Kafka's fetch.max.wait.ms): shorter polls more often when idle,
+    # longer adds latency on a broker that holds a fetch for the whole wait
+    # (docs/OPERATIONS.md: Tuning the workers' fetch wait).
+    fetch_wait_ms: int = Field(default=20, ge=1, le=10_000)
     notify_max_attempts: int = Field(default=10, ge=1, le=100)
     notify_backoff_s: float = Field(default=2.0, ge=0)
     # Supervision of the embedded loops (serve, library use): restart backoff.

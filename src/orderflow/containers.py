@@ -166,10 +166,12 @@ def _kafka_publisher(url: str) -> MessagePublisher:
     return KafkaPublisher.from_url(url, transactional_id=f"orderflow-publisher-{uuid.uuid4().hex}")
 
 
-def _kafka_consumer(url: str, group: str, topics: list[str]) -> MessageConsumer:
+def _kafka_consumer(url: str, group: str, topics: list[str], fetch_wait_ms: int) -> MessageConsumer:
     from orderflow.adapters.kafka.consumer import KafkaMessageConsumer
 
-    return KafkaMessageConsumer.from_url(url, group=group, topics=topics)
+    return KafkaMessageConsumer.from_url(
+        url, group=group, topics=topics, fetch_max_wait_ms=fetch_wait_ms
+    )
 
 
 def _kafka_lag_probe(url: str) -> ConsumerLagProbe:
@@ -364,6 +366,7 @@ class Container(containers.DeclarativeContainer):
             config.broker_url,
             group=config.consumer_group,
             topics=providers.List(config.orders_topic),
+            fetch_wait_ms=config.fetch_wait_ms,
         ),
     )
     lag_probe: providers.Provider[ConsumerLagProbe] = providers.Selector(

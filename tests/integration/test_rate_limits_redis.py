@@ -6,6 +6,7 @@ and counts in Redis again once it is back."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 from limits import parse
 
@@ -70,6 +72,30 @@ def test_two_instances_spend_one_budget_per_address(redis_url: str, instance: In
     assert_problem(first.get("/api/products", **client), 429)
     assert_problem(second.get("/api/products", **client), 429)
     assert first.get("/api/products", **a_client()).status_code == 200  # another address
+
+
+def test_counters_keep_their_redis_keys(redis_url: str, instance: Instance) -> None:
+    """Processes of the release before count in the same keys during a
+    rolling deploy: a counter's key is the one limits makes of the prefix,
+    the scope and the bucket."""
+    client = a_client()
+    network = str(
+        ipaddress.IPv6Network(f"{client['environ_base']['REMOTE_ADDR']}/64", strict=False)
+    )
+    expected = parse("3/minute").key_for("orderflow-rate", "all", f"addr:{network}")
+
+    assert (
+        instance(redis_url, rate_limit="3/minute").get("/api/products", **client).status_code == 200
+    )
+
+    store = redis.Redis.from_url(redis_url)
+    try:
+        found = [
+            key.decode() for key in store.scan_iter(match=f"*orderflow-rate/all/addr:{network}/*")
+        ]
+    finally:
+        store.close()
+    assert len(found) == 1 and found[0].endswith(expected), found
 
 
 def test_two_instances_spend_one_budget_per_key_apart_from_the_address(

@@ -87,6 +87,36 @@ def test_an_unreadable_entry_is_a_miss_and_is_dropped(
     cache.close()
 
 
+@pytest.mark.parametrize(
+    "value",
+    [b"\xff\xfe{}", b"[1, 2]", b"null", b'{"version": NaN}', b"{" * 2000 + b"}" * 2000],
+    ids=["not-utf-8", "a-list", "null", "nan", "deep"],
+)
+def test_any_entry_that_is_not_a_snapshot_is_a_miss_and_is_dropped(
+    redis_url: str, raw_redis: redis.Redis, value: bytes
+) -> None:
+    cache = RedisOrderCache.from_url(redis_url)
+    order = an_order()
+    raw_redis.set(f"order:{order.id}", json.dumps(order.to_dict()).encode()[:-1] + b", " + b"}")
+    assert cache.get(order.id) is None  # a trailing comma: not JSON
+    raw_redis.set(f"order:{order.id}", value)
+
+    assert cache.get(order.id) is None
+    assert raw_redis.exists(f"order:{order.id}") == 0
+    cache.close()
+
+
+def test_a_snapshot_reads_back_as_the_order_it_was(redis_url: str) -> None:
+    cache = RedisOrderCache.from_url(redis_url)
+    order = an_order()
+    cache.put(order)
+
+    cached = cache.get(order.id)
+
+    assert cached is not None and cached.to_dict() == order.to_dict()
+    cache.close()
+
+
 def test_a_server_that_never_answers_raises_cache_unavailable_within_a_second() -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))

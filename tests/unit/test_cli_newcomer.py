@@ -102,3 +102,21 @@ def test_a_free_port_passes_the_check() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     ensure_port_free("127.0.0.1", port)  # closed again: free
+
+
+@pytest.mark.parametrize("command", ["serve", "api"])
+def test_threads_that_streams_could_all_hold_are_refused(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "never.sqlite3"
+    monkeypatch.setenv("ORDERFLOW_DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("ORDERFLOW_BROKER_URL", "kafka://127.0.0.1:1")
+    monkeypatch.setenv("ORDERFLOW_STREAM_MAX_CONCURRENT", "4")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(main, [command, "--port", str(port), "--threads", "4"])
+    assert result.exit_code == 2
+    assert "--threads 4 leaves no thread for requests" in result.output
+    assert "ORDERFLOW_STREAM_MAX_CONCURRENT=4" in result.output
+    assert not database.exists()

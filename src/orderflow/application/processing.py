@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 # namespace: a status event and a notification are different messages).
 STATUS_EVENTS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:orderflow:status-events")
 _UNFINISHED = (OrderStatus.PENDING, OrderStatus.PROCESSING)
+# The steps of a timeline that have a status event of the worker's.
+_EMITTED_STEPS = frozenset({OrderStatus.PROCESSING, OrderStatus.COMPLETED, OrderStatus.FAILED})
 
 
 def status_events(order: Order) -> list[OrderProcessingStarted | OrderCompleted | OrderFailed]:
@@ -65,6 +67,8 @@ def status_events(order: Order) -> list[OrderProcessingStarted | OrderCompleted 
         return []
     found: list[OrderProcessingStarted | OrderCompleted | OrderFailed] = []
     for step in order.history:
+        if step.status not in _EMITTED_STEPS:
+            continue
         event_id = str(uuid.uuid5(STATUS_EVENTS, f"{order.id}/{step.status.value}"))
         if step.status is OrderStatus.PROCESSING:
             found.append(

@@ -100,6 +100,17 @@ def main(log_level: str) -> None:
     _configure_logging(log_level)
 
 
+# Request threads of the HTTP server (per process under `api`): both
+# commands, the same default and check (_check_threads).
+_THREADS = click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="HTTP request threads, per server process (docs/OPERATIONS.md: Serving).",
+)
+
+
 @main.command(epilog=command_epilog("serve"))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
@@ -110,13 +121,7 @@ def main(log_level: str) -> None:
     type=click.IntRange(1, 64),
     help="Worker threads consuming the order queue.",
 )
-@click.option(
-    "--threads",
-    default=8,
-    show_default=True,
-    type=click.IntRange(1, 256),
-    help="HTTP server threads.",
-)
+@_THREADS
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Embedded mode: API, relay and workers in one process (demo catalog loaded)."""
     from orderflow.entrypoints.http.app import create_app
@@ -124,6 +129,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     from orderflow.entrypoints.http_servers import run_waitress
 
     ensure_port_free(host, port)
+    _check_threads(threads, Settings())
     app = bootstrap()
     prepare(app, demo=True)
     runtime = BackgroundRuntime(app, workers=workers)
@@ -155,11 +161,13 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     show_default="one per core",
     help="Server processes.",
 )
-def api(host: str, port: int, workers: int) -> None:
+@_THREADS
+def api(host: str, port: int, workers: int, threads: int) -> None:
     """The HTTP API under a production WSGI server (granian); no background work."""
     from orderflow.entrypoints.http_servers import run_granian
 
     ensure_port_free(host, port)
+    _check_threads(threads, Settings())
     # The server processes trace their requests; this one only checks.
     app = bootstrap(traces_exporter="none")
     if app.settings.broker_kind == "memory":
@@ -179,7 +187,18 @@ def api(host: str, port: int, workers: int) -> None:
     _share_api_metrics(workers)
     if app.settings.trusted_host_names is None:
         log.info("answering for any Host: set ORDERFLOW_TRUSTED_HOSTS to the names clients use")
-    run_granian(host=host, port=port, workers=workers, settings=app.settings)
+    run_granian(host=host, port=port, workers=workers, threads=threads, settings=app.settings)
+
+
+def _check_threads(threads: int, settings: Settings) -> None:
+    """A live status stream holds a request thread while it lasts: with no
+    thread left over, streams alone could stop a process answering."""
+    if threads <= settings.stream_max_concurrent:
+        raise click.UsageError(
+            f"--threads {threads} leaves no thread for requests beside "
+            f"ORDERFLOW_STREAM_MAX_CONCURRENT={settings.stream_max_concurrent} "
+            "live status streams: give more threads or allow fewer streams"
+        )
 
 
 def _serve_metrics(

@@ -27,6 +27,7 @@ PROCESSING = (
     "max_attempts",
     "retry_backoff_ms",
     "worker_batch_size",
+    "fetch_wait_ms",
     "worker_assignment_grace_s",
 )
 RELAYING = (

@@ -76,8 +76,9 @@ def run_waitress(app: Flask, *, host: str, port: int, threads: int, settings: Se
     server.run()
 
 
-def run_granian(*, host: str, port: int, workers: int, settings: Settings) -> None:
-    """Serve the WSGI factory in `workers` processes until interrupted."""
+def run_granian(*, host: str, port: int, workers: int, threads: int, settings: Settings) -> None:
+    """Serve the WSGI factory in `workers` processes of `threads` request
+    threads each until interrupted."""
     from granian import Granian
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
@@ -89,7 +90,7 @@ def run_granian(*, host: str, port: int, workers: int, settings: Settings) -> No
         port=port,
         interface=Interfaces.WSGI,
         workers=workers,
-        blocking_threads=8,
+        blocking_threads=threads,
         # Per process: requests in flight at once; more wait unread.
         backpressure=settings.max_connections,
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout_s * 1000)),

@@ -103,6 +103,12 @@ class KafkaMessageConsumer(MessageConsumer):
         self._closed = False
         self._polled: dict[tuple[str, int], tuple[int, int]] = {}
 
+    @property
+    def fetch_wait_ms(self) -> int:
+        """How long the broker may hold this consumer's fetch while there is
+        nothing to read (ORDERFLOW_FETCH_WAIT_MS)."""
+        return int(self._config["fetch_max_wait_ms"])
+
     @classmethod
     def from_url(
         cls, url: str, *, group: str, topics: Sequence[str], **options: Any

@@ -9,8 +9,8 @@ else is a bug and propagates as the driver raised it."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import exc as sa_exc
@@ -47,26 +47,50 @@ def _describe(error: Exception) -> str:
     return f"{type(cause).__name__}: {cause}".strip()
 
 
-@contextmanager
-def translate_errors() -> Iterator[None]:
-    try:
-        yield
-    except sa_exc.IntegrityError as error:
-        if is_duplicate_key(error):
-            raise DuplicateKey(f"duplicate key: {_describe(error)}") from error
-        raise
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
-        raise StorageUnavailable(f"database unavailable: {_describe(error)}") from error
-    except sa_exc.DBAPIError as error:
-        if error.connection_invalidated:
-            raise StorageUnavailable(f"database connection lost: {_describe(error)}") from error
-        raise
-    except (
-        sa_exc.TimeoutError,  # no pooled connection became free in time
-        sa_exc.DisconnectionError,
-        sa_exc.PendingRollbackError,  # the connection died earlier in this transaction
-    ) as error:
-        raise StorageUnavailable(f"database unavailable: {_describe(error)}") from error
+class ErrorTranslation:
+    """A block whose driver errors leave it translated. A class rather than
+    a generator (contextlib.contextmanager): it wraps every statement, and
+    a generator-based manager is built and stepped through on each entry.
+    Stateless, so one instance serves every block, nested or in any thread."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if error is None:
+            return
+        if isinstance(error, sa_exc.IntegrityError):
+            if is_duplicate_key(error):
+                raise DuplicateKey(f"duplicate key: {_describe(error)}") from error
+            return
+        if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            raise StorageUnavailable(f"database unavailable: {_describe(error)}") from error
+        if isinstance(error, sa_exc.DBAPIError):
+            if error.connection_invalidated:
+                raise StorageUnavailable(f"database connection lost: {_describe(error)}") from error
+            return
+        if isinstance(
+            error,
+            (
+                sa_exc.TimeoutError,  # no pooled connection became free in time
+                sa_exc.DisconnectionError,
+                sa_exc.PendingRollbackError,  # the connection died earlier in this transaction
+            ),
+        ):
+            raise StorageUnavailable(f"database unavailable: {_describe(error)}") from error
+
+
+_TRANSLATION = ErrorTranslation()
+
+
+def translate_errors() -> ErrorTranslation:
+    """`with translate_errors():` runs its block with driver errors translated."""
+    return _TRANSLATION
 
 
 def translated(method: Callable[P, R]) -> Callable[P, R]:
@@ -74,7 +98,7 @@ def translated(method: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with translate_errors():
+        with _TRANSLATION:
             return method(*args, **kwargs)
 
     return wrapper

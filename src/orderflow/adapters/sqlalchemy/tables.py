@@ -56,13 +56,21 @@ class UtcDateTime(TypeDecorator[datetime]):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=True))
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | str | None:
         if value is None:
             return None
         if value.utcoffset() is None:
             raise ValueError(f"refusing to store a naive datetime: {value!r}")
         value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+        if dialect.name == "postgresql":
+            return value
+        naive = value.replace(tzinfo=None)
+        if dialect.name in MYSQL_DIALECTS:
+            # The very literal PyMySQL makes of a naive datetime
+            # ('YYYY-MM-DD HH:MM:SS[.ffffff]'), without its str.format over
+            # seven fields, the costliest value it escapes.
+            return naive.isoformat(" ")
+        return naive
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
@@ -44,7 +44,6 @@ from orderflow.entrypoints.http.problems import FieldError, problem
 
 log = logging.getLogger(__name__)
 
-_KEY = "orderflow_rate_key"
 PLACING = frozenset({"place_order", "place_short_order"})
 UNLIMITED = frozenset({"health"})
 # A Redis that does not answer must not hold requests: the counting moves
@@ -79,7 +78,8 @@ class Counters:
             except StorageError as exc:
                 self._failed(exc)
             else:
-                self._recovered()
+                if self._pause != _RETRY_FIRST_S:  # the first answer after an outage
+                    self._recovered()
                 return within
         return self._local.hit(item, *identifiers)
 
@@ -107,23 +107,14 @@ class Counters:
             self._pause = min(self._pause * 2, _RETRY_MAX_S)
 
     def _recovered(self) -> None:
-        if self._pause != _RETRY_FIRST_S:
-            with self._lock:
-                self._pause = _RETRY_FIRST_S
-            log.info("rate limits counted in shared storage again")
+        with self._lock:
+            self._pause = _RETRY_FIRST_S
+        log.info("rate limits counted in shared storage again")
 
 
 def client_key() -> str:
-    """The request's bucket: its API key or customer, else its address
-    (worked out once per request)."""
-    key: str | None = g.get(_KEY)
-    if key is None:
-        key = _bucket()
-        setattr(g, _KEY, key)
-    return key
-
-
-def _bucket() -> str:
+    """The request's bucket: its API key or customer, else its address. The
+    limit hook, its one caller, asks once per request."""
     try:
         principal = current_principal()
     except (Unauthenticated, InfrastructureError):
@@ -156,10 +147,10 @@ def register(app: Flask, settings: Settings) -> Counters:
     placing = parse_many(settings.rate_limit_orders)
     counters = Counters(settings.limits_storage_url)
 
-    def refused(items: Sequence[RateLimitItem], bucket: str, scope: str) -> Response | None:
+    def refused(items: Sequence[RateLimitItem], counted: str) -> Response | None:
         for item in items:
-            if not counters.hit(item, _PREFIX, scope, bucket):
-                return too_many_requests(item, counters.reset_at(item, _PREFIX, scope, bucket))
+            if not counters.hit(item, counted):
+                return too_many_requests(item, counters.reset_at(item, counted))
         return None
 
     @app.before_request
@@ -169,9 +160,12 @@ def register(app: Flask, settings: Settings) -> Counters:
             return None
         bucket = client_key()
         is_key = bucket.startswith("key:")
-        answer = refused(per_key if is_key else general, bucket, "all")
+        # One identifier per counter: `limits` joins identifiers with "/",
+        # so the Redis key is the one (_PREFIX, scope, bucket) made, without
+        # converting and joining three of them on every request.
+        answer = refused(per_key if is_key else general, f"{_PREFIX}/all/{bucket}")
         if answer is None and endpoint in PLACING and not is_key:
-            answer = refused(placing, bucket, "orders")
+            answer = refused(placing, f"{_PREFIX}/orders/{bucket}")
         return answer
 
     return counters
