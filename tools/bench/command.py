@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,19 @@ import click
     type=click.IntRange(1, 32),
     help="Worker processes in the processing and end-to-end phases.",
 )
+@click.option(
+    "--api-processes",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="`orderflow api --workers` (default: one per core).",
+)
+@click.option(
+    "--api-threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(2, 256),
+    help="`orderflow api --threads`: request threads per API process.",
+)
 @click.option("--keep-logs", is_flag=True, help="Keep the processes' logs after a good run.")
 @click.option(
     "--only",
@@ -62,6 +76,8 @@ def bench(
     scale: str | None,
     json_path: Path | None,
     workers: int,
+    api_processes: int | None,
+    api_threads: int,
     keep_logs: bool,
     only: tuple[str, ...],
 ) -> None:
@@ -78,6 +94,8 @@ def bench(
     options = replace(
         Options(scale=SCALES[chosen]),
         worker_processes=workers,
+        api_processes=api_processes or os.cpu_count() or 1,
+        api_threads=api_threads,
         keep_logs=keep_logs,
         only=frozenset(only),
     )

@@ -125,6 +125,7 @@ class Options:
     scale: Scale
     worker_processes: int = 2
     api_processes: int = os.cpu_count() or 1
+    api_threads: int = 8
     keep_logs: bool = False
     # Phases to run (PHASES order); empty runs them all. read_cached reads
     # the orders the processing phase finished, so it brings processing along.
@@ -204,7 +205,9 @@ class _Run:
             # sqlite_contention brings its own server and database.
             if any(self.options.runs(phase) for phase in PHASES[:-1]):
                 self.prepare()
-                self.api = self.processes.api(workers=self.options.api_processes)
+                self.api = self.processes.api(
+                    workers=self.options.api_processes, threads=self.options.api_threads
+                )
             phases = {
                 "intake": self.intake,
                 "processing": self.processing,

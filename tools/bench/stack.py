@@ -132,10 +132,19 @@ class Processes:
         self._wait_ready("serve", process, f"{base}/ready")
         return base
 
-    def api(self, *, workers: int) -> str:
+    def api(self, *, workers: int, threads: int = 8) -> str:
         port = free_port()
         process = self.spawn_orderflow(
-            "api", "api", "--host", LOCALHOST, "--port", str(port), "--workers", str(workers)
+            "api",
+            "api",
+            "--host",
+            LOCALHOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
         )
         base = f"http://{LOCALHOST}:{port}"
         self._wait_ready("api", process, f"{base}/ready")
