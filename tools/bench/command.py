@@ -40,9 +40,10 @@ import click
 )
 @click.option(
     "--api-processes",
-    default=None,
+    default=lambda: os.cpu_count() or 1,
+    show_default="one per core",
     type=click.IntRange(1, 64),
-    help="`orderflow api --workers` (default: one per core).",
+    help="`orderflow api --workers`.",
 )
 @click.option(
     "--api-threads",
@@ -76,7 +77,7 @@ def bench(
     scale: str | None,
     json_path: Path | None,
     workers: int,
-    api_processes: int | None,
+    api_processes: int,
     api_threads: int,
     keep_logs: bool,
     only: tuple[str, ...],
@@ -94,7 +95,7 @@ def bench(
     options = replace(
         Options(scale=SCALES[chosen]),
         worker_processes=workers,
-        api_processes=api_processes or os.cpu_count() or 1,
+        api_processes=api_processes,
         api_threads=api_threads,
         keep_logs=keep_logs,
         only=frozenset(only),

@@ -93,8 +93,7 @@ class Transition:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status.value,
-            # Times are kept in UTC already: converting is for the odd one that is not.
-            "at": (self.at if self.at.tzinfo is UTC else self.at.astimezone(UTC)).isoformat(),
+            "at": self.at.astimezone(UTC).isoformat(),
             "reason": self.reason,
         }
 
