@@ -28,10 +28,15 @@ SLOW_CLIENTS = 150
 TRICKLE_S = 2  # the slow clients send a header line a second for this long
 # Longer than the trickle, so the slow clients are still open when /health
 # is asked, and short enough that the test sees the servers close them.
-SHORT_TIMEOUTS = {"ORDERFLOW_HEADER_TIMEOUT_S": "4", "ORDERFLOW_IDLE_TIMEOUT_S": "3"}
+HEADER_TIMEOUT_S = 4
+IDLE_TIMEOUT_S = 3
+SHORT_TIMEOUTS = {
+    "ORDERFLOW_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
+    "ORDERFLOW_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
+}
 # granian: the header timeout from the first byte; waitress: the idle timeout
 # after the last line, found by a sweep every second; plus slack.
-CLOSED_WITHIN_S = TRICKLE_S + 3 + 1 + 2.0
+CLOSED_WITHIN_S = max(HEADER_TIMEOUT_S, TRICKLE_S + IDLE_TIMEOUT_S + 1) + 2.0
 MARKER = b"MARKER-4f1c"
 MALFORMED = (
     b"GARBAGE-" + MARKER + b"\r\n\r\n",
