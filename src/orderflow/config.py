@@ -219,10 +219,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _jwks_names_its_issuer(self) -> Settings:
-        if self.auth_jwks_url and not (self.auth_issuer and self.auth_audience):
-            raise ValueError(
-                "ORDERFLOW_AUTH_JWKS_URL needs ORDERFLOW_AUTH_ISSUER and ORDERFLOW_AUTH_AUDIENCE"
-            )
+        if self.auth_jwks_url:
+            missing = [
+                name
+                for name, value in (
+                    ("ORDERFLOW_AUTH_ISSUER", self.auth_issuer),
+                    ("ORDERFLOW_AUTH_AUDIENCE", self.auth_audience),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"ORDERFLOW_AUTH_JWKS_URL needs {' and '.join(missing)}")
         return self
 
     @property

@@ -16,8 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 import orderflow
+from orderflow.adapters.pyjwt.verifier import FETCH_TIMEOUT_S
 from orderflow.domain.errors import Unauthenticated
 from orderflow.domain.identity import Principal
+from tests.support.processes import LOCALHOST, free_port
 
 ISSUER = "https://id.example"
 AUDIENCE = "orderflow"
@@ -104,3 +106,21 @@ def test_a_shared_key_token_is_refused_when_the_issuer_publishes_keys(
     )
     with pytest.raises(Unauthenticated):
         flow.authenticator.authenticate(forged)
+
+
+def test_an_unreachable_jwks_refuses_the_token(signing_key: rsa.RSAPrivateKey) -> None:
+    app = orderflow.bootstrap(
+        database_url="memory://",
+        auth_jwks_url=f"http://{LOCALHOST}:{free_port()}/.well-known/jwks.json",
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+    )
+    try:
+        started = time.monotonic()
+        # Nothing listens there: the fetch fails, and the token is refused,
+        # never trusted without its key.
+        with pytest.raises(Unauthenticated):
+            app.authenticator.authenticate(token(signing_key))
+        assert time.monotonic() - started < FETCH_TIMEOUT_S
+    finally:
+        app.close()

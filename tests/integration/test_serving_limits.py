@@ -1,7 +1,9 @@
 """Both HTTP servers as real processes under abuse: `orderflow serve`
 (waitress) and `orderflow api` (granian). A declared or streamed body over
 the limit is refused with 413 problem+json before it is read; 150 clients
-sending their headers slowly do not stop /health; a Host not trusted is 400."""
+sending their headers slowly do not stop /health and are closed past the
+server's timeout; a Host not trusted is 400; malformed HTTP is refused
+without echoing it (problem+json from waitress, an empty 400 from granian)."""
 
 from __future__ import annotations
 
@@ -23,10 +25,29 @@ ORDERFLOW = str(Path(sys.executable).with_name("orderflow"))
 DECLARED = 300 * 1024 * 1024
 QUICK_S = 3.0  # a refusal or a /health answer takes far less
 SLOW_CLIENTS = 150
+TRICKLE_S = 2  # the slow clients send a header line a second for this long
+# Longer than the trickle, so the slow clients are still open when /health
+# is asked, and short enough that the test sees the servers close them.
+HEADER_TIMEOUT_S = 4
+IDLE_TIMEOUT_S = 3
+SHORT_TIMEOUTS = {
+    "ORDERFLOW_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
+    "ORDERFLOW_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
+}
+# granian: the header timeout from the first byte; waitress: the idle timeout
+# after the last line, found by a sweep every second; plus slack.
+CLOSED_WITHIN_S = max(HEADER_TIMEOUT_S, TRICKLE_S + IDLE_TIMEOUT_S + 1) + 2.0
+MARKER = b"MARKER-4f1c"
+MALFORMED = (
+    b"GARBAGE-" + MARKER + b"\r\n\r\n",
+    b"GET /health " + MARKER + b" HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nNo colon " + MARKER + b"\r\n\r\n",
+)
 
 
 def _start(name: str, args: list[str], environment: dict[str, str]) -> Service:
     port = free_port()
+    environment = {**environment, **SHORT_TIMEOUTS}
     return spawn_server(
         name,
         [
@@ -179,23 +200,47 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(server: Service)
     assert sent < 64 * 1024 * 1024, "the server read on long after the limit"
 
 
+def _assert_health_answers_quickly(server: Service) -> None:
+    started = time.monotonic()
+    with urllib.request.urlopen(f"{server.url}/health", timeout=QUICK_S) as response:
+        assert response.status == 200
+    assert time.monotonic() - started < QUICK_S
+
+
+def _assert_closed_by_the_server(sockets: list[socket.socket], deadline: float) -> None:
+    """Each socket reaches end of stream (or a reset) before `deadline`,
+    having been sent nothing."""
+    for sock in sockets:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            received = sock.recv(65536)
+        except ConnectionResetError:
+            continue
+        except TimeoutError:
+            pytest.fail(f"a slow client was still open {CLOSED_WITHIN_S} s after it connected")
+        assert received == b"", received
+
+
 def test_health_answers_while_150_clients_send_their_headers_slowly(server: Service) -> None:
     port = _port(server)
+    started = time.monotonic()
     slow = [
         socket.create_connection((LOCALHOST, port), timeout=QUICK_S) for _ in range(SLOW_CLIENTS)
     ]
     try:
         for sock in slow:
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        for _ in range(2):  # a header line each, a second apart: never finished
+        for _ in range(TRICKLE_S):  # a header line each, a second apart: never finished
             time.sleep(1)
             for sock in slow:
                 sock.sendall(b"X-Slow: 1\r\n")
 
-        started = time.monotonic()
-        with urllib.request.urlopen(f"{server.url}/health", timeout=QUICK_S) as response:
-            assert response.status == 200
-        assert time.monotonic() - started < QUICK_S
+        _assert_health_answers_quickly(server)
+        # Then they fall silent with their headers unfinished: past the short
+        # timeouts the fixtures set (granian's header timeout, waitress's idle
+        # timeout), the server has closed every one of them.
+        _assert_closed_by_the_server(slow, started + CLOSED_WITHIN_S)
+        _assert_health_answers_quickly(server)
     finally:
         for sock in slow:
             sock.close()
@@ -209,3 +254,30 @@ def test_a_host_not_trusted_is_400_problem_json(server: Service) -> None:
     _assert_problem(status, headers, body, 400)
     assert "location" not in headers
     assert b"evil.example" not in body
+
+
+def _refusals(service: Service) -> Iterator[tuple[bytes, int, dict[str, str], bytes]]:
+    """Each malformed request and the answer `service` gave it."""
+    for request in MALFORMED:
+        with socket.create_connection((LOCALHOST, _port(service)), timeout=QUICK_S) as sock:
+            sock.sendall(request)
+            status, headers, body = _answer(sock)
+        yield request, status, headers, body
+
+
+def test_waitress_answers_malformed_http_with_problem_json(serve: Service) -> None:
+    for request, status, headers, body in _refusals(serve):
+        _assert_problem(status, headers, body, 400)
+        assert MARKER not in body, request
+        assert all(MARKER.decode() not in value for value in headers.values()), request
+
+
+def test_granian_answers_malformed_http_with_an_empty_400(api: Service) -> None:
+    # granian refuses these itself, before the app sees them, and has no
+    # setting to answer otherwise: docs/SECURITY.md says so under API8.
+    for request, status, headers, body in _refusals(api):
+        assert status == 400, request
+        assert body == b"", request
+        assert headers.get("content-length") == "0", headers
+        assert "content-type" not in headers, headers
+        assert all(MARKER.decode() not in value for value in headers.values()), request

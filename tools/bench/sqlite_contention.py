@@ -4,14 +4,15 @@ POST /api/orders under wrk alone (the baseline), then while SEARCHERS more
 connections search for `%` and `_` without pause (no product holds either,
 and a text without trigrams is matched by reading every product, so each
 search reads the whole catalog). Rounds alternate, as in every phase; the
-ratio is the slowdown searches cause."""
+ratio is the slowdown searches cause. The searches are counted too: a
+figure beside searches that mostly failed, or never ran, measures nothing."""
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from orderflow.adapters.sqlalchemy.engine import make_engine
@@ -56,9 +57,13 @@ def measure(
     )
     alone: list[WrkResult] = []
     contended: list[WrkResult] = []
+    searched: list[WrkResult] = []
     for _ in range(rounds):
         alone.append(run_wrk(base, intake, duration_s=duration_s, connections=INTAKE_CONNECTIONS))
-        contended.append(_beside_searches(base, intake, searches, duration_s))
+        beside, search_round = _beside_searches(base, intake, searches, duration_s)
+        contended.append(beside)
+        searched.append(search_round)
+    _check_searches(combine(searched), say)
     quiet, busy = combine(alone), combine(contended)
     for label, result in (("alone", quiet), ("beside searches", busy)):
         if result.errors > result.requests * MAX_ERROR_SHARE:
@@ -83,18 +88,36 @@ def _load(database: Path, size: int) -> None:
         engine.dispose()
 
 
-def _beside_searches(base: str, intake: str, searches: str, duration_s: float) -> WrkResult:
+def _beside_searches(
+    base: str, intake: str, searches: str, duration_s: float
+) -> tuple[WrkResult, WrkResult]:
     """Intake measured while the searchers run for the whole of it (they
-    start first and end after)."""
-    searching = threading.Thread(
-        target=run_wrk,
-        args=(base, searches),
-        kwargs={"duration_s": duration_s + 2, "connections": SEARCHERS, "timeout_s": 30},
-        daemon=True,
+    start first and end after), and what the searchers did."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        searching = pool.submit(
+            run_wrk,
+            base,
+            searches,
+            duration_s=duration_s + 2,
+            connections=SEARCHERS,
+            timeout_s=30,
+        )
+        time.sleep(1.0)  # the searches are under way
+        measured = run_wrk(base, intake, duration_s=duration_s, connections=INTAKE_CONNECTIONS)
+        return measured, searching.result()
+
+
+def _check_searches(searched: WrkResult, say: Callable[[str], None]) -> None:
+    """The searchers' rounds together: some completed, and no more than
+    MAX_ERROR_SHARE of them failed (an error answer, a timeout, a socket
+    error)."""
+    if searched.requests == 0:
+        raise BenchError("sqlite searches beside intake: none completed")
+    if searched.errors > searched.requests * MAX_ERROR_SHARE:
+        raise BenchError(
+            f"sqlite searches beside intake: {searched.errors} of {searched.requests} failed"
+        )
+    say(
+        f"bench: sqlite searches beside intake: {searched.requests:,} searches "
+        f"by {SEARCHERS} searchers ({searched.rate:,.1f}/s), {searched.errors} failed"
     )
-    searching.start()
-    time.sleep(1.0)  # the searches are under way
-    try:
-        return run_wrk(base, intake, duration_s=duration_s, connections=INTAKE_CONNECTIONS)
-    finally:
-        searching.join(duration_s + 60)

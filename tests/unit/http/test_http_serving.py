@@ -46,6 +46,7 @@ def placed(client: FlaskClient, flow: Orderflow) -> dict[str, Any]:
 ORDER_ROUTES = [
     ("GET", "/api/orders/{}"),
     ("GET", "/api/orders/{}/events"),
+    ("GET", "/api/orders/{}/stream"),
     ("POST", "/api/orders/{}/cancel"),
     ("GET", "/order/{}"),
 ]

@@ -24,6 +24,7 @@ from orderflow.ports.customer_tokens import CustomerTokenVerifier
 
 LEEWAY_S = 30  # clock skew between the issuer and this server
 ASYMMETRIC = ("RS256", "ES256")
+FETCH_TIMEOUT_S = 5.0  # a JWKS fetch that takes longer refuses the token
 
 
 def _subject(claims: dict[str, Any]) -> str:
@@ -75,7 +76,7 @@ class JwksVerifier(CustomerTokenVerifier):
         issuer: str,
         audience: str,
         algorithms: Sequence[str] = ASYMMETRIC,
-        timeout_s: float = 5.0,
+        timeout_s: float = FETCH_TIMEOUT_S,
     ) -> None:
         if not issuer or not audience:
             raise ValueError("a JWKS URL needs ORDERFLOW_AUTH_ISSUER and ORDERFLOW_AUTH_AUDIENCE")
