@@ -52,6 +52,19 @@ def tracing_env(receiver: OtlpReceiver) -> dict[str, str]:
     }
 
 
+def embedded_env(tmp_path: Path, tracing: dict[str, str]) -> dict[str, str]:
+    """`orderflow serve`'s environment: its own SQLite file, the in-process
+    broker and cache, and `tracing`."""
+    return {
+        **stack_env(
+            database_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+            broker_url="memory://",
+            cache_url="memory://",
+        ),
+        **tracing,
+    }
+
+
 def seeded_stack(env: dict[str, str], workdir: Path) -> Stack:
     """A stack on a migrated database holding CATALOG."""
     stack = Stack(env, workdir)
@@ -151,14 +164,7 @@ def of_trace(trace_id: str, names: int) -> Callable[[list[ReceivedSpan]], bool]:
 def test_embedded_serve_traces_one_order_from_the_post_to_the_notification(
     receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
-    env = {
-        **stack_env(
-            database_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}",
-            broker_url="memory://",
-            cache_url="memory://",
-        ),
-        **tracing_env(receiver),
-    }
+    env = embedded_env(tmp_path, tracing_env(receiver))
     stack = seeded_stack(env, tmp_path)
     stack.spawn("serve", "serve", "--port", str(stack.port))
     traced = one_order_traced(stack, receiver, timeout_s=30)
@@ -168,16 +174,11 @@ def test_embedded_serve_traces_one_order_from_the_post_to_the_notification(
 def test_serve_stopped_with_sigterm_exports_the_spans_its_batch_still_holds(
     receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
-    env = {
-        **stack_env(
-            database_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}",
-            broker_url="memory://",
-            cache_url="memory://",
-        ),
-        **tracing_env(receiver),
+    env = embedded_env(
+        tmp_path,
         # No export on schedule within the test: only the shutdown's flush sends.
-        "OTEL_BSP_SCHEDULE_DELAY": "600000",
-    }
+        {**tracing_env(receiver), "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+    )
     stack = seeded_stack(env, tmp_path)
     stack.spawn("serve", "serve", "--port", str(stack.port))
     try:
@@ -250,16 +251,14 @@ def _console_span(printed: dict[str, Any]) -> ReceivedSpan:
 
 
 def test_the_console_exporter_prints_one_orders_trace_on_serves_stdout(tmp_path: Path) -> None:
-    env = {
-        **stack_env(
-            database_url=f"sqlite:///{tmp_path / 'shop.sqlite3'}",
-            broker_url="memory://",
-            cache_url="memory://",
-        ),
-        "OTEL_TRACES_EXPORTER": "console",
-        # Long enough for the status stream to show the order unfinished.
-        "ORDERFLOW_PROCESSING_DELAY_MS": "500",
-    }
+    env = embedded_env(
+        tmp_path,
+        {
+            "OTEL_TRACES_EXPORTER": "console",
+            # Long enough for the status stream to show the order unfinished.
+            "ORDERFLOW_PROCESSING_DELAY_MS": "500",
+        },
+    )
     stack = seeded_stack(env, tmp_path)
     stack.spawn("serve", "serve", "--port", str(stack.port), stdout_apart=True)
     printed = tmp_path / "serve.out"
