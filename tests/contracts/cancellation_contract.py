@@ -6,20 +6,23 @@ Mix CancellationContract into a test class that provides `uow_factory` over
 an EMPTY store. Whatever the moment a cancel lands (pending, processing,
 completed), the order ends cancelled and every product's stock ends where
 it was before the order: the units a completed order took go back exactly
-once, however many cancels and redeliveries race."""
+once, however many cancels and redeliveries race, and the customer is told
+of the cancel once (one notification staged by a committed unit of work)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import TypeVar
 
 import pytest
 
+from orderflow.adapters.delegating import DelegatingUnitOfWork, DelegatingUnitOfWorkFactory
 from orderflow.adapters.memory.cache import MemoryOrderCache
 from orderflow.adapters.memory.metrics import MemoryMetrics
 from orderflow.adapters.system_clock import SystemClock
@@ -29,7 +32,8 @@ from orderflow.application.processing import OrderProcessor
 from orderflow.domain.errors import InfrastructureError, InvalidTransition
 from orderflow.domain.events import OrderPlaced
 from orderflow.domain.model import Order, OrderLine, OrderStatus, Product
-from orderflow.ports.unit_of_work import UnitOfWorkFactory
+from orderflow.ports.notifier import Notification, NotificationRecorder
+from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.contracts.persistence_contract import an_order
 
 T = TypeVar("T")
@@ -50,14 +54,69 @@ def retried(action: Callable[[], T], *, attempts: int = 50) -> T:
     raise AssertionError("unreachable")
 
 
+class _SeenRecorder(NotificationRecorder):
+    def __init__(self, inner: NotificationRecorder, staged: list[Notification]) -> None:
+        self._inner = inner
+        self._staged = staged
+
+    def record(self, items: Sequence[tuple[str, Notification]], *, now: datetime) -> None:
+        self._staged.extend(notification for _, notification in items)
+        self._inner.record(items, now=now)
+
+
+class _WatchedUnitOfWork(DelegatingUnitOfWork):
+    def __init__(self, inner: UnitOfWork, notified: NotificationsStaged) -> None:
+        super().__init__(inner)
+        self._notified = notified
+        self._staged: list[Notification] = []
+
+    def _bind(self) -> None:
+        super()._bind()
+        self.notifications = _SeenRecorder(self._inner.notifications, self._staged)
+
+    def commit(self) -> None:
+        super().commit()
+        self._notified.committed(self._staged)
+        self._staged.clear()
+
+    def rollback(self) -> None:
+        super().rollback()
+        self._staged.clear()
+
+
+class NotificationsStaged(DelegatingUnitOfWorkFactory):
+    """The store's units of work, noting each notification a committed one
+    staged: what the use cases asked to send, before the ledger's ids
+    (one per order and status) would hide a second staging of the same."""
+
+    def __init__(self, inner: UnitOfWorkFactory) -> None:
+        super().__init__(inner)
+        self._lock = threading.Lock()
+        self._statuses: dict[str, list[str]] = {}
+
+    def __call__(self) -> UnitOfWork:
+        return _WatchedUnitOfWork(self._inner(), self)
+
+    def committed(self, notifications: Sequence[Notification]) -> None:
+        with self._lock:
+            for notification in notifications:
+                self._statuses.setdefault(notification.order_id, []).append(notification.status)
+
+    def statuses(self, order_id: str) -> list[str]:
+        """The statuses the order's committed notifications announced, in order."""
+        with self._lock:
+            return list(self._statuses.get(order_id, []))
+
+
 class Shop:
     """The two use cases a cancel races, over one store."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, *, delay_s: float = 0.0) -> None:
-        self.uow_factory = uow_factory
+        self.notified = NotificationsStaged(uow_factory)
+        self.uow_factory: UnitOfWorkFactory = self.notified
         clock, cache, metrics, topics = SystemClock(), MemoryOrderCache(), MemoryMetrics(), Topics()
         self.processor = OrderProcessor(
-            uow_factory=uow_factory,
+            uow_factory=self.uow_factory,
             clock=clock,
             cache=cache,
             metrics=metrics,
@@ -65,7 +124,7 @@ class Shop:
             processing_delay_s=delay_s,
         )
         self.cancellation = OrderCancellation(
-            uow_factory=uow_factory, clock=clock, cache=cache, metrics=metrics, topics=topics
+            uow_factory=self.uow_factory, clock=clock, cache=cache, metrics=metrics, topics=topics
         )
 
     def stock(self) -> dict[str, int]:
@@ -171,6 +230,26 @@ class CancellationContract:
             shop.cancel(order.id)
         assert shop.stock() == STOCK
 
+    def test_the_customer_is_told_of_a_cancel_once_whatever_redeliveries_follow(
+        self, shop: Shop
+    ) -> None:
+        pending, completed = shop.place(2)
+        assert shop.deliver(completed).status is OrderStatus.COMPLETED
+        for order in (pending, completed):
+            shop.cancel(order.id)
+
+        for _ in range(3):
+            for order in (pending, completed):
+                # The worker's message for the order delivered again, and
+                # the customer pressing cancel again.
+                assert shop.deliver(order).status is OrderStatus.CANCELLED
+                with pytest.raises(InvalidTransition):
+                    shop.cancel(order.id)
+
+        assert shop.notified.statuses(pending.id) == ["cancelled"]
+        assert shop.notified.statuses(completed.id) == ["completed", "cancelled"]
+        assert shop.stock() == STOCK
+
     def test_a_failed_order_cannot_be_cancelled_and_nothing_moves(self, shop: Shop) -> None:
         [order] = shop.place()
         with shop.uow_factory() as uow:
@@ -213,6 +292,13 @@ class CancellationContract:
                 future.result()
 
         assert sorted(outcomes) == sorted(order.id for order in orders)  # one cancel each
+        for order in orders:
+            # Told of the cancel once; of the completion at most once, where
+            # a delivery won the race (always for the first two). Sorted:
+            # racing threads note their commits in either order.
+            statuses = sorted(shop.notified.statuses(order.id))
+            assert statuses in (["cancelled"], ["cancelled", "completed"]), statuses
+        assert all("completed" in shop.notified.statuses(o.id) for o in orders[:2])
         assert all(shop.stored(o.id).status is OrderStatus.CANCELLED for o in orders)
         assert shop.stock() == STOCK
         for order in orders:

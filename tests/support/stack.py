@@ -14,6 +14,7 @@ its own process with its own log, configured by ORDERFLOW_* variables.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -140,19 +141,28 @@ class Stack:
             )
         return result.stdout
 
-    def spawn(self, name: str, *args: str) -> None:
-        """Start `orderflow <args>` in the background as `name` (log: <workdir>/<name>.log)."""
+    def spawn(self, name: str, *args: str, stdout_apart: bool = False) -> None:
+        """Start `orderflow <args>` in the background as `name` (log:
+        <workdir>/<name>.log). With `stdout_apart`, its standard output goes
+        to <workdir>/<name>.out instead, unmixed with the log lines (for
+        what a process prints there, such as the console span exporter's
+        spans)."""
         if name in self.processes and self.processes[name].process.poll() is None:
             raise RuntimeError(f"{name} is already running")
         previous = self.processes.get(name)
-        with (self.workdir / f"{name}.log").open("ab") as log:
+        with (
+            (self.workdir / f"{name}.log").open("ab") as log,
+            (self.workdir / f"{name}.out").open("ab")
+            if stdout_apart
+            else contextlib.nullcontext(log) as out,
+        ):
             offset = log.tell()
             process = subprocess.Popen(
                 [ORDERFLOW, *args],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=out,
+                stderr=log if stdout_apart else subprocess.STDOUT,
                 # No PR_SET_PDEATHSIG here: it fires when the *thread* that
                 # started the child ends, and fault tests restart processes
                 # from helper threads.

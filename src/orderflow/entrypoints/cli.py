@@ -138,6 +138,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     # The demo answers for this machine's own names unless told otherwise.
     trusted = app.settings.trusted_host_names
     config = {"TRUSTED_HOST_NAMES": LOOPBACK if trusted is None else trusted}
+    # SIGTERM (a service manager's, a container's stop) ends waitress's loop
+    # as Ctrl-C does, so the background loops stop and the container's
+    # Resources close: the tracer provider exports the spans it still holds.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         run_waitress(
             create_app(app, config=config),

@@ -4,6 +4,8 @@ read as a client reads them (Flask's test client, unbuffered)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,28 +63,38 @@ def status_of(frame: str) -> str | None:
     return status
 
 
-def test_the_stream_pushes_each_status_change_and_ends_when_processing_is_over(
-    client: FlaskClient, flow: Orderflow
-) -> None:
-    placed = place(client)
-    response = open_stream(client, placed)
-    assert response.status_code == 200
-    assert response.mimetype == "text/event-stream"
-    assert response.headers["Cache-Control"] == "no-store"
-    stream = frames(response)
+def test_the_stream_pushes_each_status_change_and_ends_when_processing_is_over() -> None:
+    # `processing` lasts 15 of the stream's reads: it cannot be skipped.
+    app = flow_with(stream_interval_ms=20, processing_delay_ms=300, stream_max_s=10)
+    worker = threading.Thread(target=drain, args=(app,))
+    try:
+        client = create_app(app).test_client()
+        placed = place(client)
+        response = open_stream(client, placed)
+        assert response.status_code == 200
+        assert response.mimetype == "text/event-stream"
+        assert response.headers["Cache-Control"] == "no-store"
+        stream = frames(response)
 
-    assert next(stream).startswith("retry: ")
-    first = next(stream)
-    assert status_of(first) == "pending"
-    assert f"id: {placed['version']}" in first
-    assert json.loads(first.split("data: ", 1)[1]) == {
-        k: v for k, v in placed.items() if k != "access_token"
-    }
-    drain(flow)  # the worker completes it while the stream waits
-    rest = [status_of(frame) for frame in stream]
+        assert next(stream).startswith("retry: ")
+        first = next(stream)
+        assert status_of(first) == "pending"
+        assert f"id: {placed['version']}" in first
+        assert json.loads(first.split("data: ", 1)[1]) == {
+            k: v for k, v in placed.items() if k != "access_token"
+        }
+        started = time.monotonic()
+        worker.start()  # the worker takes the order while the stream waits
+        rest = [status_of(frame) for frame in stream]  # until the stream ends
+        ended_after_s = time.monotonic() - started
+        response.close()
+    finally:
+        if worker.is_alive():
+            worker.join(10)
+        app.close()
 
-    assert [status for status in rest if status] == ["completed"]
-    response.close()
+    assert [status for status in rest if status] == ["processing", "completed"]
+    assert ended_after_s < 5  # by itself, at completed: not at its maximum (10 s)
 
 
 def test_a_stream_lasts_at_most_its_maximum() -> None:
