@@ -6,17 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from decimal import Decimal
 
 import pytest
 
-import orderflow
 from orderflow import Orderflow
 from orderflow.domain.errors import NotPermitted
 from orderflow.domain.identity import Principal, PrincipalKind, Role
-from orderflow.domain.model import Product
 from orderflow.ports.placement import PlacementResult
 from tests.unit.conftest import place_command
+from tests.unit.http.support import make_flow
 
 OPS = Principal(PrincipalKind.API_KEY, "k-ops", Role.OPS)
 SHOP = Principal(PrincipalKind.API_KEY, "k-shop", Role.SHOP)
@@ -24,8 +22,7 @@ SHOP = Principal(PrincipalKind.API_KEY, "k-shop", Role.SHOP)
 
 @pytest.fixture
 def app() -> Iterator[Orderflow]:
-    instance = orderflow.bootstrap(database_url="memory://", notify_url="memory://")
-    instance.catalog.upsert_many([Product("mouse", "Mouse", "", Decimal("10.00"), 5)])
+    instance = make_flow()  # memory, with the HTTP tests' catalog
     yield instance
     instance.close()
 
