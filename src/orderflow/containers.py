@@ -337,7 +337,12 @@ class Container(containers.DeclarativeContainer):
             _jwks_tokens, config.auth_jwks_url, config.auth_issuer, config.auth_audience
         ),
     )
-    id_secret = providers.Singleton(resolve_id_secret, config.id_secret, config.database_url)
+    # Thread-safe: requests racing to place the first keyed order must all
+    # derive their ids and tokens from one secret (a plain Singleton may
+    # build one per racing thread when it generates a secret of its own).
+    id_secret = providers.ThreadSafeSingleton(
+        resolve_id_secret, config.id_secret, config.database_url
+    )
     # Kept in this process's memory, like the prices: a retry during an
     # outage reaches the same API process often enough (docs/DECISIONS.md).
     fallback_keys: providers.Provider[FallbackKeys] = providers.Singleton(

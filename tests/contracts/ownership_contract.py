@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from orderflow import Orderflow
-from orderflow.domain.identity import Role
+from orderflow.domain.identity import ANONYMOUS_SCOPE, Role, scoped_key, token_digest
 from orderflow.entrypoints.http.app import create_app
 from tests.unit.http.support import api_key, assert_problem, bearer, owner_of, valid_order
 
@@ -185,6 +185,44 @@ class OwnershipContract:
         assert_problem(cancel, 403, "Authorization")
         assert self.status_of(flow, placed) == "pending"
 
+    def test_an_ops_key_places_on_neither_route_and_nothing_is_stored(
+        self, client: FlaskClient, flow: Orderflow
+    ) -> None:
+        issued = flow.api_keys.create(name=f"ops-{uuid.uuid4().hex[:8]}", role=Role.OPS)
+        key = f"ops-checkout-{uuid.uuid4().hex}"
+        headers = {**bearer(issued.secret), "Idempotency-Key": key}
+
+        full = client.post("/api/orders", json=valid_order(), headers=headers)
+        short = client.post("/order", json={"product": "Laptop", "quantity": 1}, headers=headers)
+        listed = client.get("/api/orders", headers=bearer(issued.secret))
+
+        assert_problem(full, 403, "Authorization")
+        assert_problem(short, 403, "Authorization")
+        assert_problem(listed, 403, "Authorization")  # it owns no order to list
+        owner = f"key:{issued.key.id}"
+        with flow.uow_factory() as uow:
+            assert uow.orders.list_owned(owner=owner, limit=10, offset=0) == []
+            assert uow.idempotency.get(scoped_key(owner, key)) is None
+
+    def test_a_keyed_orders_token_is_in_no_record_yet_a_replay_answers_it(
+        self, client: FlaskClient, flow: Orderflow
+    ) -> None:
+        key = f"checkout-{uuid.uuid4().hex}"
+
+        first = place(client, {"Idempotency-Key": key})
+        again = place(client, {"Idempotency-Key": key})
+
+        token = str(first["access_token"])
+        with flow.uow_factory() as uow:
+            record = uow.idempotency.get(scoped_key(ANONYMOUS_SCOPE, key))
+        assert record is not None and record.order_id == first["id"]
+        assert "access_token" not in record.response
+        assert token not in json.dumps(record.response, default=str)
+        assert record.response["access_token_digest"] == token_digest(token)
+        assert again["access_token"] == token
+        read = client.get(f"/api/orders/{first['id']}", headers=owner_of(again))
+        assert read.status_code == 200
+
     def test_a_revoked_key_is_401_from_then_on(self, client: FlaskClient, flow: Orderflow) -> None:
         issued = flow.api_keys.create(name=f"shop-{uuid.uuid4().hex[:8]}", role=Role.SHOP)
         placed = place(client, bearer(issued.secret))
@@ -225,11 +263,14 @@ class OwnershipContract:
 
         assert sorted(o["id"] for o in listed) == sorted(placed)
 
-    def test_listing_needs_a_customer_or_a_key(self, client: FlaskClient) -> None:
+    def test_listing_needs_a_customer_or_a_shop_key(
+        self, client: FlaskClient, flow: Orderflow
+    ) -> None:
         placed = place(client)
 
         assert_problem(client.get("/api/orders"), 401, "Authorization")
         assert_problem(client.get("/api/orders", headers=owner_of(placed)), 403)
+        assert_problem(client.get("/api/orders", headers=api_key(flow, Role.OPS)), 403)
 
     def test_two_principals_sending_one_key_get_two_orders(
         self, client: FlaskClient, flow: Orderflow
@@ -242,7 +283,8 @@ class OwnershipContract:
 
         assert len({o["id"] for o in first}) == len(principals)
         assert [o["id"] for o in again] == [o["id"] for o in first]
-        # A replay answers as the first attempt did: the same, usable token.
+        # A replay answers the same, usable token: recomputed from the
+        # principal's scope and the key, as the first answer's was.
         assert [o["access_token"] for o in again] == [o["access_token"] for o in first]
         for order in again:
             read = client.get(f"/api/orders/{order['id']}", headers=owner_of(order))

@@ -10,7 +10,9 @@ request, so cancels and reads of existing orders are fuzzed too. Each
 request is sent as one of five roles in turn (ROLES: anonymous, an order
 access token, a customer JWT, a shop key, an ops key); the real orders
 belong to those principals in turn, so owners, strangers and ops all reach
-existing orders. The counts per operation and role are printed and written
+existing orders. An ops key may not place orders: its placing requests are
+403 (a 4xx that must change nothing, like any other), and it reaches its
+2xx on the reads. The counts per operation and role are printed and written
 to .fuzz-results.json."""
 
 from __future__ import annotations
@@ -187,3 +189,5 @@ def test_zz_write_the_counts() -> None:
     assert not [key for key in BY_ROLE if key.endswith(" 429")], BY_ROLE  # never throttled
     # Every role got through to success answers, not only to refusals.
     assert {key.split()[0] for key in BY_ROLE if key.endswith(" 200")} == set(ROLES), BY_ROLE
+    # The only 201s are placed orders, and an ops key places none.
+    assert "ops 201" not in BY_ROLE, BY_ROLE

@@ -14,10 +14,11 @@ from flask.testing import FlaskClient
 
 from orderflow import Orderflow
 from orderflow.adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from orderflow.domain.identity import ANONYMOUS_SCOPE, scoped_key
 from orderflow.domain.model import OrderStatus, Product
 from orderflow.entrypoints.http.app import create_app
 from tests.unit.faults import FlakyUnitOfWorkFactory
-from tests.unit.http.support import assert_problem, valid_order
+from tests.unit.http.support import assert_problem, owner_of, valid_order
 from tests.unit.journey import app_over, drain, memory_broker
 
 DOWN = 10_000  # units of work that fail to open: the database is down
@@ -103,4 +104,31 @@ def test_a_failed_publish_forgets_the_key(app: Orderflow, flaky: FlakyUnitOfWork
     failed = client.post("/api/orders", json=valid_order(), headers={"Idempotency-Key": "k-4"})
 
     assert failed.status_code == 503
-    assert app.container.fallback_keys().recall("k-4") is None
+    assert app.container.fallback_keys().recall(scoped_key(ANONYMOUS_SCOPE, "k-4")) is None
+
+
+def test_a_retry_through_the_fallback_and_one_after_it_answer_the_first_token(
+    app: Orderflow, client: FlaskClient, flaky: FlakyUnitOfWorkFactory
+) -> None:
+    """The token of a keyed order is derived, not drawn: a retry during the
+    outage, and one after the worker stored the order (without any record
+    of the key), answer the token of the first 201, and it opens the order."""
+    key = {"Idempotency-Key": "k-5"}
+    flaky.failures = DOWN
+    first = client.post("/api/orders", json=valid_order(), headers=key).get_json()
+    during = client.post("/api/orders", json=valid_order(), headers=key).get_json()
+    flaky.failures = 0
+    drain(app)  # the worker stores the order published during the outage
+    fallback_keys = app.container.fallback_keys()
+    published_record = fallback_keys.recall(scoped_key(ANONYMOUS_SCOPE, "k-5"))
+    assert published_record is not None and "access_token" not in published_record.response
+    fallback_keys.forget(published_record)  # only the stored order is left
+
+    after = client.post("/api/orders", json=valid_order(), headers=key)
+
+    assert after.status_code == 201 and after.headers["Idempotent-Replayed"] == "true"
+    assert first["access_token"] is not None
+    assert during["access_token"] == after.get_json()["access_token"] == first["access_token"]
+    assert after.get_json()["id"] == first["id"]
+    read = client.get(f"/api/orders/{first['id']}", headers=owner_of(first))
+    assert read.status_code == 200

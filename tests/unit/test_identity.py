@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import stat
 import threading
 import time
@@ -18,7 +19,8 @@ from pydantic import SecretStr, ValidationError
 import orderflow
 from orderflow.adapters.id_secret import FILE_NAME, resolve_id_secret
 from orderflow.adapters.pyjwt.verifier import NoCustomerTokens, SharedKeyVerifier
-from orderflow.application.placing import order_id_for
+from orderflow.application.identity import derived_order_token
+from orderflow.application.placing import access_token_for, order_id_for
 from orderflow.config import Settings
 from orderflow.domain.errors import Unauthenticated
 from orderflow.domain.identity import (
@@ -53,6 +55,63 @@ def test_a_keyed_order_id_depends_on_the_server_secret_and_the_principal() -> No
     assert order_id_for(command, secret=SECRET_B) != same
     assert order_id_for(replace(command, principal=alice), secret=SECRET_A) != same
     assert order_id_for(replace(command, idempotency_key=None), secret=SECRET_A) != same
+
+
+# --- keyed order access tokens --------------------------------------------------------
+
+
+def test_a_derived_token_depends_on_the_secret_the_scope_and_the_key() -> None:
+    same = derived_order_token(SECRET_A, scope="customer:alice", key="checkout-42")
+
+    assert derived_order_token(SECRET_A, scope="customer:alice", key="checkout-42") == same
+    assert derived_order_token(SECRET_B, scope="customer:alice", key="checkout-42") != same
+    assert derived_order_token(SECRET_A, scope="customer:bob", key="checkout-42") != same
+    assert derived_order_token(SECRET_A, scope=ANONYMOUS_SCOPE, key="checkout-42") != same
+    assert derived_order_token(SECRET_A, scope="customer:alice", key="checkout-43") != same
+
+
+def test_a_scope_and_key_split_elsewhere_give_another_token() -> None:
+    """The message is unambiguous: a newline moved from the scope to the key
+    is another pair, so another token."""
+    assert derived_order_token(SECRET_A, scope="customer:a\nb", key="k") != (
+        derived_order_token(SECRET_A, scope="customer:a", key="b\nk")
+    )
+
+
+def test_a_derived_token_is_an_order_token_of_256_bits() -> None:
+    derived = derived_order_token(SECRET_A, scope=ANONYMOUS_SCOPE, key="checkout-42")
+
+    assert derived.startswith("oft_")
+    body = derived.removeprefix("oft_")
+    assert len(body) == 43  # 32 bytes, URL-safe base64 without padding
+    assert set(body) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert Principal.with_order_token(derived).kind is PrincipalKind.ORDER_TOKEN
+
+
+def test_a_keyed_commands_token_is_derived_and_tells_nothing_of_its_id() -> None:
+    command = place_command(("mouse", 1), key="checkout-42")
+    alice = replace(command, principal=Principal.customer("alice"))
+
+    derived = access_token_for(command, secret=SECRET_A)
+    order_id = order_id_for(command, secret=SECRET_A)
+
+    assert derived == access_token_for(command, secret=SECRET_A)  # a replay recomputes it
+    assert derived == derived_order_token(SECRET_A, scope=ANONYMOUS_SCOPE, key="checkout-42")
+    assert access_token_for(alice, secret=SECRET_A) != derived
+    # The id is the first 16 bytes of another HMAC: none of them are in the token.
+    id_bytes = bytes.fromhex(order_id.replace("-", ""))
+    token_bytes = base64.urlsafe_b64decode(derived.removeprefix("oft_") + "=")
+    assert id_bytes[:6] not in token_bytes and id_bytes[8:14] not in token_bytes
+    assert order_id.replace("-", "") not in derived
+
+
+def test_an_unkeyed_commands_token_is_random() -> None:
+    command = place_command(("mouse", 1))
+
+    tokens = {access_token_for(command, secret=SECRET_A) for _ in range(3)}
+
+    assert len(tokens) == 3
+    assert all(t.startswith("oft_") and len(t) == len("oft_") + 43 for t in tokens)
 
 
 def test_two_servers_with_different_secrets_give_one_key_different_ids() -> None:
@@ -114,6 +173,16 @@ def test_customers_and_keys_own_what_they_placed_and_ops_reads_everything() -> N
     assert not Principal.customer("bob").may_read(order)
     assert not shop.may_read(order)
     assert ops.may_read(order) and not ops.may_cancel(order)
+
+
+def test_every_principal_but_an_ops_key_may_place_and_list_its_own() -> None:
+    ops = Principal(PrincipalKind.API_KEY, "k-ops", Role.OPS)
+    shop = Principal(PrincipalKind.API_KEY, "k-shop", Role.SHOP)
+
+    assert not ops.may_place and not ops.may_list
+    assert shop.may_place and shop.may_list
+    assert Principal.customer("alice").may_place and Principal.customer("alice").may_list
+    assert Principal.with_order_token("oft_x").may_place
 
 
 def test_an_anonymous_order_is_owned_by_no_customer_or_key() -> None:

@@ -8,6 +8,10 @@ Unauthenticated."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -33,6 +37,18 @@ MAX_KEY_NAME = 100
 def new_order_token() -> str:
     """A fresh order access token: 256 random bits, URL-safe."""
     return ORDER_TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
+
+
+def derived_order_token(secret: bytes, *, scope: str, key: str) -> str:
+    """The access token of an order placed under Idempotency-Key `key` by the
+    principal whose scope is `scope`: HMAC-SHA256 with the server secret, all
+    256 bits, URL-safe. A replay recomputes it, so no store keeps the token
+    itself. The message is labelled and JSON-encoded: it never equals the
+    message an order id is derived from (so the id tells nothing of the
+    token), and no two (scope, key) pairs share one, whatever they contain."""
+    message = json.dumps(["access-token", scope, key]).encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    return ORDER_TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -13,7 +13,11 @@ broker; the worker persists it (upsert by id) once the database is back.
 The keys published that way are remembered (FallbackKeys) so that a retry
 is compared with the first body, as on the normal path. If
 the broker is down too, or a price was never seen, that order's outcome is
-the StorageUnavailable/BrokerUnavailable (503)."""
+the StorageUnavailable/BrokerUnavailable (503).
+
+A keyed order's access token is derived like its id (HMAC under the server
+secret, another label), so no store keeps it: a replay recomputes it. An
+ops key may not place orders (NotPermitted, before anything is stored)."""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from orderflow.application.identity import new_order_token
+from orderflow.application.identity import derived_order_token, new_order_token
 from orderflow.application.messages import Topics, to_outbox
 from orderflow.domain.commands import LineRequest, PlaceOrder
 from orderflow.domain.errors import (
@@ -33,6 +37,7 @@ from orderflow.domain.errors import (
     DuplicateKey,
     IdempotencyConflict,
     InvalidInput,
+    NotPermitted,
     StorageUnavailable,
 )
 from orderflow.domain.events import OrderPlaced
@@ -49,7 +54,9 @@ from orderflow.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
-ACCESS_TOKEN = "access_token"  # beside the response in an idempotency record
+# Records written before tokens were derived kept the token in clear under
+# this key of their response: dropped when read, never answered.
+_CLEAR_TOKEN = "access_token"
 
 
 def order_id_for(command: PlaceOrder, *, secret: bytes) -> str:
@@ -66,18 +73,37 @@ def order_id_for(command: PlaceOrder, *, secret: bytes) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
+def access_token_for(command: PlaceOrder, *, secret: bytes) -> str:
+    """A fresh random token, or, for a keyed request, the token derived from
+    the principal's scope and the key with the server secret (beside the
+    id's derivation, under another label): a replay, and a retry through
+    the broker fallback, answer the same token without any store keeping it."""
+    key = command.idempotency_key
+    if key is None:
+        return new_order_token()
+    return derived_order_token(secret, scope=command.idempotency_scope, key=key)
+
+
 def record_key(command: PlaceOrder) -> str | None:
     """What the command's Idempotency-Key is stored as (scoped to its principal)."""
     key = command.idempotency_key
     return None if key is None else scoped_key(command.idempotency_scope, key)
 
 
-def _replayed(response: dict[str, object]) -> PlacementResult:
+def _replayed(response: dict[str, object], token: str) -> PlacementResult:
+    """The earlier answer again, with the recomputed `token` if it is the one
+    the order was placed with (its digest is in the response); None if not:
+    the server secret was rotated since, or an older release placed it with
+    a random token."""
     body = dict(response)
-    token = body.pop(ACCESS_TOKEN, None)
-    return PlacementResult(
-        order=body, created=False, access_token=token if isinstance(token, str) else None
-    )
+    body.pop(_CLEAR_TOKEN, None)
+    digest = body.get("access_token_digest")
+    grants = isinstance(digest, str) and hmac.compare_digest(digest, token_digest(token))
+    return PlacementResult(order=body, created=False, access_token=token if grants else None)
+
+
+def _may_place(command: PlaceOrder) -> bool:
+    return command.principal is None or command.principal.may_place
 
 
 def _fingerprint_of(order: Order) -> str:
@@ -130,22 +156,34 @@ class OrderPlacement(Placement):
     def place_all(self, commands: Sequence[PlaceOrder]) -> list[Outcome]:
         if len(commands) > self.batch_limit:
             raise ValueError(f"a batch holds at most {self.batch_limit} orders")
-        # One id per command for every path it takes: a commit whose
-        # acknowledgement was lost (StorageUnavailable after the rows landed)
-        # falls back to the broker with the same orders, and the worker's
-        # upsert by id keeps each one order.
+        if not all(_may_place(command) for command in commands):
+            # Refused before anything is read or stored (an ops key); the
+            # others are placed as if they had come alone.
+            permitted = [command for command in commands if _may_place(command)]
+            placed = iter(self.place_all(permitted) if permitted else [])
+            return [
+                next(placed)
+                if _may_place(command)
+                else NotPermitted("an ops key reads orders; it may not place them")
+                for command in commands
+            ]
+        # One id and one token per command for every path it takes: a commit
+        # whose acknowledgement was lost (StorageUnavailable after the rows
+        # landed) falls back to the broker with the same orders, and the
+        # worker's upsert by id keeps each one order.
         order_ids = [order_id_for(command, secret=self.id_secret) for command in commands]
+        tokens = [access_token_for(command, secret=self.id_secret) for command in commands]
         try:
             try:
-                return self._in_one_transaction(commands, order_ids)
+                return self._in_one_transaction(commands, order_ids, tokens)
             except DuplicateKey:
                 # A concurrent request under one of these Idempotency-Keys
                 # committed first: a second attempt finds its record.
-                return self._in_one_transaction(commands, order_ids)
+                return self._in_one_transaction(commands, order_ids, tokens)
         except StorageUnavailable as exc:
             return [
-                self._through_broker(command, order_id, exc)
-                for command, order_id in zip(commands, order_ids, strict=True)
+                self._through_broker(command, order_id, token, exc)
+                for command, order_id, token in zip(commands, order_ids, tokens, strict=True)
             ]
         except Exception as exc:
             if len(commands) == 1:
@@ -157,7 +195,7 @@ class OrderPlacement(Placement):
             return [outcome for command in commands for outcome in self.place_all([command])]
 
     def _in_one_transaction(
-        self, commands: Sequence[PlaceOrder], order_ids: Sequence[str]
+        self, commands: Sequence[PlaceOrder], order_ids: Sequence[str], tokens: Sequence[str]
     ) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(commands)
         later: list[int] = []  # a key already in this batch: placed after it
@@ -172,7 +210,11 @@ class OrderPlacement(Placement):
                 if key is not None:
                     keys.add(key)
                     outcomes[index] = self._replay(
-                        uow, command, order_ids[index], self.fallback_keys.recall(key)
+                        uow,
+                        command,
+                        order_ids[index],
+                        tokens[index],
+                        self.fallback_keys.recall(key),
                     )
                 if outcomes[index] is None:
                     fresh.append(index)
@@ -182,7 +224,7 @@ class OrderPlacement(Placement):
             self.known_prices.remember(catalog)
             placed: list[tuple[int, Order, str]] = []
             for index in fresh:
-                token = new_order_token()
+                token = tokens[index]
                 try:
                     order = self._new_order(
                         commands[index],
@@ -213,9 +255,8 @@ class OrderPlacement(Placement):
         """Stage the new orders, their OrderPlaced events and the records of
         their Idempotency-Keys; the response body of each.
 
-        A record keeps the order's access token beside the response, so a
-        replay answers exactly as the first attempt did (docs/SECURITY.md:
-        the token then lives server-side, in clear, for the key's retention)."""
+        A record keeps the response, whose order snapshot holds the digest of
+        the access token, never the token: a replay recomputes it."""
         uow.orders.add_many([order for _, order, _ in placed])
         uow.outbox.add(
             [
@@ -227,7 +268,7 @@ class OrderPlacement(Placement):
             ]
         )
         responses = []
-        for command, order, token in placed:
+        for command, order, _ in placed:
             response = _as_placed(order)
             order.events.clear()
             responses.append(response)
@@ -238,7 +279,7 @@ class OrderPlacement(Placement):
                         key=key,
                         fingerprint=command.fingerprint(),
                         order_id=order.id,
-                        response={**response, ACCESS_TOKEN: token},
+                        response=response,
                         created_at=order.created_at,
                     )
                 )
@@ -249,6 +290,7 @@ class OrderPlacement(Placement):
         uow: UnitOfWork,
         command: PlaceOrder,
         order_id: str,
+        token: str,
         published: IdempotencyRecord | None,
     ) -> Outcome | None:
         """The earlier answer under the command's Idempotency-Key, an
@@ -261,7 +303,7 @@ class OrderPlacement(Placement):
         if record is not None:
             if record.fingerprint != fingerprint:
                 return IdempotencyConflict(command.idempotency_key)
-            return _replayed(record.response)
+            return _replayed(record.response, token)
         # Placed through the broker during an outage, then persisted by the
         # worker (no record), or committed by a concurrent request between
         # the two reads (its record is visible now under READ COMMITTED):
@@ -273,12 +315,12 @@ class OrderPlacement(Placement):
         stored_fingerprint = record.fingerprint if record is not None else _fingerprint_of(stored)
         if stored_fingerprint != fingerprint:
             return IdempotencyConflict(command.idempotency_key)
-        # Without a record (placed through the broker), the token the first
-        # answer carried is not known here: the replay has none.
-        return _replayed(record.response if record is not None else stored.to_dict())
+        # Without a record (placed through the broker), the token is
+        # recomputed all the same: the order holds its digest.
+        return _replayed(record.response if record is not None else stored.to_dict(), token)
 
     def _through_broker(
-        self, command: PlaceOrder, order_id: str, outage: StorageUnavailable
+        self, command: PlaceOrder, order_id: str, token: str, outage: StorageUnavailable
     ) -> Outcome:
         if self.fallback_publisher is None:
             return outage
@@ -286,27 +328,26 @@ class OrderPlacement(Placement):
         prices = self.known_prices.recall(product_ids)
         if len(prices) < len(product_ids):
             return StorageUnavailable("database unavailable and a price is not known")
-        token = new_order_token()
         order = self._new_order(command, prices, order_id, token)
         response = _as_placed(order)
         claimed: IdempotencyRecord | None = None
         key = record_key(command)
         if key is not None and command.idempotency_key is not None:
             # Like the normal path: the first body under a key wins; the
-            # same body again gets the first answer (and its token), another
-            # body a 422.
+            # same body again gets the first answer (and the same derived
+            # token), another body a 422.
             claimed = IdempotencyRecord(
                 key=key,
                 fingerprint=command.fingerprint(),
                 order_id=order.id,
-                response={**response, ACCESS_TOKEN: token},
+                response=response,
                 created_at=order.created_at,
             )
             first = self.fallback_keys.remember_first(claimed)
             if first != claimed:
                 if first.fingerprint != claimed.fingerprint:
                     return IdempotencyConflict(command.idempotency_key)
-                return _replayed(first.response)
+                return _replayed(first.response, token)
         try:
             self.fallback_publisher.publish(
                 to_outbox(order.events, topics=self.topics, headers=command.trace_headers)

@@ -40,9 +40,10 @@ class OrderQueries:
         return order
 
     def list_owned(self, principal: Principal, *, limit: int, offset: int) -> list[Order]:
-        """The principal's own orders, newest first (customers and API keys)."""
+        """The principal's own orders, newest first (customers and shop keys;
+        an ops key owns none, NotPermitted as for an order token)."""
         owner = principal.owner
-        if owner is None:
-            raise NotPermitted("listing orders needs a customer token or an API key")
+        if owner is None or not principal.may_list:
+            raise NotPermitted("listing orders needs a customer token or a shop key")
         with self.uow_factory.reading() as uow:
             return uow.orders.list_owned(owner=owner, limit=limit, offset=offset)

@@ -5,7 +5,7 @@ Three kinds of principal, each presented as `Authorization: Bearer <secret>`:
   that one order, read and cancel;
 - a customer (a verified JWT's `sub`): the orders placed with its token;
 - an API key with a role: `shop` places orders on behalf of customers and
-  owns what it placed; `ops` reads every order.
+  owns what it placed; `ops` reads every order, and places and cancels none.
 
 Orders record their owner as a string (`customer:<sub>`, `key:<id>`, or
 None for an anonymous order) and the SHA-256 of their access token; the
@@ -105,8 +105,15 @@ class Principal:
         return self.owner or ANONYMOUS_SCOPE
 
     @property
+    def may_place(self) -> bool:
+        # An ops key is a monitoring and support credential: it reads any
+        # order, and acts on none (placing, cancelling) as a shop would.
+        return self.role is not Role.OPS
+
+    @property
     def may_list(self) -> bool:
-        return self.owner is not None
+        # Listing is of one's own orders: an ops key owns none.
+        return self.owner is not None and self.may_place
 
     def owns(self, order: Order) -> bool:
         if self.kind is PrincipalKind.ORDER_TOKEN:

@@ -36,7 +36,10 @@ _PROBLEMS = {
         "No credentials, or credentials that do not verify (unknown, revoked or "
         "expired): send `Authorization: Bearer <token>`."
     ),
-    "Forbidden": "Known credentials that may not do this (an ops key cancelling).",
+    "Forbidden": (
+        "Known credentials that may not do this (an ops key placing, listing or"
+        " cancelling; an order token listing)."
+    ),
     "NotFound": "No such resource or route, or an order these credentials may not see.",
     "Conflict": "The order's status does not allow this (a failed or cancelled order).",
     "PayloadTooLarge": "The body exceeds the size limit.",
@@ -235,7 +238,13 @@ _PAGE = [_ref("parameters", "Limit"), _ref("parameters", "Offset")]
 _KEYED = [_ref("parameters", "IdempotencyKey")]
 _READ_PROBLEMS = ("BadRequest", "Unauthorized", "NotFound", "ServiceUnavailable")
 _BODY_PROBLEMS = ("PayloadTooLarge", "UnsupportedMediaType", "UnprocessableContent")
-_PLACE_PROBLEMS = ("BadRequest", "Unauthorized", *_BODY_PROBLEMS, "ServiceUnavailable")
+_PLACE_PROBLEMS = (
+    "BadRequest",
+    "Unauthorized",
+    "Forbidden",
+    *_BODY_PROBLEMS,
+    "ServiceUnavailable",
+)
 
 
 def _text(description: str, media: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -264,7 +273,7 @@ _ROUTES: tuple[tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]], .
         "/api/orders",
         "get",
         "listOrders",
-        "The caller's own orders, newest first (customer token or API key)",
+        "The caller's own orders, newest first (customer token or shop key)",
         "orders",
         {
             "200": _ok("One page of the caller's orders.", "OrderPageOut"),
