@@ -262,15 +262,19 @@ def _sweep_every_s(interval_s: float | None, stuck_after_s: float) -> float:
 
 
 class Container(containers.DeclarativeContainer):
+    # Every singleton is a ThreadSafeSingleton: the server's request threads
+    # build the services on first use, and a plain Singleton racing there
+    # builds one per thread (two engines, two group-commit leaders, two
+    # generated id secrets that give one keyed order two ids).
     config = providers.Configuration(strict=True)
 
     # --- core ----------------------------------------------------------------
-    clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
-    metrics: providers.Provider[Metrics] = providers.Singleton(PrometheusMetrics)
-    topics = providers.Singleton(
+    clock: providers.Provider[Clock] = providers.ThreadSafeSingleton(SystemClock)
+    metrics: providers.Provider[Metrics] = providers.ThreadSafeSingleton(PrometheusMetrics)
+    topics = providers.ThreadSafeSingleton(
         Topics, orders=config.orders_topic, events=config.events_topic, dlq=config.dlq_topic
     )
-    codec: providers.Provider[MessageCodec] = providers.Singleton(JsonEnvelope)
+    codec: providers.Provider[MessageCodec] = providers.ThreadSafeSingleton(JsonEnvelope)
     # The process's tracer provider (OTEL_TRACES_EXPORTER); flushed at close.
     tracing: providers.Provider[bool] = providers.Resource(global_tracing, config.traces_exporter)
 
@@ -302,26 +306,26 @@ class Container(containers.DeclarativeContainer):
     )
     uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Selector(
         config.database_kind,
-        memory=providers.Singleton(MemoryUnitOfWorkFactory),
+        memory=providers.ThreadSafeSingleton(MemoryUnitOfWorkFactory),
         sql=providers.Resource(_closing, providers.Factory(_sql_database, config.database_url)),
         mongo=providers.Resource(_closing, providers.Factory(_mongo_database, config.database_url)),
     )
     notification_ledger: providers.Provider[NotificationLedger] = providers.Selector(
         config.database_kind,
-        memory=providers.Singleton(MemoryNotificationLedger),
-        sql=providers.Singleton(_sql_ledger, uow_factory),
-        mongo=providers.Singleton(_mongo_ledger, uow_factory),
+        memory=providers.ThreadSafeSingleton(MemoryNotificationLedger),
+        sql=providers.ThreadSafeSingleton(_sql_ledger, uow_factory),
+        mongo=providers.ThreadSafeSingleton(_mongo_ledger, uow_factory),
     )
-    known_prices: providers.Provider[KnownPrices] = providers.Singleton(MemoryKnownPrices)
+    known_prices: providers.Provider[KnownPrices] = providers.ThreadSafeSingleton(MemoryKnownPrices)
     raw_api_key_store: providers.Provider[ApiKeyStore] = providers.Selector(
         config.database_kind,
-        memory=providers.Singleton(MemoryApiKeyStore),
-        sql=providers.Singleton(_sql_api_keys, uow_factory),
-        mongo=providers.Singleton(_mongo_api_keys, uow_factory),
+        memory=providers.ThreadSafeSingleton(MemoryApiKeyStore),
+        sql=providers.ThreadSafeSingleton(_sql_api_keys, uow_factory),
+        mongo=providers.ThreadSafeSingleton(_mongo_api_keys, uow_factory),
     )
     # What the services see: verified keys remembered for a few seconds, and
     # accepted for longer while the database is down (intake's fallback).
-    api_key_store: providers.Provider[ApiKeyStore] = providers.Singleton(
+    api_key_store: providers.Provider[ApiKeyStore] = providers.ThreadSafeSingleton(
         RememberedApiKeys,
         raw_api_key_store,
         fresh_for=providers.Callable(_timedelta, config.auth_key_fresh_s),
@@ -329,31 +333,28 @@ class Container(containers.DeclarativeContainer):
     )
     customer_tokens: providers.Provider[CustomerTokenVerifier] = providers.Selector(
         config.auth_kind,
-        none=providers.Singleton(_no_customer_tokens),
-        shared_key=providers.Singleton(
+        none=providers.ThreadSafeSingleton(_no_customer_tokens),
+        shared_key=providers.ThreadSafeSingleton(
             _shared_key_tokens, config.auth_jwt_key, config.auth_issuer, config.auth_audience
         ),
-        jwks=providers.Singleton(
+        jwks=providers.ThreadSafeSingleton(
             _jwks_tokens, config.auth_jwks_url, config.auth_issuer, config.auth_audience
         ),
     )
-    # Thread-safe: requests racing to place the first keyed order must all
-    # derive their ids and tokens from one secret (a plain Singleton may
-    # build one per racing thread when it generates a secret of its own).
     id_secret = providers.ThreadSafeSingleton(
         resolve_id_secret, config.id_secret, config.database_url
     )
     # Kept in this process's memory, like the prices: a retry during an
     # outage reaches the same API process often enough (docs/DECISIONS.md).
-    fallback_keys: providers.Provider[FallbackKeys] = providers.Singleton(
+    fallback_keys: providers.Provider[FallbackKeys] = providers.ThreadSafeSingleton(
         MemoryFallbackKeys,
         clock=clock,
         retention=providers.Callable(_hours, config.idempotency_retention_h),
     )
-    memory_broker = providers.Singleton(MemoryBroker, partitions=config.partitions)
+    memory_broker = providers.ThreadSafeSingleton(MemoryBroker, partitions=config.partitions)
     publisher: providers.Provider[MessagePublisher] = providers.Selector(
         config.broker_kind,
-        memory=providers.Singleton(MemoryPublisher, memory_broker),
+        memory=providers.ThreadSafeSingleton(MemoryPublisher, memory_broker),
         kafka=providers.Resource(_closing, providers.Factory(_kafka_publisher, config.broker_url)),
     )
     # A Factory: each worker thread or process is its own group member, and
@@ -376,18 +377,18 @@ class Container(containers.DeclarativeContainer):
     )
     lag_probe: providers.Provider[ConsumerLagProbe] = providers.Selector(
         config.broker_kind,
-        memory=providers.Singleton(MemoryLagProbe, memory_broker),
-        kafka=providers.Singleton(_kafka_lag_probe, config.broker_url),
+        memory=providers.ThreadSafeSingleton(MemoryLagProbe, memory_broker),
+        kafka=providers.ThreadSafeSingleton(_kafka_lag_probe, config.broker_url),
     )
     # Operators' access to stored records and group offsets (`orderflow dlq`).
     topic_store: providers.Provider[TopicStore] = providers.Selector(
         config.broker_kind,
-        memory=providers.Singleton(MemoryTopicStore, memory_broker),
-        kafka=providers.Singleton(_kafka_topic_store, config.broker_url),
+        memory=providers.ThreadSafeSingleton(MemoryTopicStore, memory_broker),
+        kafka=providers.ThreadSafeSingleton(_kafka_topic_store, config.broker_url),
     )
     raw_cache: providers.Provider[OrderCache] = providers.Selector(
         config.cache_kind,
-        memory=providers.Singleton(MemoryOrderCache, ttl_s=config.cache_ttl),
+        memory=providers.ThreadSafeSingleton(MemoryOrderCache, ttl_s=config.cache_ttl),
         redis=providers.Resource(
             _closing, providers.Factory(_redis_cache, config.cache_url, config.cache_ttl)
         ),
@@ -396,29 +397,29 @@ class Container(containers.DeclarativeContainer):
     # across processes on Redis, else within this process.
     outbox_signal: providers.Provider[OutboxSignal] = providers.Selector(
         config.cache_kind,
-        memory=providers.Singleton(MemoryOutboxSignal),
+        memory=providers.ThreadSafeSingleton(MemoryOutboxSignal),
         redis=providers.Resource(
             _closing,
             providers.Factory(_redis_outbox_signal, config.cache_url, config.orders_topic),
         ),
     )
-    ringing_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Singleton(
+    ringing_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.ThreadSafeSingleton(
         RingingUnitOfWorkFactory, uow_factory, outbox_signal
     )
     # What the services see: a cache fault is counted and is a miss.
-    cache: providers.Provider[OrderCache] = providers.Singleton(
+    cache: providers.Provider[OrderCache] = providers.ThreadSafeSingleton(
         ResilientOrderCache, raw_cache, metrics=metrics
     )
     raw_notifier: providers.Provider[Notifier] = providers.Selector(
         config.notifier_kind,
-        log=providers.Singleton(LoggingNotifier),
-        memory=providers.Singleton(RecordingNotifier),
-        smtp=providers.Singleton(_smtp_notifier, config.notify_url),
-        webhook=providers.Singleton(_webhook_notifier, config.notify_url),
+        log=providers.ThreadSafeSingleton(LoggingNotifier),
+        memory=providers.ThreadSafeSingleton(RecordingNotifier),
+        smtp=providers.ThreadSafeSingleton(_smtp_notifier, config.notify_url),
+        webhook=providers.ThreadSafeSingleton(_webhook_notifier, config.notify_url),
     )
     # What the dispatcher sends through: a few notifications per address
     # and window, the rest given up (adapters/throttled_notifier.py).
-    notifier: providers.Provider[Notifier] = providers.Singleton(
+    notifier: providers.Provider[Notifier] = providers.ThreadSafeSingleton(
         ThrottledNotifier,
         raw_notifier,
         limit=config.notify_rate_limit,
@@ -428,32 +429,36 @@ class Container(containers.DeclarativeContainer):
     # With tracing on, each traced message's hop to the broker and each
     # traced order's cache write is a span (adapters/tracing).
     traced_publisher: providers.Provider[MessagePublisher] = providers.Selector(
-        config.tracing_kind, off=publisher, on=providers.Singleton(TracedPublisher, publisher)
+        config.tracing_kind,
+        off=publisher,
+        on=providers.ThreadSafeSingleton(TracedPublisher, publisher),
     )
     traced_cache: providers.Provider[OrderCache] = providers.Selector(
-        config.tracing_kind, off=cache, on=providers.Singleton(TracedOrderCache, cache)
+        config.tracing_kind, off=cache, on=providers.ThreadSafeSingleton(TracedOrderCache, cache)
     )
     traced_notifier: providers.Provider[Notifier] = providers.Selector(
-        config.tracing_kind, off=notifier, on=providers.Singleton(TracedNotifier, notifier)
+        config.tracing_kind,
+        off=notifier,
+        on=providers.ThreadSafeSingleton(TracedNotifier, notifier),
     )
     # The processor's: times the product-row locks
     # (orderflow_stock_lock_wait_seconds); with tracing on, its staged
     # notifications carry their order's trace context.
-    lock_timed_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Singleton(
+    lock_timed_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.ThreadSafeSingleton(
         LockTimingUnitOfWorkFactory, ringing_uow_factory, metrics
     )
     processing_uow_factory: providers.Provider[UnitOfWorkFactory] = providers.Selector(
         config.tracing_kind,
         off=lock_timed_uow_factory,
-        on=providers.Singleton(TraceStampingUnitOfWorkFactory, lock_timed_uow_factory),
+        on=providers.ThreadSafeSingleton(TraceStampingUnitOfWorkFactory, lock_timed_uow_factory),
     )
 
     # --- services --------------------------------------------------------------
     # Intake: the use case, behind the group commit that gathers concurrent
     # callers into its batches.
-    placement: providers.Provider[Placement] = providers.Singleton(
+    placement: providers.Provider[Placement] = providers.ThreadSafeSingleton(
         GroupCommit,
-        providers.Singleton(
+        providers.ThreadSafeSingleton(
             OrderPlacement,
             uow_factory=ringing_uow_factory,
             clock=clock,
@@ -467,10 +472,12 @@ class Container(containers.DeclarativeContainer):
         batch_limit=uow_factory.provided.batch_limit,
     )
     # Status reads: finished orders from this process's memory first.
-    queries = providers.Singleton(
-        OrderQueries, uow_factory=uow_factory, cache=providers.Singleton(TerminalOrderMemo, cache)
+    queries = providers.ThreadSafeSingleton(
+        OrderQueries,
+        uow_factory=uow_factory,
+        cache=providers.ThreadSafeSingleton(TerminalOrderMemo, cache),
     )
-    cancellation = providers.Singleton(
+    cancellation = providers.ThreadSafeSingleton(
         OrderCancellation,
         uow_factory=ringing_uow_factory,
         clock=clock,
@@ -478,12 +485,12 @@ class Container(containers.DeclarativeContainer):
         topics=topics,
         metrics=metrics,
     )
-    catalog = providers.Singleton(Catalog, uow_factory=uow_factory)
-    authenticator = providers.Singleton(
+    catalog = providers.ThreadSafeSingleton(Catalog, uow_factory=uow_factory)
+    authenticator = providers.ThreadSafeSingleton(
         Authenticator, api_keys=api_key_store, customer_tokens=customer_tokens
     )
-    api_keys = providers.Singleton(ApiKeys, store=api_key_store, clock=clock)
-    processor = providers.Singleton(
+    api_keys = providers.ThreadSafeSingleton(ApiKeys, store=api_key_store, clock=clock)
+    processor = providers.ThreadSafeSingleton(
         OrderProcessor,
         uow_factory=processing_uow_factory,
         clock=clock,
@@ -492,7 +499,7 @@ class Container(containers.DeclarativeContainer):
         topics=topics,
         processing_delay_s=providers.Callable(_seconds, config.processing_delay_ms),
     )
-    relay = providers.Singleton(
+    relay = providers.ThreadSafeSingleton(
         OutboxRelay,
         uow_factory=uow_factory,
         publisher=traced_publisher,
@@ -500,7 +507,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         batch_size=config.relay_batch_size,
     )
-    notification_dispatcher = providers.Singleton(
+    notification_dispatcher = providers.ThreadSafeSingleton(
         NotificationDispatcher,
         ledger=notification_ledger,
         notifier=traced_notifier,
@@ -512,7 +519,7 @@ class Container(containers.DeclarativeContainer):
             initial_backoff=providers.Callable(_timedelta, config.notify_backoff_s),
         ),
     )
-    sweeper = providers.Singleton(
+    sweeper = providers.ThreadSafeSingleton(
         StuckOrderSweeper, uow_factory=uow_factory, clock=clock, topics=topics
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,3 +89,42 @@ def test_only_the_composition_root_imports_adapters_outside_the_adapters() -> No
         and any(name.startswith("orderflow.adapters") for name in imports(path))
     ]
     assert [str(path) for path in outside] == ["bootstrap.py", "containers.py"]
+
+
+def test_the_container_builds_each_singleton_once_whatever_threads_race() -> None:
+    # Request threads resolve the services on first use; a plain Singleton
+    # races there (dependency-injector documents it as not thread-safe).
+    tree = ast.parse((PACKAGE / "containers.py").read_text())
+    plain = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("Singleton", "DelegatedSingleton")
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "providers"
+    ]
+    assert plain == []
+
+
+def test_a_thread_safe_singleton_gives_racing_threads_one_object() -> None:
+    from dependency_injector import providers
+
+    barrier = threading.Barrier(16)
+    built: set[int] = set()
+
+    def slow() -> object:
+        time.sleep(0.002)  # long enough for every racing thread to get in
+        return object()
+
+    provider = providers.ThreadSafeSingleton(slow)
+
+    def resolve() -> None:
+        barrier.wait()
+        built.add(id(provider()))
+
+    threads = [threading.Thread(target=resolve) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 1
