@@ -194,13 +194,9 @@ def test_serve_stopped_with_sigterm_exports_the_spans_its_batch_still_holds(
     assert_one_trace(traced, order, env["ORDERFLOW_ORDERS_TOPIC"])
 
 
-def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
-    receiver: OtlpReceiver, mysql_url: str, kafka_url: str, redis_url: str, tmp_path: Path
-) -> None:
-    env = {
-        **stack_env(database_url=mysql_url, broker_url=kafka_url, cache_url=redis_url),
-        **tracing_env(receiver),
-    }
+def kafka_stack(env: dict[str, str], tmp_path: Path) -> Stack:
+    """The API (granian, one process), the relay and a worker on `env`, each
+    naming itself in its spans."""
     stack = seeded_stack(env, tmp_path)
     for name, args in (
         ("api", ("api", "--port", str(stack.port), "--workers", "1")),
@@ -209,14 +205,55 @@ def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
     ):
         stack.env = {**env, "OTEL_SERVICE_NAME": f"orderflow-{name}"}
         stack.spawn(name, *args)
-    traced = one_order_traced(stack, receiver, timeout_s=60)
-    assert {(s.service, s.name) for s in traced} >= {
+    return stack
+
+
+def assert_every_process_traced(spans: list[ReceivedSpan], topic: str) -> None:
+    assert {(s.service, s.name) for s in spans} >= {
         ("orderflow-api", "POST /api/orders"),
-        ("orderflow-relay", f"{env['ORDERFLOW_ORDERS_TOPIC']} publish"),
-        ("orderflow-worker", f"{env['ORDERFLOW_ORDERS_TOPIC']} process"),
+        ("orderflow-relay", f"{topic} publish"),
+        ("orderflow-worker", f"{topic} process"),
         ("orderflow-worker", "order cache write"),
         ("orderflow-relay", "notification send"),  # the relay runs the dispatcher
     }
+
+
+def test_the_kafka_stack_traces_one_order_across_api_relay_and_worker(
+    receiver: OtlpReceiver, mysql_url: str, kafka_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **stack_env(database_url=mysql_url, broker_url=kafka_url, cache_url=redis_url),
+        **tracing_env(receiver),
+    }
+    stack = kafka_stack(env, tmp_path)
+    traced = one_order_traced(stack, receiver, timeout_s=60)
+    assert_every_process_traced(traced, env["ORDERFLOW_ORDERS_TOPIC"])
+
+
+def test_the_kafka_stack_stopped_with_sigterm_exports_the_spans_each_batch_holds(
+    receiver: OtlpReceiver, mysql_url: str, kafka_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    # A deploy stops every process with SIGTERM: the API (granian), the relay
+    # and the worker each flush what their batch processor still holds.
+    env = {
+        **stack_env(database_url=mysql_url, broker_url=kafka_url, cache_url=redis_url),
+        **tracing_env(receiver),
+        "OTEL_BSP_SCHEDULE_DELAY": "600000",  # only the shutdown's flush sends
+    }
+    stack = kafka_stack(env, tmp_path)
+    try:
+        stack.wait_ready()
+        order = place_traced(stack)
+        notified = f"notify order {order.order_id} (completed)"
+        wait_until(lambda: notified in stack.log_of_this_start("relay"), stack.logs)
+        assert not [s for s in receiver.spans() if s.trace_id == order.trace_id]
+    finally:
+        stack.stop()  # SIGTERM
+    for name in ("api", "relay", "worker"):
+        assert stack.processes[name].process.returncode == 0, stack.logs()
+    traced = [s for s in receiver.spans() if s.trace_id == order.trace_id]
+    assert_one_trace(traced, order, env["ORDERFLOW_ORDERS_TOPIC"])
+    assert_every_process_traced(traced, env["ORDERFLOW_ORDERS_TOPIC"])
 
 
 def console_spans(output: str) -> list[ReceivedSpan]:

@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
-import atexit
+from multiprocessing.util import Finalize
 
 from flask import Flask
 
 from orderflow.bootstrap import bootstrap
 from orderflow.entrypoints.http.app import create_app
 
+# Runs before the interpreter's own exit in the server's process, and in each
+# of granian's worker processes, which multiprocessing ends with os._exit:
+# atexit handlers never run there, so pools and the Kafka producer would not
+# be closed, nor the spans the tracer's batch still holds be exported.
+_CLOSE_PRIORITY = 10
+
 
 def create_wsgi_app() -> Flask:
     orderflow = bootstrap()  # ORDERFLOW_* environment; one /metrics across processes
-    atexit.register(orderflow.close)
+    Finalize(orderflow, orderflow.close, exitpriority=_CLOSE_PRIORITY)
     return create_app(orderflow)
