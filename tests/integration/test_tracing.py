@@ -181,17 +181,28 @@ def test_serve_stopped_with_sigterm_exports_the_spans_its_batch_still_holds(
     )
     stack = seeded_stack(env, tmp_path)
     stack.spawn("serve", "serve", "--port", str(stack.port))
+    held_spans_after_sigterm(stack, receiver, notifier="serve")
+
+
+def held_spans_after_sigterm(
+    stack: Stack, receiver: OtlpReceiver, *, notifier: str
+) -> list[ReceivedSpan]:
+    """One order's spans on the started `stack`, whose batch delay holds them
+    all: none has arrived once the order is notified (in `notifier`'s log),
+    and every one has after SIGTERM, each process exiting cleanly."""
     try:
         stack.wait_ready()
         order = place_traced(stack)
         notified = f"notify order {order.order_id} (completed)"
-        wait_until(lambda: notified in stack.log_of_this_start("serve"), stack.logs)
+        wait_until(lambda: notified in stack.log_of_this_start(notifier), stack.logs)
         assert not [s for s in receiver.spans() if s.trace_id == order.trace_id]
     finally:
         stack.stop()  # SIGTERM
-    assert stack.processes["serve"].process.returncode == 0, stack.logs()
+    for entry in stack.processes.values():
+        assert entry.process.returncode == 0, stack.logs()
     traced = [s for s in receiver.spans() if s.trace_id == order.trace_id]
-    assert_one_trace(traced, order, env["ORDERFLOW_ORDERS_TOPIC"])
+    assert_one_trace(traced, order, stack.env["ORDERFLOW_ORDERS_TOPIC"])
+    return traced
 
 
 def kafka_stack(env: dict[str, str], tmp_path: Path) -> Stack:
@@ -241,18 +252,7 @@ def test_the_kafka_stack_stopped_with_sigterm_exports_the_spans_each_batch_holds
         "OTEL_BSP_SCHEDULE_DELAY": "600000",  # only the shutdown's flush sends
     }
     stack = kafka_stack(env, tmp_path)
-    try:
-        stack.wait_ready()
-        order = place_traced(stack)
-        notified = f"notify order {order.order_id} (completed)"
-        wait_until(lambda: notified in stack.log_of_this_start("relay"), stack.logs)
-        assert not [s for s in receiver.spans() if s.trace_id == order.trace_id]
-    finally:
-        stack.stop()  # SIGTERM
-    for name in ("api", "relay", "worker"):
-        assert stack.processes[name].process.returncode == 0, stack.logs()
-    traced = [s for s in receiver.spans() if s.trace_id == order.trace_id]
-    assert_one_trace(traced, order, env["ORDERFLOW_ORDERS_TOPIC"])
+    traced = held_spans_after_sigterm(stack, receiver, notifier="relay")
     assert_every_process_traced(traced, env["ORDERFLOW_ORDERS_TOPIC"])
 
 
