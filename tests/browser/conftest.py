@@ -18,7 +18,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,24 +117,18 @@ class Shop:
         return int(count)
 
 
-@pytest.fixture(scope="session")
-def shop() -> Iterator[Shop]:
-    data_dir = Path(tempfile.mkdtemp(prefix="orderflow-browser-"))
-    database = data_dir / "orderflow.sqlite3"
+def running_shop(database: Path, environment: Mapping[str, str]) -> Iterator[Shop]:
+    """`orderflow serve` on a free port of 127.0.0.1, configured by
+    `environment` alone: no ORDERFLOW_* or OTEL_* variable of the test runner
+    reaches it, so the server is exactly what the test says."""
+    inherited = [name for name in os.environ if name.startswith(("ORDERFLOW_", "OTEL_"))]
+    clean_env = {name: value for name, value in os.environ.items() if name not in inherited}
     port = free_port()
-    environment = {
-        "ORDERFLOW_DATABASE_URL": f"sqlite:///{database}",
-        "ORDERFLOW_BROKER_URL": "memory://",
-        "ORDERFLOW_CACHE_URL": "memory://",
-        "ORDERFLOW_NOTIFY_URL": "log://",
-        "ORDERFLOW_PROCESSING_DELAY_MS": str(PROCESSING_DELAY_MS),
-        # The dashboard places its orders anonymously, all from 127.0.0.1.
-        **UNTHROTTLED_ENV,
-    }
     service = spawn_server(
         "orderflow-serve",
         [
             "env",
+            *(f"--unset={name}" for name in inherited),
             *(f"{name}={value}" for name, value in environment.items()),
             ORDERFLOW,
             "serve",
@@ -152,7 +146,7 @@ def shop() -> Iterator[Shop]:
     try:
         created = subprocess.run(
             [ORDERFLOW, "keys", "create", "--name", "browser-tests", "--role", "ops"],
-            env={**os.environ, "ORDERFLOW_DATABASE_URL": environment["ORDERFLOW_DATABASE_URL"]},
+            env={**clean_env, **environment},
             capture_output=True,
             text=True,
             timeout=60,
@@ -161,6 +155,34 @@ def shop() -> Iterator[Shop]:
         yield Shop(service.url, database, service, created.stdout.strip().splitlines()[-1])
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def shop() -> Iterator[Shop]:
+    database = Path(tempfile.mkdtemp(prefix="orderflow-browser-")) / "orderflow.sqlite3"
+    yield from running_shop(
+        database,
+        {
+            "ORDERFLOW_DATABASE_URL": f"sqlite:///{database}",
+            "ORDERFLOW_BROKER_URL": "memory://",
+            "ORDERFLOW_CACHE_URL": "memory://",
+            "ORDERFLOW_NOTIFY_URL": "log://",
+            "ORDERFLOW_PROCESSING_DELAY_MS": str(PROCESSING_DELAY_MS),
+            # The dashboard places its orders anonymously, all from 127.0.0.1.
+            **UNTHROTTLED_ENV,
+        },
+    )
+
+
+@pytest.fixture
+def demo_shop() -> Iterator[Shop]:
+    """`orderflow serve` as `make serve` runs it: no configuration at all.
+    Only the user's data directory (XDG_DATA_HOME, where the default database
+    lives) is a fresh temporary one, so the demo starts as on a new machine."""
+    data_home = Path(tempfile.mkdtemp(prefix="orderflow-demo-"))
+    yield from running_shop(
+        data_home / "orderflow" / "orderflow.sqlite3", {"XDG_DATA_HOME": str(data_home)}
+    )
 
 
 @pytest.fixture(scope="session")

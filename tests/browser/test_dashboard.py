@@ -1,6 +1,6 @@
 """A shopper's paths through the dashboard in a real browser: search, cart,
 checkout, the live order page; the server's field errors; a phone screen;
-the keyboard alone."""
+the keyboard alone; the demo exactly as `make serve` runs it."""
 
 from __future__ import annotations
 
@@ -367,6 +367,23 @@ def laptop_card_stock(page: Page) -> str:
     return str(card.locator(".stock").text_content())
 
 
+def buy_one_laptop(page: Page) -> str:
+    """From the shop: one Laptop through the cart drawer and the checkout;
+    the id of the order page it lands on."""
+    page.get_by_role("button", name="Add Laptop to cart").click()
+    page.get_by_role("button", name="Cart, 1 item").click()
+    drawer = page.get_by_role("dialog", name="Your cart")
+    drawer.get_by_role("button", name="Go to checkout").click()
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Delivery address").fill("12 Analytical Street")
+    with page.expect_response(re.compile(r"/api/orders$")) as placed:
+        page.get_by_role("button", name=re.compile(r"^Place order")).click()
+    assert placed.value.status == 201
+    expect(page).to_have_url(re.compile(r"#/order/[0-9a-f-]{36}$"))
+    return page.url.rsplit("/", 1)[1]
+
+
 def test_a_bought_order_arrives_live_is_cancelled_and_its_stock_comes_back(
     page: Page, shop: Shop
 ) -> None:
@@ -375,16 +392,7 @@ def test_a_bought_order_arrives_live_is_cancelled_and_its_stock_comes_back(
     page.goto(shop.base + "/")
     expect(page.locator("#search-status")).to_have_text("12 products")
     assert re.search(rf"\b{stock}\b", laptop_card_stock(page))
-    page.get_by_role("button", name="Add Laptop to cart").click()
-    page.get_by_role("button", name="Cart, 1 item").click()
-    drawer = page.get_by_role("dialog", name="Your cart")
-    drawer.get_by_role("button", name="Go to checkout").click()
-    page.get_by_label("Full name").fill("Ada Lovelace")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Delivery address").fill("12 Analytical Street")
-    page.get_by_role("button", name=re.compile(r"^Place order")).click()
-    expect(page).to_have_url(re.compile(r"#/order/[0-9a-f-]{36}$"))
-    order_id = page.url.rsplit("/", 1)[1]
+    order_id = buy_one_laptop(page)
     assert statuses_until_final(page, within_s=15)[-1] == "Completed"
     # The statuses arrived live, through the order's event stream.
     expect(page.locator(".status-live")).to_have_attribute("data-source", "stream")
@@ -408,3 +416,38 @@ def test_a_bought_order_arrives_live_is_cancelled_and_its_stock_comes_back(
     page.goto(shop.base + "/")
     expect(page.locator("#search-status")).to_have_text("12 products")
     assert re.search(rf"\b{stock}\b", laptop_card_stock(page))
+
+
+def test_the_demo_as_make_serve_runs_it_sells_and_finds_the_order_again(
+    page: Page, demo_shop: Shop
+) -> None:
+    requests: list[Request] = []
+    page.on("request", lambda request: requests.append(request))
+    page.goto(demo_shop.base + "/")
+    expect(page.locator("#search-status")).to_have_text("12 products")
+    order_id = buy_one_laptop(page)
+    assert statuses_until_final(page, within_s=15)[-1] == "Completed"
+    expect(page.locator(".status-live")).to_have_attribute("data-source", "stream")
+    assert any(r.url.endswith(f"/api/orders/{order_id}/stream") for r in requests)
+    # Stored where an unconfigured `orderflow serve` keeps its data.
+    assert demo_shop.order_count() == 1
+    assert demo_shop.api(f"/api/orders/{order_id}")[1]["status"] == "completed"
+
+    def shows_the_whole_order() -> None:
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your order")
+        expect(page.locator(LIVE_BADGE)).to_have_text("Completed")
+        expect(page.locator(".facts")).to_contain_text("Ada Lovelace")
+        expect(page.locator(".facts")).to_contain_text("12 Analytical Street")
+        expect(page.locator(".facts")).to_contain_text("ada@example.com")
+        expect(page.locator("#order-total")).to_have_text("$999.00")
+
+    page.reload()
+    shows_the_whole_order()
+
+    # A later visit: the shop first, then the order from Track order's list.
+    page.goto(demo_shop.base + "/")
+    expect(page.locator("#search-status")).to_have_text("12 products")
+    page.get_by_role("link", name="Track order").click()
+    page.get_by_role("link", name=re.compile(f"Order {order_id[:8]}")).click()
+    expect(page).to_have_url(re.compile(f"#/order/{order_id}$"))
+    shows_the_whole_order()

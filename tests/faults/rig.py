@@ -65,6 +65,7 @@ class Scenario:
     name: str
     stock: dict[str, int]  # product id -> initial stock
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> request
+    tokens: dict[str, str] = field(default_factory=dict)  # id -> its 201's access_token
     refused: Counter[int] = field(default_factory=Counter)  # non-201 answers by status
     unanswered: int = 0  # requests that got no answer at all
     faults: Counter[str] = field(default_factory=Counter)
@@ -102,6 +103,7 @@ class Scenario:
         with self._lock:
             if status == 201:
                 self.accepted[str(body["id"])] = request
+                self.tokens[str(body["id"])] = str(body["access_token"])
             else:
                 self.refused[status] += 1
 
@@ -184,14 +186,21 @@ class Rig:
     # --- the API ----------------------------------------------------------------
 
     def call(
-        self, method: str, path: str, body: Any = None, *, timeout_s: float = 10.0
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        timeout_s: float = 10.0,
+        credentials: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """One JSON request to the stack's API, with the rig's credentials."""
+        """One JSON request to the stack's API, with the rig's credentials
+        unless others are given."""
         return http_call(
             method,
             f"{self.stack.base}{path}",
             body,
-            headers=dict(self.credentials),
+            headers=dict(self.credentials if credentials is None else credentials),
             timeout_s=timeout_s,
         )
 
@@ -258,13 +267,20 @@ class Rig:
             for future in futures:
                 future.result()
 
-    def cancel(self, scenario: Scenario, order_id: str, *, attempts: int = 5) -> int:
+    def cancel(
+        self, scenario: Scenario, order_id: str, *, with_token: bool = False, attempts: int = 5
+    ) -> int:
         """POST the order's cancel as a customer's client would: again when
-        the service was busy or did not answer. Every answer is recorded."""
+        the service was busy or did not answer. Every answer is recorded.
+        With the shop's key, or `with_token`, the order's own access token."""
+        token = {"Authorization": f"Bearer {scenario.tokens[order_id]}"}
+        credentials = token if with_token else None
         status = 0
         for attempt in range(attempts):
             try:
-                status, body = self.call("POST", f"/api/orders/{order_id}/cancel", {})
+                status, body = self.call(
+                    "POST", f"/api/orders/{order_id}/cancel", {}, credentials=credentials
+                )
             except OSError:
                 status, body = 0, {}
             with scenario._lock:

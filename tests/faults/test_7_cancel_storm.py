@@ -1,8 +1,9 @@
 """Scenario 7: customers cancel while their orders flow through the
 pipeline, and a worker is killed mid-batch.
 
-Orders are placed as a shop would; most of them are cancelled by their
-customer at once (pending), a moment later (being processed, or just
+Orders are placed as a shop would; most of them are cancelled, half with
+the order's own access token (as its customer would) and half with the
+shop's key, at once (pending), a moment later (being processed, or just
 completed) or once processing is over (completed, or failed: 409), some with two
 cancels sent at the same time (a double click). One worker is killed in
 the middle of its batch and started again, so its deliveries come again.
@@ -18,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from tests.faults.rig import WORKERS, Figures, Rig, Scenario
@@ -39,13 +41,16 @@ def shopper(rig: Rig, scenario: Scenario, index: int, request: dict[str, Any]) -
         until_settled(rig, order_id, within_s=30.0)
     else:
         time.sleep({"pending": 0.0, "moment": rng.uniform(0.0, 0.05)}[when])
+    with_token = index % 2 == 0
+    cancel = partial(rig.cancel, scenario, order_id, with_token=with_token)
     with scenario._lock:
         scenario.notes["cancels"][when] += 1
+        scenario.notes["cancelled_with"]["token" if with_token else "shop key"].add(order_id)
     if rng.random() < 0.25:  # a double click: two cancels at the same time
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda _: rig.cancel(scenario, order_id), range(2)))
+            list(pool.map(lambda _: cancel(), range(2)))
     else:
-        rig.cancel(scenario, order_id)
+        cancel()
 
 
 def until_settled(rig: Rig, order_id: str, *, within_s: float) -> None:
@@ -74,6 +79,9 @@ def test_a_cancel_storm_restores_stock_exactly_once(healthy: Rig, results: list[
     # Scarce enough that some orders fail: their cancels are 409.
     scenario = rig.open("storm", {"storm-plenty": 1_000_000, "storm-scarce": orders // 6})
     scenario.notes["cancels"] = Counter()
+    # The ids of the orders cancelled with each credential; in the figures,
+    # how many of them a cancel answered 200.
+    scenario.notes["cancelled_with"] = {"token": set(), "shop key": set()}
     requests = scenario.requests(orders, [("storm-plenty", 1, 3), ("storm-scarce", 1, 2)], seed=7)
     pace = orders / rig.scale.intake_s * 4  # intake over in a quarter of scenario 1's
 
@@ -105,6 +113,10 @@ def test_a_cancel_storm_restores_stock_exactly_once(healthy: Rig, results: list[
         failed=sum(o.status == "failed" for o in stored),
         cancel_answers=dict(Counter(s for a in scenario.cancels.values() for s, _ in a)),
         double_clicks=sum(len(a) > 1 for a in scenario.cancels.values()),
+        cancelled_with={
+            credential: sum(any(s == 200 for s, _ in scenario.cancels[oid]) for oid in ids)
+            for credential, ids in scenario.notes["cancelled_with"].items()
+        },
     )
     scenario.faults["concurrent cancels"] = scenario.notes["double_clicks"]
     figures = rig.conclude(scenario, results)
@@ -115,4 +127,7 @@ def test_a_cancel_storm_restores_stock_exactly_once(healthy: Rig, results: list[
     # or after completion (its units given back).
     assert reached["pending"] and reached["completed"], scenario.notes
     assert scenario.notes["double_clicks"] > 0, scenario.notes
+    # Both credentials cancel under the storm (any other answer than 200 or
+    # 409 to either is among the problems above).
+    assert all(scenario.notes["cancelled_with"].values()), scenario.notes
     assert scenario.notes["failed"] > 0, scenario.notes
